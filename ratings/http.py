@@ -1,0 +1,42 @@
+"""Serving audio files with HTTP Range support (206 Partial Content) so players can seek."""
+
+import re
+from pathlib import Path
+
+from django.http import FileResponse, HttpRequest, HttpResponse
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CONTENT_TYPES = {".wav": "audio/wav", ".flac": "audio/flac"}
+
+
+def ranged_file_response(request: HttpRequest, path: Path | str) -> HttpResponse:
+    """The whole file (200), one byte range of it (206), or 416 for a range past its end.
+
+    Multi-range requests are answered with the whole file, which RFC 9110 allows.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    content_type = _CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
+    match = _RANGE.match(request.headers.get("Range", "").strip())
+    if not match or match.groups() == ("", ""):
+        response = FileResponse(path.open("rb"), content_type=content_type)
+        response["Accept-Ranges"] = "bytes"
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+    first, last = match.groups()
+    if first == "":  # a suffix range: the last N bytes
+        start, end = max(size - int(last), 0), size - 1
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    if start >= size or start > end:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    with path.open("rb") as handle:
+        handle.seek(start)
+        body = handle.read(end - start + 1)
+    response = HttpResponse(body, status=206, content_type=content_type)
+    response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response["Accept-Ranges"] = "bytes"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
