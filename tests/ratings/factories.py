@@ -1,0 +1,76 @@
+"""Factories: real WAV files, real manifests, imported through the real service."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from ratings import services
+from ratings.models import Rater, Study
+
+SAMPLE_RATE = 16000
+
+
+def write_wav(path: Path, seconds: float = 1.0, frequency: float = 440.0, fmt: str = "WAV") -> Path:
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    soundfile.write(path, 0.3 * np.sin(2 * np.pi * frequency * t), SAMPLE_RATE, format=fmt)
+    return path
+
+
+def write_manifest(folder: Path, rows: list[dict], header=services.MANIFEST_COLUMNS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = folder / "manifest.csv"
+    with manifest.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest
+
+
+def clip_rows(folder: Path, prompts: int, variants: list[str], samples: int = 1, seconds: float = 1.0):
+    rows = []
+    for p in range(prompts):
+        for v, variant in enumerate(variants):
+            for s in range(samples):
+                name = f"p{p}_{variant}_{s}.wav"
+                write_wav(folder / name, seconds=seconds, frequency=220 + 40 * p + 10 * v + s)
+                rows.append(
+                    {
+                        "prompt_id": f"p{p:03d}",
+                        "prompt_text": f"Prompt number {p}",
+                        "variant": variant,
+                        "sample_index": s,
+                        "path": name,
+                    }
+                )
+    return rows
+
+
+def make_study(
+    tmp_path: Path, slug="study", prompts=4, variants=("base", "cfg", "distilled"), raters_per_prompt=3, seconds=1.0
+) -> Study:
+    folder = tmp_path / f"clips-{slug}"
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = write_manifest(folder, clip_rows(folder, prompts, list(variants), seconds=seconds))
+    result = services.clips_import(study_slug=slug, manifest=manifest)
+    study = result.study
+    study.raters_per_prompt = raters_per_prompt
+    study.save(update_fields=["raters_per_prompt"])
+    return study
+
+
+def make_raters(study: Study, count: int) -> list[Rater]:
+    return services.raters_invite(study=study, count=count)
+
+
+def full_submission(assignment, score: int = 4) -> services.QualitySubmission:
+    from ratings import selectors
+
+    labelled = selectors.assignment_clips_in_order(assignment)
+    return services.QualitySubmission(
+        scores={(label, c): score for label, _ in labelled for c in services.CRITERIA},
+        listening={
+            label: services.ClipListening(plays=1, seconds=clip.duration_s, ended=True) for label, clip in labelled
+        },
+    )

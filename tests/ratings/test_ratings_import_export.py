@@ -1,0 +1,130 @@
+import csv
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from ratings import services
+from ratings.models import QualityAssignment, QualityRating, Rater
+
+from .factories import full_submission, make_raters, make_study
+
+pytestmark = pytest.mark.django_db
+
+
+def _write(path, rows, header=services.RATINGS_COLUMNS):
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _rows(raters=("ext-1", "ext-2"), prompts=("p000", "p001"), variants=("base", "cfg", "distilled")):
+    return [
+        {
+            "rater_id": rater,
+            "prompt_id": prompt,
+            "variant": variant,
+            "criterion": criterion,
+            "score": 1 + (r + p + v + c) % 5,
+            "created_at": "2026-11-01T10:00:00+00:00",
+        }
+        for r, rater in enumerate(raters)
+        for p, prompt in enumerate(prompts)
+        for v, variant in enumerate(variants)
+        for c, criterion in enumerate(services.CRITERIA)
+    ]
+
+
+def _read(path):
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_imported_ratings_keep_their_rater_ids_and_export_unchanged(tmp_path):
+    study = make_study(tmp_path, prompts=3)
+    rows = _rows()
+    call_command("import_ratings", "--study", study.slug, str(_write(tmp_path / "ratings.csv", rows)))
+
+    assert set(Rater.objects.values_list("external_id", flat=True)) == {"ext-1", "ext-2"}
+    call_command("export_results", "--study", study.slug, "--out", str(tmp_path / "out"))
+    exported = _read(tmp_path / "out" / "ratings.csv")
+    assert list(exported[0]) == list(services.RATINGS_COLUMNS)
+    key = lambda r: (r["rater_id"], r["prompt_id"], r["variant"], r["criterion"])  # noqa: E731
+    assert sorted((key(r), int(r["score"])) for r in exported) == sorted((key(r), r["score"]) for r in rows)
+    assert {r["created_at"] for r in exported} == {"2026-11-01T10:00:00+00:00"}
+
+
+def test_imported_ratings_count_toward_coverage(tmp_path):
+    study = make_study(tmp_path, prompts=2, raters_per_prompt=2)
+    services.ratings_import(study=study, path=_write(tmp_path / "r.csv", _rows()))
+    (newcomer,) = make_raters(study, 1)
+    assert services.quality_assignment_next(rater=newcomer) is None
+
+
+def test_export_of_platform_ratings_lists_every_score(tmp_path):
+    study = make_study(tmp_path, prompts=2, raters_per_prompt=1)
+    (rater,) = make_raters(study, 1)
+    while (assignment := services.quality_assignment_next(rater=rater)) is not None:
+        services.quality_rating_submit(assignment=assignment, submission=full_submission(assignment, score=3))
+    call_command("export_results", "--study", study.slug, "--out", str(tmp_path / "out"))
+    exported = _read(tmp_path / "out" / "ratings.csv")
+    assert len(exported) == 2 * 3 * 3
+    assert {r["rater_id"] for r in exported} == {rater.external_id} and {r["score"] for r in exported} == {"3"}
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (lambda rows: rows[-1].update(score="6"), "score 6 is outside 1..5"),
+        (lambda rows: rows[-1].update(score="0"), "score 0 is outside 1..5"),
+        (lambda rows: rows[-1].update(score="good"), "is not a whole number"),
+        (lambda rows: rows[-1].update(criterion="loudness"), "criterion 'loudness' is not one of"),
+        (lambda rows: rows[-1].update(prompt_id="p999"), "prompt 'p999' is not in study"),
+        (lambda rows: rows[-1].update(variant="mystery"), "variant 'mystery' is not in study"),
+        (lambda rows: rows[-1].update(created_at="yesterday"), "is not an ISO 8601"),
+        (lambda rows: rows.append(dict(rows[0])), "duplicate rating"),
+    ],
+)
+def test_bad_ratings_file_is_refused_and_nothing_is_written(tmp_path, spoil, message):
+    study = make_study(tmp_path, prompts=2)
+    rows = _rows()
+    spoil(rows)
+    with pytest.raises(services.ImportFailed, match=message):
+        services.ratings_import(study=study, path=_write(tmp_path / "r.csv", rows))
+    assert not QualityRating.objects.exists() and not Rater.objects.exists()
+    assert not QualityAssignment.objects.exists()
+    assert set(study.prompts.values_list("quality_slots_taken", flat=True)) == {0}
+
+
+def test_importing_the_same_ratings_twice_is_refused(tmp_path):
+    study = make_study(tmp_path, prompts=2)
+    path = _write(tmp_path / "r.csv", _rows())
+    services.ratings_import(study=study, path=path)
+    with pytest.raises(services.ImportFailed, match="already has the rating"):
+        services.ratings_import(study=study, path=path)
+    assert QualityRating.objects.count() == len(_rows())
+
+
+def test_unrecognised_header_and_unknown_study_are_one_line_command_errors(tmp_path):
+    study = make_study(tmp_path, prompts=1)
+    path = _write(tmp_path / "odd.csv", [{"a": 1, "b": 2}], header=("a", "b"))
+    with pytest.raises(CommandError, match="is not a ratings file"):
+        call_command("import_ratings", "--study", study.slug, str(path))
+    with pytest.raises(CommandError, match="no study 'nope'"):
+        call_command("import_ratings", "--study", "nope", str(path))
+    with pytest.raises(CommandError, match="no study 'nope'"):
+        call_command("export_results", "--study", "nope", "--out", str(tmp_path / "x"))
+    assert not (tmp_path / "x").exists()
+
+
+def test_create_invites_prints_one_secret_link_per_rater(tmp_path, capsys):
+    study = make_study(tmp_path, prompts=1)
+    call_command("create_invites", "--study", study.slug, "--count", "4", "--base-url", "https://rate.example")
+    lines = capsys.readouterr().out.strip().splitlines()
+    tokens = set(Rater.objects.values_list("token", flat=True))
+    assert len(lines) == 4 and len(tokens) == 4
+    for line in lines:
+        external_id, url = line.split("\t")
+        assert url.startswith("https://rate.example/r/") and url.rstrip("/").rsplit("/", 1)[1] in tokens
