@@ -253,7 +253,8 @@ def quality_assignment_next(*, rater: Rater) -> QualityAssignment | None:
 
 @transaction.atomic
 def _quality_assignment_claim(rater: Rater) -> QualityAssignment | None:
-    rater = Rater.objects.select_for_update().select_related("study").get(pk=rater.pk)
+    # Lock the rater row alone (of=self): locking the joined study would serialise every rater.
+    rater = Rater.objects.select_for_update(of=("self",)).select_related("study").get(pk=rater.pk)
     open_assignment = selectors.rater_open_quality_assignment(rater)
     if open_assignment is not None:
         return open_assignment

@@ -48,7 +48,12 @@ def clip_rows(folder: Path, prompts: int, variants: list[str], samples: int = 1,
 
 
 def make_study(
-    tmp_path: Path, slug="study", prompts=4, variants=("base", "cfg", "distilled"), raters_per_prompt=3, seconds=1.0
+    tmp_path: Path,
+    slug="study",
+    prompts=4,
+    variants=("base", "cfg", "distilled"),
+    raters_per_prompt=3,
+    seconds=1.0,
 ) -> Study:
     folder = tmp_path / f"clips-{slug}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -71,6 +76,7 @@ def full_submission(assignment, score: int = 4) -> services.QualitySubmission:
     return services.QualitySubmission(
         scores={(label, c): score for label, _ in labelled for c in services.CRITERIA},
         listening={
-            label: services.ClipListening(plays=1, seconds=clip.duration_s, ended=True) for label, clip in labelled
+            label: services.ClipListening(plays=1, seconds=clip.duration_s, ended=True)
+            for label, clip in labelled
         },
     )

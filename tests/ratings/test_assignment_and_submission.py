@@ -63,7 +63,9 @@ def test_clip_order_is_random_per_assignment_and_fixed_once_made(tmp_path):
     orders = set()
     for rater in make_raters(study, 30):
         assignment = services.quality_assignment_next(rater=rater)
-        assert sorted(assignment.clip_order) == sorted(c.pk for c in selectors.prompt_quality_clips(assignment.prompt))
+        assert sorted(assignment.clip_order) == sorted(
+            c.pk for c in selectors.prompt_quality_clips(assignment.prompt)
+        )
         assert services.quality_assignment_next(rater=rater).clip_order == assignment.clip_order
         orders.add(tuple(assignment.clip_order))
     assert len(orders) > 10  # 720 orders possible: 30 raters sharing ≤10 of them would not be random
@@ -72,7 +74,9 @@ def test_clip_order_is_random_per_assignment_and_fixed_once_made(tmp_path):
 def test_quality_clips_are_one_per_variant_with_the_lowest_sample_index(tmp_path):
     from .factories import clip_rows, write_manifest
 
-    services.clips_import(study_slug="s", manifest=write_manifest(tmp_path, clip_rows(tmp_path, 1, ["a", "b"], 3)))
+    services.clips_import(
+        study_slug="s", manifest=write_manifest(tmp_path, clip_rows(tmp_path, 1, ["a", "b"], 3))
+    )
     clips = selectors.prompt_quality_clips(services.Prompt.objects.get())
     assert sorted((c.variant.name, c.sample_index) for c in clips) == [("a", 0), ("b", 0)]
 
@@ -81,7 +85,9 @@ def test_complete_submission_stores_three_scores_per_clip_once(tmp_path):
     study = make_study(tmp_path, prompts=1)
     (rater,) = make_raters(study, 1)
     assignment = services.quality_assignment_next(rater=rater)
-    result = services.quality_rating_submit(assignment=assignment, submission=full_submission(assignment, score=5))
+    result = services.quality_rating_submit(
+        assignment=assignment, submission=full_submission(assignment, score=5)
+    )
     assert not result.already_submitted
     assert QualityRating.objects.filter(assignment=assignment, score=5).count() == 3 * 3
     assignment.refresh_from_db()
@@ -94,7 +100,9 @@ def test_second_submission_is_idempotent_and_changes_nothing(tmp_path):
     (rater,) = make_raters(study, 1)
     assignment = services.quality_assignment_next(rater=rater)
     services.quality_rating_submit(assignment=assignment, submission=full_submission(assignment, score=2))
-    again = services.quality_rating_submit(assignment=assignment, submission=full_submission(assignment, score=5))
+    again = services.quality_rating_submit(
+        assignment=assignment, submission=full_submission(assignment, score=5)
+    )
     assert again.already_submitted
     assert set(QualityRating.objects.values_list("score", flat=True)) == {2}
 
@@ -133,7 +141,11 @@ def test_score_outside_1_to_5_is_refused_by_the_database_too(tmp_path):
     clip = selectors.prompt_quality_clips(assignment.prompt)[0]
     with pytest.raises(IntegrityError), transaction.atomic():
         QualityRating.objects.create(
-            assignment=assignment, clip=clip, criterion="musicality", score=9, created_at=assignment.created_at
+            assignment=assignment,
+            clip=clip,
+            criterion="musicality",
+            score=9,
+            created_at=assignment.created_at,
         )
 
 
@@ -147,5 +159,9 @@ def test_a_second_rating_of_the_same_clip_and_criterion_is_refused_by_the_databa
     rating = QualityRating.objects.first()
     with pytest.raises(IntegrityError), transaction.atomic():
         QualityRating.objects.create(
-            assignment=assignment, clip=rating.clip, criterion=rating.criterion, score=1, created_at=rating.created_at
+            assignment=assignment,
+            clip=rating.clip,
+            criterion=rating.criterion,
+            score=1,
+            created_at=rating.created_at,
         )

@@ -28,7 +28,8 @@ def test_import_creates_study_prompts_variants_and_clips_with_probed_audio(tmp_p
 def test_flac_is_accepted(tmp_path):
     write_wav(tmp_path / "a.flac", fmt="FLAC")
     manifest = write_manifest(
-        tmp_path, [{"prompt_id": "x", "prompt_text": "t", "variant": "v", "sample_index": 0, "path": "a.flac"}]
+        tmp_path,
+        [{"prompt_id": "x", "prompt_text": "t", "variant": "v", "sample_index": 0, "path": "a.flac"}],
     )
     services.clips_import(study_slug="s", manifest=manifest)
     assert Clip.objects.get().sample_rate == 16000
@@ -79,7 +80,8 @@ def test_unknown_and_missing_columns_are_refused(tmp_path, settings):
         row["seed"] = 1
     with pytest.raises(services.ImportFailed, match="unknown column.*seed"):
         services.clips_import(
-            study_slug="s", manifest=write_manifest(tmp_path, rows, header=(*services.MANIFEST_COLUMNS, "seed"))
+            study_slug="s",
+            manifest=write_manifest(tmp_path, rows, header=(*services.MANIFEST_COLUMNS, "seed")),
         )
     rows = [{k: v for k, v in row.items() if k not in ("sample_index", "seed")} for row in rows]
     header = tuple(c for c in services.MANIFEST_COLUMNS if c != "sample_index")
@@ -109,5 +111,7 @@ def test_command_exits_nonzero_with_a_one_line_reason(tmp_path):
 
 
 def test_command_reports_what_it_imported(tmp_path, capsys):
-    call_command("import_clips", "--study", "s", str(write_manifest(tmp_path, clip_rows(tmp_path, 3, ["a", "b"]))))
+    call_command(
+        "import_clips", "--study", "s", str(write_manifest(tmp_path, clip_rows(tmp_path, 3, ["a", "b"])))
+    )
     assert "6 clips, 3 new prompts, 2 new variants" in capsys.readouterr().out

@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -26,7 +27,9 @@ def _complete_post(assignment, score="4"):
     for label, clip in selectors.assignment_clips_in_order(assignment):
         for criterion in services.CRITERIA:
             data[f"score_{label}_{criterion}"] = score
-        data.update({f"plays_{label}": "1", f"seconds_{label}": str(clip.duration_s), f"ended_{label}": "True"})
+        data.update(
+            {f"plays_{label}": "1", f"seconds_{label}": str(clip.duration_s), f"ended_{label}": "True"}
+        )
     return data
 
 
@@ -87,7 +90,10 @@ def test_out_of_range_score_is_refused_with_a_clear_message(client, study):
     data = _complete_post(assignment)
     data["score_A_text_adherence"] = "7"
     response = client.post(_task_url(rater, assignment), data)
-    assert response.status_code == 400 and "Choose a score from 1 (Bad) to 5 (Excellent)" in response.content.decode()
+    assert (
+        response.status_code == 400
+        and "Choose a score from 1 (Bad) to 5 (Excellent)" in response.content.decode()
+    )
     assert not QualityRating.objects.exists()
 
 
@@ -149,7 +155,7 @@ def test_audio_is_served_whole_and_by_byte_range(client, study):
     assignment = services.quality_assignment_next(rater=rater)
     _, clip = selectors.assignment_clips_in_order(assignment)[0]
     url = reverse("ratings:clip_audio", args=[rater.token, clip.token])
-    data = open(clip.audio.path, "rb").read()
+    data = Path(clip.audio.path).read_bytes()
 
     whole = client.get(url)
     assert whole.status_code == 200 and b"".join(whole.streaming_content) == data

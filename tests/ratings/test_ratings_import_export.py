@@ -71,7 +71,9 @@ def test_export_of_platform_ratings_lists_every_score(tmp_path):
     call_command("export_results", "--study", study.slug, "--out", str(tmp_path / "out"))
     exported = _read(tmp_path / "out" / "ratings.csv")
     assert len(exported) == 2 * 3 * 3
-    assert {r["rater_id"] for r in exported} == {rater.external_id} and {r["score"] for r in exported} == {"3"}
+    assert {r["rater_id"] for r in exported} == {rater.external_id} and {r["score"] for r in exported} == {
+        "3"
+    }
 
 
 @pytest.mark.parametrize(
@@ -121,7 +123,9 @@ def test_unrecognised_header_and_unknown_study_are_one_line_command_errors(tmp_p
 
 def test_create_invites_prints_one_secret_link_per_rater(tmp_path, capsys):
     study = make_study(tmp_path, prompts=1)
-    call_command("create_invites", "--study", study.slug, "--count", "4", "--base-url", "https://rate.example")
+    call_command(
+        "create_invites", "--study", study.slug, "--count", "4", "--base-url", "https://rate.example"
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     tokens = set(Rater.objects.values_list("token", flat=True))
     assert len(lines) == 4 and len(tokens) == 4

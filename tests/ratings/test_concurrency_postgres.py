@@ -1,0 +1,85 @@
+"""Many raters asking for work at the same moment, against the real PostgreSQL server.
+
+Run with DATABASE_URL=postgres://postgres@127.0.0.1:5432/counterpoint (``make test`` does).
+"""
+
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection, connections
+
+from ratings import services
+from ratings.models import AssignmentStatus, QualityAssignment
+
+from .factories import full_submission, make_raters, make_study
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="needs DATABASE_URL=postgres://… (make test sets it)"
+    ),
+]
+
+
+def _all_at_once(workers: int, work) -> list[BaseException]:
+    """Run work(i) in `workers` threads released by one barrier; return what they raised."""
+    barrier = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            connection.ensure_connection()  # connect first, so the barrier releases ready requests
+            barrier.wait()
+            work(i)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return errors
+
+
+def test_24_raters_asking_at_once_never_push_a_prompt_past_n(tmp_path):
+    study = make_study(tmp_path, prompts=5, raters_per_prompt=3)
+    raters = make_raters(study, 24)
+
+    def rate_until_done(i: int) -> None:
+        while (assignment := services.quality_assignment_next(rater=raters[i])) is not None:
+            services.quality_rating_submit(assignment=assignment, submission=full_submission(assignment))
+
+    assert _all_at_once(24, rate_until_done) == []
+    coverage = Counter(QualityAssignment.objects.values_list("prompt__external_id", flat=True))
+    assert coverage == {f"p{p:03d}": 3 for p in range(5)}
+    pairs = list(QualityAssignment.objects.values_list("rater_id", "prompt_id"))
+    assert len(pairs) == len(set(pairs))
+    assert set(study.prompts.values_list("quality_slots_taken", flat=True)) == {3}
+
+
+def test_one_rater_asking_from_many_tabs_at_once_gets_one_open_assignment(tmp_path):
+    study = make_study(tmp_path, prompts=10, raters_per_prompt=3)
+    (rater,) = make_raters(study, 1)
+    handed_out = []
+
+    assert (
+        _all_at_once(20, lambda i: handed_out.append(services.quality_assignment_next(rater=rater).pk)) == []
+    )
+    assert len(set(handed_out)) == 1
+    assert QualityAssignment.objects.filter(rater=rater, status=AssignmentStatus.OPEN).count() == 1
+    assert sum(study.prompts.values_list("quality_slots_taken", flat=True)) == 1
+
+
+def test_30_raters_asking_once_at_the_same_moment_get_30_different_prompts(tmp_path):
+    study = make_study(tmp_path, prompts=30, variants=("base",), raters_per_prompt=1)
+    raters = make_raters(study, 30)
+
+    assert _all_at_once(30, lambda i: services.quality_assignment_next(rater=raters[i])) == []
+    coverage = Counter(QualityAssignment.objects.values_list("prompt_id", flat=True))
+    assert len(coverage) == 30 and set(coverage.values()) == {1}
+    assert set(study.prompts.values_list("quality_slots_taken", flat=True)) == {1}
