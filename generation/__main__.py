@@ -1,0 +1,217 @@
+"""Command line: ``python -m generation SUBCOMMAND --help``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+DEMO_CHECKPOINT = "generation/checkpoints/demo.pt"
+DEMO_EMBEDDINGS = "generation/checkpoints/demo-embeddings.pt"
+
+
+def _threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+
+
+def cmd_pretrain(args: argparse.Namespace) -> None:
+    from generation.embeddings import EMBEDDING_PRESETS, train_embeddings
+    from generation.train import PRESETS, pretrain
+
+    cfg = PRESETS[args.preset]
+    cfg = replace(cfg, **{k: v for k, v in {"steps": args.steps, "seed": args.seed}.items() if v is not None})
+    out = Path(args.out or f"runs/{args.preset}/base.pt")
+    t0 = time.perf_counter()
+
+    def progress(step: int, total: int, metrics: dict[str, float]) -> None:
+        if "val_loss" in metrics:
+            print(
+                f"step {step}/{total} train_loss {metrics['train_loss']:.4f} val_loss {metrics['val_loss']:.4f} "
+                f"({metrics['elapsed_s']:.1f}s)",
+                flush=True,
+            )
+
+    ckpt = pretrain(cfg, out, progress=progress)
+    lm_s = time.perf_counter() - t0
+    print(f"model: {out} checkpoint_id {ckpt['checkpoint_id']} step {ckpt['step']} ({lm_s:.1f}s)")
+    if not args.skip_embeddings:
+        t1 = time.perf_counter()
+        ecfg = replace(EMBEDDING_PRESETS[args.preset], seed=cfg.seed)
+        emb = train_embeddings(ecfg)
+        emb_out = Path(args.embeddings_out or out.with_name("embeddings.pt"))
+        emb.save(emb_out)
+        print(f"embeddings: {emb_out} ({time.perf_counter() - t1:.1f}s)")
+    print(f"pretrain total {time.perf_counter() - t0:.1f}s")
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from generation.checkpoint import model_from_checkpoint
+    from generation.corpus import decode, is_valid
+    from generation.render import render, write_wav
+    from generation.sampling import SamplingConfig, generate_for_prompts
+
+    model = model_from_checkpoint(args.checkpoint)
+    sampling = SamplingConfig(args.gamma, args.temperature, args.top_k, args.top_p)
+    tokens, _ = generate_for_prompts(model, args.prompt, args.samples, sampling, args.seed)
+    out = Path(args.out)
+    for i, text in enumerate(args.prompt):
+        for k, seq in enumerate(tokens[i]):
+            path = write_wav(out / f"prompt{i}_{k}.wav", render(seq))
+            piece = decode(seq)
+            print(
+                f"{path}\t{text!r}\tvalid={is_valid(seq)}\t{piece.bpm}bpm {piece.mode} lead={piece.lead} "
+                f"bass={piece.bass} drums={piece.kit}"
+            )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from generation.checkpoint import model_from_checkpoint
+    from generation.embeddings import Embeddings
+    from generation.evaluate import evaluate, to_markdown, write_report
+
+    model = model_from_checkpoint(args.checkpoint)
+    emb = Embeddings.load(args.embeddings)
+    t0 = time.perf_counter()
+    result = evaluate(
+        model,
+        emb,
+        gammas=tuple(args.gammas),
+        temperature=args.temperature,
+        n_prompts=args.prompts,
+        samples=args.samples,
+        seeds=tuple(args.seeds),
+    )
+    result["checkpoint"] = str(args.checkpoint)
+    result["embeddings_report"] = emb.report
+    result["elapsed_s"] = time.perf_counter() - t0
+    js, md = write_report(result, args.out)
+    print(to_markdown(result))
+    print(json.dumps(result["claim1"]))
+    print(f"wrote {js} and {md} ({result['elapsed_s']:.1f}s)")
+
+
+def cmd_pregenerate(args: argparse.Namespace) -> None:
+    from generation.checkpoint import model_from_checkpoint
+    from generation.pregenerate import pregenerate
+    from generation.sampling import SamplingConfig
+
+    model = model_from_checkpoint(args.checkpoint)
+    manifest = pregenerate(
+        model,
+        args.out,
+        variant=args.variant,
+        n_prompts=args.prompts,
+        samples=args.samples,
+        sampling=SamplingConfig(args.gamma, args.temperature),
+        seed=args.seed,
+    )
+    print(manifest)
+
+
+def cmd_train_embeddings(args: argparse.Namespace) -> None:
+    from generation.embeddings import EMBEDDING_PRESETS, train_embeddings
+
+    emb = train_embeddings(replace(EMBEDDING_PRESETS[args.preset], seed=args.seed))
+    emb.save(args.out)
+    print(json.dumps(emb.report, indent=2))
+
+
+def cmd_inspect(args: argparse.Namespace) -> None:
+    from generation.checkpoint import model_from_checkpoint
+    from generation.inspect import inspect_prompts
+
+    model = model_from_checkpoint(args.checkpoint)
+    report = inspect_prompts(
+        model, args.prompt, args.out, samples=args.samples, gamma=args.gamma, seed=args.seed
+    )
+    print(json.dumps(report, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m generation", description=__doc__)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 is fastest on a loaded 2-core box)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("pretrain", help="train the base model (and its embeddings) from scratch, or resume")
+    p.add_argument("--preset", choices=("tiny", "demo"), default="tiny")
+    p.add_argument("--out", help="checkpoint path (default runs/PRESET/base.pt)")
+    p.add_argument("--embeddings-out", help="embeddings path (default next to --out, embeddings.pt)")
+    p.add_argument("--skip-embeddings", action="store_true")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--seed", type=int)
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("train-embeddings", help="train the MuLan, reward and held-out embeddings only")
+    p.add_argument("--preset", choices=("tiny", "demo"), default="tiny")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_train_embeddings)
+
+    def sampling_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--checkpoint", default=DEMO_CHECKPOINT)
+        p.add_argument("--gamma", type=float, default=1.0, help="CFG strength (1 = no guidance)")
+        p.add_argument("--temperature", type=float, default=1.0)
+        p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("sample", help="generate and render clips for prompts")
+    sampling_args(p)
+    p.add_argument("--prompt", action="append", required=True)
+    p.add_argument("--samples", type=int, default=2)
+    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--out", default="var/generation/samples")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("evaluate", help="claim 1: adherence and diversity against gamma, JSON + Markdown")
+    p.add_argument("--checkpoint", default=DEMO_CHECKPOINT)
+    p.add_argument("--embeddings", default=DEMO_EMBEDDINGS)
+    p.add_argument("--gammas", type=float, nargs="+", default=[1.0, 1.5, 2.0, 3.0])
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--prompts", type=int, default=64)
+    p.add_argument("--samples", type=int, default=4)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--out", default="var/generation/evaluate")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("pregenerate", help="render a variant's clips + manifest.csv for import_clips")
+    sampling_args(p)
+    p.add_argument("--prompts", type=int, default=100)
+    p.add_argument("--samples", type=int, default=2)
+    p.add_argument("--variant", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_pregenerate)
+
+    p = sub.add_parser("inspect", help="spectrogram PNGs and measured tempo / pitch / timbre for prompts")
+    sampling_args(p)
+    p.add_argument("--prompt", action="append", required=True)
+    p.add_argument("--samples", type=int, default=3)
+    p.add_argument("--out", default="var/generation/inspect")
+    p.set_defaults(func=cmd_inspect)
+
+    args = parser.parse_args(argv)
+    _threads(args.threads)
+    for name in ("checkpoint", "embeddings"):
+        path = getattr(args, name, None)
+        if path is not None and not Path(path).exists():
+            print(
+                f"error: {name} {path} does not exist; train one with `python -m generation pretrain`",
+                file=sys.stderr,
+            )
+            return 2
+    try:
+        args.func(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

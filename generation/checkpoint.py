@@ -1,0 +1,83 @@
+"""Checkpoints as self-describing dicts: weights, configs, step, lineage (parent, init_id), training log."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from generation.model import ModelConfig, MusicTransformer
+
+FORMAT = "counterpoint.generation.lm/1"
+
+
+def weights_digest(state: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(state):
+        h.update(name.encode())
+        h.update(state[name].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def make_checkpoint(
+    model: MusicTransformer,
+    *,
+    step: int,
+    train_config: dict[str, Any],
+    init_id: str,
+    parent: str | None,
+    log: list[dict[str, Any]],
+    optimizer: dict | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``init_id`` names the initial weights every descendant shares (merging checks it); ``parent`` is
+    the checkpoint_id this one was trained from (None for a pretraining run from scratch)."""
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return {
+        "format": FORMAT,
+        "checkpoint_id": weights_digest(state),
+        "model_config": model.cfg.to_dict(),
+        "model_state": state,
+        "train_config": train_config,
+        "step": step,
+        "init_id": init_id,
+        "parent": parent,
+        "log": log,
+        "optimizer": optimizer,
+        **(extra or {}),
+    }
+
+
+def save_checkpoint(ckpt: dict[str, Any], path: str | Path) -> Path:
+    """Write atomically (a temp file renamed into place), so a crash never leaves half a checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if ckpt.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a Counterpoint model checkpoint (format {ckpt.get('format')!r})")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict[str, Any] | str | Path) -> MusicTransformer:
+    """The model of a checkpoint dict or path, in eval mode on the CPU."""
+    if not isinstance(ckpt, dict):
+        ckpt = load_checkpoint(ckpt)
+    model = MusicTransformer(ModelConfig(**ckpt["model_config"]))
+    model.load_state_dict(ckpt["model_state"])
+    return model.eval()
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

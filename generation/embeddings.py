@@ -1,0 +1,380 @@
+"""Embeddings trained in the project on its own corpus.
+
+- ``mulan``: a joint text-audio contrastive model (caption words vs the log-mel of the rendered clip); its
+  cosine is the text-adherence (MuLan) score.
+- ``reward``: a music-similarity embedding of the score as rendered per step (pitch classes, register,
+  onsets, bass, drums, instruments, tempo), trained self-supervised with the first and last two bars of a
+  clip as a positive pair. It needs no audio, so the diversity reward costs well under a millisecond a clip.
+- ``heldout``: a music-similarity embedding of the log-mel of the rendered audio, first and last 4 s as the
+  positive pair, another seed: the RL never sees it, so evaluation uses it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from generation.corpus import (
+    BASSES,
+    KITS,
+    LEADS,
+    N_STEPS,
+    PAD_WORD,
+    TEXT_VOCAB,
+    build_split,
+    decode,
+    encode_text,
+    lead_midi,
+)
+from generation.render import SAMPLE_RATE, render_batch
+
+FORMAT = "counterpoint.generation.embeddings/1"
+N_MELS, N_FFT, HOP = 64, 1024, 512
+
+
+# --- inputs -----------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def mel_filterbank(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> torch.Tensor:
+    def hz_to_mel(f: np.ndarray) -> np.ndarray:
+        return 2595 * np.log10(1 + f / 700)
+
+    mels = np.linspace(hz_to_mel(np.array(30.0)), hz_to_mel(np.array(sr / 2)), n_mels + 2)
+    hz = 700 * (10 ** (mels / 2595) - 1)
+    bins = np.fft.rfftfreq(n_fft, 1 / sr)
+    fb = np.zeros((n_mels, len(bins)))
+    for i in range(n_mels):
+        lo, mid, hi = hz[i], hz[i + 1], hz[i + 2]
+        fb[i] = np.clip(np.minimum((bins - lo) / (mid - lo), (hi - bins) / (hi - mid)), 0, None)
+    return torch.tensor(fb, dtype=torch.float32)
+
+
+def log_mel(audio: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """(B, samples) audio to (B, N_MELS, frames) log-mel, frames = samples // HOP."""
+    x = torch.as_tensor(np.asarray(audio), dtype=torch.float32)
+    spec = torch.stft(x, N_FFT, HOP, window=torch.hann_window(N_FFT), center=True, return_complex=True)
+    power = spec.abs().pow(2)[..., : x.shape[-1] // HOP]
+    return torch.log(mel_filterbank() @ power + 1e-6)
+
+
+N_SYMBOLIC = 12 + 1 + 1 + 12 + 4 + len(LEADS) + len(BASSES) + len(KITS) + 2
+
+
+def symbolic_features(tokens: np.ndarray) -> torch.Tensor:
+    """(B, seq_len) tokens to (B, N_STEPS, N_SYMBOLIC): what sounds at each eighth note."""
+    tokens = np.asarray(tokens)
+    out = np.zeros((len(tokens), N_STEPS, N_SYMBOLIC), dtype=np.float32)
+    for i, seq in enumerate(tokens):
+        piece = decode(seq)
+        midis = lead_midi(piece)
+        onsets = np.flatnonzero(piece.lead_steps >= 2)
+        current = None
+        for s in range(N_STEPS):
+            if s in onsets:
+                current = midis[np.searchsorted(onsets, s)]
+                out[i, s, 12] = 1.0
+            elif piece.lead_steps[s] != 1:
+                current = None
+            if current is not None:
+                out[i, s, int(current) % 12] = 1.0
+                out[i, s, 13] = (current - 60) / 12
+        bass = piece.bass_steps
+        for s in range(N_STEPS):
+            if bass[s] >= 2:
+                out[i, s, 14 + (int(bass[s]) - 2 + piece.key) % 12] = 1.0
+            out[i, s, 26:30] = [(int(piece.drum_steps[s]) >> b) & 1 for b in range(4)]
+        col = 30
+        out[i, :, col + LEADS.index(piece.lead)] = 1.0
+        col += len(LEADS)
+        out[i, :, col + BASSES.index(piece.bass)] = 1.0
+        col += len(BASSES)
+        out[i, :, col + KITS.index(piece.kit)] = 1.0
+        col += len(KITS)
+        out[i, :, col] = (piece.bpm - 110) / 30
+        out[i, :, col + 1] = 1.0 if piece.mode == "minor" else -1.0
+    return torch.from_numpy(out)
+
+
+# --- encoders ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    kind: str  # "text" | "audio" | "symbolic"
+    dim: int = 64
+    hidden: int = 128
+
+
+class SequenceEncoder(nn.Module):
+    """Frames (B, T, C) -> convolutions over time -> mean and max pooling -> unit vector."""
+
+    def __init__(self, cfg: EncoderConfig, in_channels: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        stride = 2 if cfg.kind == "audio" else 1
+        h = cfg.hidden
+        self.register_buffer("shift", torch.zeros(in_channels))
+        self.register_buffer("scale", torch.ones(in_channels))
+        self.convs = nn.Sequential(
+            nn.Conv1d(in_channels, h, 5, stride, 2),
+            nn.GELU(),
+            nn.Conv1d(h, h, 5, stride, 2),
+            nn.GELU(),
+            nn.Conv1d(h, h, 3, 1, 1),
+            nn.GELU(),
+        )
+        self.proj = nn.Sequential(nn.Linear(2 * h, h), nn.GELU(), nn.Linear(h, cfg.dim))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        x = ((frames - self.shift) / self.scale).transpose(1, 2)
+        x = self.convs(x)
+        return F.normalize(self.proj(torch.cat([x.mean(-1), x.amax(-1)], dim=-1)), dim=-1)
+
+
+class TextEncoder(nn.Module):
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.emb = nn.Embedding(len(TEXT_VOCAB), cfg.hidden)
+        self.proj = nn.Sequential(
+            nn.Linear(cfg.hidden, cfg.hidden), nn.GELU(), nn.Linear(cfg.hidden, cfg.dim)
+        )
+
+    def forward(self, text_ids: torch.Tensor) -> torch.Tensor:
+        keep = (text_ids != PAD_WORD).float()[..., None]
+        pooled = (self.emb(text_ids) * keep).sum(1) / keep.sum(1).clamp(min=1)
+        return F.normalize(self.proj(pooled), dim=-1)
+
+
+# --- the bundle used by metrics and rewards -----------------------------------------------------------
+
+
+class Embeddings:
+    """The three trained embeddings. Inputs: token sequences (B, seq_len) and, where audio is needed,
+    their rendered clips (B, samples); rendering is done here when ``audio`` is not given."""
+
+    def __init__(
+        self,
+        text: TextEncoder,
+        mulan_audio: SequenceEncoder,
+        reward: SequenceEncoder,
+        heldout: SequenceEncoder,
+        report: dict[str, Any] | None = None,
+    ) -> None:
+        self.text, self.mulan_audio, self.reward_encoder, self.heldout_encoder = (
+            text,
+            mulan_audio,
+            reward,
+            heldout,
+        )
+        self.report = report or {}
+        for m in (text, mulan_audio, reward, heldout):
+            m.eval()
+
+    @torch.no_grad()
+    def embed_text(self, texts: list[str]) -> torch.Tensor:
+        return self.text(torch.from_numpy(encode_text(texts)))
+
+    @torch.no_grad()
+    def embed_mulan_audio(self, audio: np.ndarray) -> torch.Tensor:
+        return self.mulan_audio(log_mel(audio).transpose(1, 2))
+
+    @torch.no_grad()
+    def embed_reward(self, tokens: np.ndarray) -> torch.Tensor:
+        """The RL reward embedding: the mean of the two halves' embeddings, as trained."""
+        return _two_halves(self.reward_encoder, symbolic_features(tokens))
+
+    @torch.no_grad()
+    def embed_heldout(self, audio: np.ndarray) -> torch.Tensor:
+        return _two_halves(self.heldout_encoder, log_mel(audio).transpose(1, 2))
+
+    def to_dict(self) -> dict[str, Any]:
+        parts = {
+            "text": self.text,
+            "mulan_audio": self.mulan_audio,
+            "reward": self.reward_encoder,
+            "heldout": self.heldout_encoder,
+        }
+        return {
+            "format": FORMAT,
+            "report": self.report,
+            **{name: {"config": asdict(m.cfg), "state": m.state_dict()} for name, m in parts.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Embeddings:
+        if d.get("format") != FORMAT:
+            raise ValueError(f"not a Counterpoint embeddings checkpoint (format {d.get('format')!r})")
+        mods = {
+            name: _build(EncoderConfig(**d[name]["config"]))
+            for name in ("text", "mulan_audio", "reward", "heldout")
+        }
+        for name, m in mods.items():
+            m.load_state_dict(d[name]["state"])
+        return cls(mods["text"], mods["mulan_audio"], mods["reward"], mods["heldout"], d.get("report"))
+
+    def save(self, path: str | Path) -> Path:
+        from generation.checkpoint import save_checkpoint
+
+        return save_checkpoint(self.to_dict(), path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Embeddings:
+        return cls.from_dict(torch.load(Path(path), map_location="cpu", weights_only=True))
+
+
+def _build(cfg: EncoderConfig) -> nn.Module:
+    if cfg.kind == "text":
+        return TextEncoder(cfg)
+    return SequenceEncoder(cfg, N_MELS if cfg.kind == "audio" else N_SYMBOLIC)
+
+
+def _two_halves(encoder: nn.Module, frames: torch.Tensor) -> torch.Tensor:
+    half = frames.shape[1] // 2
+    return F.normalize(encoder(frames[:, :half]) + encoder(frames[:, half : 2 * half]), dim=-1)
+
+
+# --- training -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmbeddingTrainConfig:
+    n_clips: int = 3000
+    n_val: int = 300
+    steps: int = 400
+    batch_size: int = 128
+    lr: float = 2e-3
+    temperature: float = 0.1
+    seed: int = 0
+    dim: int = 64
+    hidden: int = 128
+    threads: int = 1
+
+
+EMBEDDING_PRESETS = {
+    "tiny": EmbeddingTrainConfig(n_clips=150, n_val=100, steps=15, batch_size=64, dim=32, hidden=32),
+    "demo": EmbeddingTrainConfig(),
+}
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    logits = a @ b.T / temperature
+    target = torch.arange(len(a))
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def _random_crop(frames: torch.Tensor, length: int, rng: np.random.Generator) -> torch.Tensor:
+    start = rng.integers(0, frames.shape[1] - length + 1, len(frames))
+    idx = torch.from_numpy(start)[:, None] + torch.arange(length)[None]
+    return torch.gather(frames, 1, idx[..., None].expand(-1, -1, frames.shape[2]))
+
+
+def _fit(params: list[torch.Tensor], loss_fn, steps: int, lr: float) -> float:
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    loss = torch.tensor(0.0)
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+        loss = loss_fn(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return float(loss.item())
+
+
+@torch.no_grad()
+def retrieval_accuracy(a: torch.Tensor, b: torch.Tensor, pool: int = 100, k: int = 1) -> float:
+    """Share of rows of ``a`` whose own row of ``b`` is among the top-k, in pools of ``pool`` rows."""
+    hits = total = 0
+    for i in range(0, len(a) - pool + 1, pool):
+        sims = a[i : i + pool] @ b[i : i + pool].T
+        top = sims.topk(k, dim=1).indices
+        hits += int((top == torch.arange(pool)[:, None]).any(1).sum())
+        total += pool
+    return hits / max(total, 1)
+
+
+def _standardise(encoder: SequenceEncoder, frames: torch.Tensor) -> None:
+    encoder.shift.copy_(frames.mean(dim=(0, 1)))
+    encoder.scale.copy_(frames.std(dim=(0, 1)).clamp(min=1e-3))
+
+
+def train_embeddings(cfg: EmbeddingTrainConfig, log=print) -> Embeddings:
+    """Train all three on fresh corpus draws (their own seeds); report retrieval accuracy on validation."""
+    torch.set_num_threads(cfg.threads)
+    t0 = time.perf_counter()
+    data = build_split(cfg.n_clips + cfg.n_val, seed=10_000 + cfg.seed)
+    audio = render_batch(data.tokens)
+    mel = log_mel(audio).transpose(1, 2).contiguous()  # (N, frames, mels)
+    sym = symbolic_features(data.tokens)
+    text = torch.from_numpy(data.text_ids.astype(np.int64))
+    n = cfg.n_clips
+    log(f"embeddings: {len(data)} clips rendered and featurised in {time.perf_counter() - t0:.1f}s")
+    report: dict[str, Any] = {"n_train_clips": n, "n_val_clips": cfg.n_val, "config": asdict(cfg)}
+
+    def similarity(kind: str, frames: torch.Tensor, seed: int, crop: int) -> SequenceEncoder:
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        enc = SequenceEncoder(EncoderConfig(kind, cfg.dim, cfg.hidden), frames.shape[2])
+        _standardise(enc, frames[:n])
+        half = frames.shape[1] // 2
+
+        def loss(step: int) -> torch.Tensor:
+            idx = torch.from_numpy(rng.integers(0, n, cfg.batch_size))
+            first = _random_crop(frames[idx, :half], crop, rng)
+            second = _random_crop(frames[idx, half : 2 * half], crop, rng)
+            return info_nce(enc(first), enc(second), cfg.temperature)
+
+        final = _fit(list(enc.parameters()), loss, cfg.steps, cfg.lr)
+        enc.eval()
+        with torch.no_grad():
+            a, b = enc(frames[n:, :half]), enc(frames[n:, half : 2 * half])
+        report[kind if kind == "audio" else "symbolic"] = {
+            "final_train_loss": final,
+            "val_half_to_half_top1_of_100": retrieval_accuracy(a, b, 100, 1),
+            "val_half_to_half_top5_of_100": retrieval_accuracy(a, b, 100, 5),
+        }
+        log(f"embeddings: {kind} similarity {report[kind if kind == 'audio' else 'symbolic']}")
+        return enc
+
+    reward = similarity("symbolic", sym, 1_000 + cfg.seed, N_STEPS // 2 - 4)
+    heldout = similarity("audio", mel, 2_000 + cfg.seed, mel.shape[1] // 2 - 25)
+
+    torch.manual_seed(3_000 + cfg.seed)
+    rng = np.random.default_rng(3_000 + cfg.seed)
+    text_enc = TextEncoder(EncoderConfig("text", cfg.dim, cfg.hidden))
+    audio_enc = SequenceEncoder(EncoderConfig("audio", cfg.dim, cfg.hidden), N_MELS)
+    _standardise(audio_enc, mel[:n])
+
+    def mulan_loss(step: int) -> torch.Tensor:
+        idx = torch.from_numpy(rng.integers(0, n, cfg.batch_size))
+        return info_nce(text_enc(text[idx]), audio_enc(mel[idx]), cfg.temperature)
+
+    final = _fit(list(text_enc.parameters()) + list(audio_enc.parameters()), mulan_loss, cfg.steps, cfg.lr)
+    text_enc.eval()
+    audio_enc.eval()
+    with torch.no_grad():
+        t_emb, a_emb = text_enc(text[n:]), audio_enc(mel[n:])
+    same_caption = np.array([[x == y for y in data.texts[n:]] for x in data.texts[n:]])
+    report["mulan"] = {
+        "final_train_loss": final,
+        "val_text_to_audio_top1_of_100": retrieval_accuracy(t_emb, a_emb, 100, 1),
+        "val_text_to_audio_top10_of_100": retrieval_accuracy(t_emb, a_emb, 100, 10),
+        "val_audio_to_text_top1_of_100": retrieval_accuracy(a_emb, t_emb, 100, 1),
+        "val_matched_minus_mismatched_cosine": float(
+            (t_emb * a_emb).sum(1).mean() - (t_emb @ a_emb.T)[~torch.from_numpy(same_caption)].mean()
+        ),
+    }
+    log(f"embeddings: mulan {report['mulan']}")
+    report["elapsed_s"] = time.perf_counter() - t0
+    return Embeddings(text_enc, audio_enc, reward, heldout, report)

@@ -1,0 +1,61 @@
+"""Pre-generating clips of one variant into a folder, with a manifest the ratings app imports
+(``python manage.py import_clips --study SLUG DIR/manifest.csv``, MISSION.md section 5)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from generation.corpus import held_out_prompts
+from generation.model import MusicTransformer
+from generation.render import render, write_wav
+from generation.sampling import PLAIN, SamplingConfig, generate_for_prompts
+
+MANIFEST_COLUMNS = ("prompt_id", "prompt_text", "variant", "sample_index", "path")
+
+
+def pregenerate(
+    model: MusicTransformer,
+    out: str | Path,
+    *,
+    variant: str,
+    n_prompts: int,
+    samples: int,
+    sampling: SamplingConfig = PLAIN,
+    seed: int = 0,
+) -> Path:
+    """WAVs under ``out/variant/`` and rows appended to ``out/manifest.csv`` (paths relative to ``out``).
+
+    Prompts are the held-out evaluation prompts, so every variant of a study gets the same prompt ids.
+    Rows of a variant already in the manifest are replaced, so running twice is safe."""
+    out = Path(out)
+    if not variant or any(c in variant for c in "/\\,"):
+        raise ValueError(f"variant name {variant!r} must be non-empty, without '/', '\\' or ','")
+    prompts = held_out_prompts(n_prompts)
+    tokens, _ = generate_for_prompts(model, [p.text for p in prompts], samples, sampling, seed)
+    rows = []
+    for p, prompt_tokens in zip(prompts, tokens, strict=True):
+        for k, seq in enumerate(prompt_tokens):
+            rel = Path(variant) / f"{p.prompt_id}_{k}.wav"
+            write_wav(out / rel, render(seq))
+            rows.append(
+                {
+                    "prompt_id": p.prompt_id,
+                    "prompt_text": p.text,
+                    "variant": variant,
+                    "sample_index": k,
+                    "path": rel.as_posix(),
+                }
+            )
+    manifest = out / "manifest.csv"
+    kept = []
+    if manifest.exists():
+        with manifest.open(newline="") as f:
+            kept = [r for r in csv.DictReader(f) if r["variant"] != variant]
+    tmp = manifest.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
+        writer.writeheader()
+        writer.writerows(kept + rows)
+    tmp.replace(manifest)
+    return manifest
