@@ -1,0 +1,185 @@
+"""The report's figures, drawn with matplotlib's Agg backend and returned as PNG bytes."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from .tables import CRITERION_LABELS  # noqa: E402
+
+COLOURS = {"acoustic_quality": "#1b6ca8", "text_adherence": "#d1495b", "musicality": "#2e8b57"}
+DPI = 150
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def mos_plot(variants: pd.DataFrame) -> bytes:
+    """Mean opinion score per variant, one marker per criterion, with 95% t-interval bars."""
+    order = list(dict.fromkeys(variants["variant"]))
+    figure, axes = plt.subplots(figsize=(max(6.0, 1.2 * len(order) + 2), 4.2))
+    offsets = np.linspace(-0.22, 0.22, len(CRITERION_LABELS))
+    for offset, (criterion, label) in zip(offsets, CRITERION_LABELS.items(), strict=True):
+        rows = variants[variants["criterion"] == criterion].set_index("variant").reindex(order)
+        x = np.arange(len(order)) + offset
+        error = np.vstack([rows["mean"] - rows["ci_low"], rows["ci_high"] - rows["mean"]])
+        axes.errorbar(
+            x,
+            rows["mean"],
+            yerr=error,
+            fmt="o",
+            capsize=3,
+            color=COLOURS[criterion],
+            label=label,
+            markersize=6,
+        )
+    axes.set_xticks(
+        np.arange(len(order)),
+        order,
+        rotation=20 if len(order) > 4 else 0,
+        ha="right" if len(order) > 4 else "center",
+    )
+    low = np.nanmin(variants["ci_low"]) if variants["ci_low"].notna().any() else 1
+    high = np.nanmax(variants["ci_high"]) if variants["ci_high"].notna().any() else 5
+    axes.set_ylim(max(1.0, low - 0.3), min(5.0, high + 0.3))
+    axes.set_ylabel("Mean opinion score (1–5)")
+    axes.set_title("Quality per variant and criterion (95% CI over prompts)")
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.18 if len(order) > 4 else -0.1), ncol=3, frameon=False
+    )
+    return _png(figure)
+
+
+def _matrix(pairs: pd.DataFrame, order: Sequence[str], p_column: str) -> tuple[np.ndarray, np.ndarray]:
+    index = {v: i for i, v in enumerate(order)}
+    rates = np.full((len(order), len(order)), np.nan)
+    significant = np.zeros_like(rates, dtype=bool)
+    for row in pairs.itertuples():
+        i, j = index[row.a], index[row.b]
+        rates[i, j], rates[j, i] = row.win_rate, 1 - row.win_rate
+        significant[i, j] = significant[j, i] = getattr(row, p_column) < 0.05
+    return rates, significant
+
+
+def win_rate_plot(quality_pairs: pd.DataFrame, diversity_pairs: pd.DataFrame, order: Sequence[str]) -> bytes:
+    """Row variant's win rate against the column variant, per criterion and for diversity."""
+    panels = [
+        (CRITERION_LABELS[c], quality_pairs[quality_pairs["criterion"] == c], "p_holm")
+        for c in CRITERION_LABELS
+        if len(quality_pairs) and (quality_pairs["criterion"] == c).any()
+    ]
+    if len(diversity_pairs):
+        panels.append(("Diversity (more diverse)", diversity_pairs, "p_holm"))
+    size = max(3.2, 0.55 * len(order) + 1.6)
+    columns = min(2, len(panels))
+    rows = -(-len(panels) // columns)
+    figure, axes_grid = plt.subplots(
+        rows, columns, figsize=(size * columns + 2.4, size * rows + 0.6), squeeze=False, layout="constrained"
+    )
+    figure.get_layout_engine().set(w_pad=0.15, wspace=0.12)
+    image = None
+    for axes, (title, pairs, p_column) in zip(axes_grid.flat, panels, strict=False):
+        variants = [v for v in order if v in set(pairs["a"]) | set(pairs["b"])]
+        rates, significant = _matrix(pairs, variants, p_column)
+        image = axes.imshow(rates, cmap="RdBu", vmin=0, vmax=1)
+        for i in range(len(variants)):
+            for j in range(len(variants)):
+                if not np.isnan(rates[i, j]):
+                    colour = "white" if abs(rates[i, j] - 0.5) > 0.3 else "black"
+                    text = f"{rates[i, j]:.2f}" + ("*" if significant[i, j] else "")
+                    axes.text(j, i, text, ha="center", va="center", fontsize=8, color=colour)
+        axes.set_xticks(range(len(variants)), variants, rotation=40, ha="right", fontsize=8)
+        axes.set_yticks(range(len(variants)), variants, fontsize=8)
+        axes.set_title(title, fontsize=10)
+        axes.set_facecolor("#e4e4e4")
+    for axes in list(axes_grid.flat)[len(panels) :]:
+        axes.set_visible(False)
+    if image is not None:
+        figure.colorbar(image, ax=axes_grid.ravel().tolist(), shrink=0.8, label="Win rate of row over column")
+    figure.suptitle(
+        "Win rate W/(W+L) of the row variant over the column variant (* Holm p < 0.05; grey: not compared)",
+        fontsize=11,
+    )
+    return _png(figure)
+
+
+def _label_points(axes: plt.Axes, x: Sequence[float], y: Sequence[float], names: Sequence[str]) -> None:
+    for x_value, y_value, name in zip(x, y, names, strict=True):
+        axes.annotate(name, (x_value, y_value), xytext=(5, 5), textcoords="offset points", fontsize=8)
+
+
+def quality_diversity_plot(
+    overall: pd.DataFrame,
+    diversity_position: pd.DataFrame | None,
+    automatic_metrics: Mapping[str, Mapping[str, float]] | None,
+) -> bytes | None:
+    """Human quality against human diversity preference, and against the automatic metrics if given.
+
+    ``diversity_position`` has variant, position, low, high: Bradley–Terry strength or a win rate.
+    """
+    panels = []
+    quality = overall.dropna(subset=["mean"]).set_index("variant")
+    if diversity_position is not None and len(diversity_position):
+        panels.append("human")
+    automatic = pd.DataFrame.from_dict(automatic_metrics or {}, orient="index")
+    if "diversity" in automatic.columns:
+        panels.append("automatic_diversity")
+    if {"diversity", "text_adherence"} <= set(automatic.columns):
+        panels.append("automatic_plane")
+    if not panels:
+        return None
+    figure, axes_row = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
+    for axes, panel in zip(axes_row[0], panels, strict=True):
+        if panel == "human":
+            shared = diversity_position.set_index("variant").join(quality, how="inner")
+            axes.errorbar(
+                shared["position"],
+                shared["mean"],
+                xerr=np.vstack([shared["position"] - shared["low"], shared["high"] - shared["position"]]),
+                yerr=np.vstack([shared["mean"] - shared["ci_low"], shared["ci_high"] - shared["mean"]]),
+                fmt="o",
+                capsize=3,
+                color="#1b6ca8",
+            )
+            _label_points(axes, shared["position"], shared["mean"], shared.index)
+            axes.set_xlabel(diversity_position.attrs.get("label", "Human diversity preference"))
+            axes.set_ylabel("Human quality: MOS over all criteria")
+            axes.set_title("Human quality vs human diversity")
+        elif panel == "automatic_diversity":
+            shared = automatic.join(quality, how="inner")
+            axes.errorbar(
+                shared["diversity"],
+                shared["mean"],
+                yerr=np.vstack([shared["mean"] - shared["ci_low"], shared["ci_high"] - shared["mean"]]),
+                fmt="s",
+                capsize=3,
+                color="#2e8b57",
+            )
+            _label_points(axes, shared["diversity"], shared["mean"], shared.index)
+            axes.set_xlabel("Automatic diversity (1 − mean cosine)")
+            axes.set_ylabel("Human quality: MOS over all criteria")
+            axes.set_title("Human quality vs automatic diversity")
+        else:
+            axes.plot(automatic["diversity"], automatic["text_adherence"], "D", color="#d1495b")
+            _label_points(axes, automatic["diversity"], automatic["text_adherence"], automatic.index)
+            axes.set_xlabel("Automatic diversity (1 − mean cosine)")
+            axes.set_ylabel("Automatic text adherence (MuLan-style)")
+            axes.set_title("Automatic quality–diversity plane")
+        axes.grid(alpha=0.3)
+        axes.margins(0.15)
+    figure.tight_layout()
+    return _png(figure)

@@ -1,0 +1,196 @@
+"""How many prompts and raters a study needs for 80% power, from an effect size or a pilot study.
+
+Quality: the paired test on per-prompt mean differences. A prompt's difference varies between
+prompts (sd_prompt) and between the raters who hear it (sd_rater), so with k raters its standard
+deviation is sqrt(sd_prompt² + sd_rater²/k). Power is the paired t-test's (noncentral t) at the
+Wilcoxon test's asymptotic relative efficiency under normality, 3/π: n prompts count as 0.955·n.
+
+Diversity: the exact two-sided binomial test of the win rate among decisive (non-tie) judgements.
+Judgements of one prompt by several raters are correlated; the design effect 1 + (k − 1)·ρ, with ρ
+the within-prompt intraclass correlation of the outcomes, converts independent judgements into
+the number actually needed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .data import CRITERIA
+from .diversity import diversity_order, oriented
+from .quality import rater_prompt_scores, variant_order
+from .stats import oneway_anova
+
+TARGET_POWER = 0.8
+ALPHA = 0.05
+WILCOXON_EFFICIENCY = 3 / math.pi
+MAX_PROMPTS = 100_000
+RATER_COUNTS = (1, 2, 3, 5)
+
+
+def paired_test_power(
+    n_prompts: int, *, difference: float, sd_prompt: float, sd_rater: float, raters: int, alpha: float = ALPHA
+) -> float:
+    """Power of the two-sided signed-rank test on n prompts' mean differences (noncentral-t approximation)."""
+    sd = math.sqrt(sd_prompt**2 + sd_rater**2 / raters)
+    effective = n_prompts * WILCOXON_EFFICIENCY
+    if effective <= 1 or sd == 0:
+        return math.nan if sd == 0 else 0.0
+    df = effective - 1
+    noncentrality = difference / sd * math.sqrt(effective)
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    return float(stats.nct.sf(critical, df, noncentrality) + stats.nct.cdf(-critical, df, noncentrality))
+
+
+def binomial_test_power(decisive: int, *, win_rate: float, alpha: float = ALPHA) -> float:
+    """Exact power of scipy's two-sided binomial test at 0.5 with ``decisive`` non-tie judgements."""
+    k = np.arange(decisive + 1)
+    # At p = 0.5 the two-sided p-value is twice the smaller tail.
+    p_values = np.minimum(
+        1.0, 2 * np.minimum(stats.binom.cdf(k, decisive, 0.5), stats.binom.sf(k - 1, decisive, 0.5))
+    )
+    return float(stats.binom.pmf(k[p_values <= alpha], decisive, win_rate).sum())
+
+
+def _smallest(n_min: int, reaches: Callable[[int], bool]) -> int | None:
+    """Smallest n ≥ n_min with reaches(n), by doubling then bisection; None beyond MAX_PROMPTS."""
+    high = n_min
+    while not reaches(high):
+        if high >= MAX_PROMPTS:
+            return None
+        high = min(2 * high, MAX_PROMPTS)
+    low = max(n_min, high // 2)
+    if low < high and reaches(low):
+        return low
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if reaches(middle) else (middle, high)
+    return high
+
+
+def prompts_for_paired_test(
+    *,
+    difference: float,
+    sd_prompt: float,
+    sd_rater: float,
+    raters: int,
+    power: float = TARGET_POWER,
+    alpha: float = ALPHA,
+) -> int | None:
+    """Fewest prompts giving the paired quality test ``power``; None if beyond MAX_PROMPTS (or no effect)."""
+    if difference == 0 or math.isnan(difference):
+        return None
+    return _smallest(
+        3,
+        lambda n: (
+            paired_test_power(
+                n, difference=difference, sd_prompt=sd_prompt, sd_rater=sd_rater, raters=raters, alpha=alpha
+            )
+            >= power
+        ),
+    )
+
+
+def decisive_judgements_for_win_rate(
+    *, win_rate: float, power: float = TARGET_POWER, alpha: float = ALPHA
+) -> int | None:
+    """Fewest non-tie judgements giving the exact binomial test ``power`` (smallest n; power saw-tooths in n)."""
+    if win_rate == 0.5 or math.isnan(win_rate):
+        return None
+    # Start the exact scan a little below the normal approximation's answer.
+    z_alpha, z_power = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
+    guess = ((z_alpha * 0.5 + z_power * math.sqrt(win_rate * (1 - win_rate))) / (win_rate - 0.5)) ** 2
+    for n in range(max(1, int(0.85 * guess)), MAX_PROMPTS):
+        if binomial_test_power(n, win_rate=win_rate, alpha=alpha) >= power:
+            return n
+    return None
+
+
+def prompts_for_win_rate(
+    *,
+    win_rate: float,
+    tie_rate: float = 0.0,
+    raters: int = 3,
+    within_prompt_correlation: float = 0.0,
+    power: float = TARGET_POWER,
+    alpha: float = ALPHA,
+) -> int | None:
+    """Fewest prompts (each judged by ``raters``) for the diversity win-rate test to reach ``power``."""
+    decisive = decisive_judgements_for_win_rate(win_rate=win_rate, power=power, alpha=alpha)
+    if decisive is None or tie_rate >= 1:
+        return None
+    design_effect = 1 + (raters - 1) * max(0.0, within_prompt_correlation)
+    judgements = decisive * design_effect / (1 - tie_rate)
+    return math.ceil(judgements / raters)
+
+
+def _variance_split(differences: pd.Series) -> tuple[float, float, float]:
+    """sd between prompts of the true difference, sd of one rater's difference, and raters per prompt."""
+    prompts = differences.index.get_level_values("prompt_id")
+    anova = oneway_anova(pd.Series(prompts), differences.reset_index(drop=True))
+    if anova is None:
+        return float(differences.std(ddof=1)) if len(differences) > 1 else math.nan, 0.0, 1.0
+    between, within, k0 = anova
+    return math.sqrt(max(0.0, (between - within) / k0)), math.sqrt(within), k0
+
+
+def quality_power_table(
+    ratings: pd.DataFrame,
+    variants: Sequence[str] | None = None,
+    *,
+    rater_counts: Sequence[int] = RATER_COUNTS,
+) -> pd.DataFrame:
+    """Per pair and criterion of a pilot: its effect and spread, power now, and prompts needed per rater count."""
+    scores = rater_prompt_scores(ratings)
+    rows = []
+    for a, b in combinations(variant_order(ratings, variants), 2):
+        for criterion in CRITERIA:
+            if criterion not in scores.index.get_level_values(0) or not {a, b} <= set(scores.columns):
+                continue
+            differences = (scores.loc[criterion, a] - scores.loc[criterion, b]).dropna()
+            if len(differences) < 2:
+                continue
+            difference = float(differences.groupby(level="prompt_id").mean().mean())
+            sd_prompt, sd_rater, raters = _variance_split(differences)
+            n_now = differences.index.get_level_values("prompt_id").nunique()
+            row = {"a": a, "b": b, "criterion": criterion, "difference": difference}
+            row |= {"sd_prompt": sd_prompt, "sd_rater": sd_rater, "n_prompts": n_now, "raters": raters}
+            spread = {"difference": difference, "sd_prompt": sd_prompt, "sd_rater": sd_rater}
+            row["power_now"] = paired_test_power(n_now, raters=max(1, round(raters)), **spread)
+            for k in rater_counts:
+                row[f"prompts_for_80_with_{k}_raters"] = prompts_for_paired_test(raters=k, **spread)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def diversity_power_table(
+    judgements: pd.DataFrame,
+    variants: Sequence[str] | None = None,
+    *,
+    rater_counts: Sequence[int] = RATER_COUNTS,
+) -> pd.DataFrame:
+    """Per compared pair of a pilot: win rate, tie rate, within-prompt correlation, prompts needed per rater count."""
+    frame = oriented(judgements, diversity_order(judgements, variants))
+    rows = []
+    for (a, b), group in frame.groupby(["a", "b"], sort=False):
+        wins, losses = int((group["outcome"] > 0).sum()), int((group["outcome"] < 0).sum())
+        rate = wins / (wins + losses) if wins + losses else math.nan
+        anova = oneway_anova(group["prompt_id"], group["outcome"])
+        correlation = 0.0
+        if anova is not None and anova[0] + (anova[2] - 1) * anova[1] > 0:
+            between, within, k0 = anova
+            correlation = max(0.0, (between - within) / (between + (k0 - 1) * within))
+        row = {"a": a, "b": b, "win_rate": rate, "tie_rate": float((group["outcome"] == 0).mean())}
+        row |= {"within_prompt_correlation": correlation, "n_prompts": int(group["prompt_id"].nunique())}
+        row["power_now"] = binomial_test_power(wins + losses, win_rate=rate) if wins + losses else math.nan
+        for k in rater_counts:
+            row[f"prompts_for_80_with_{k}_raters"] = prompts_for_win_rate(
+                win_rate=rate, tie_rate=row["tie_rate"], raters=k, within_prompt_correlation=correlation
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)

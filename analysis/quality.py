@@ -1,0 +1,296 @@
+"""Quality study: MOS per variant and criterion, paired comparisons, and the crossed mixed model.
+
+The unit is the prompt (MISSION.md §4): a prompt's raters are averaged first, then prompts are
+compared. The win/tie/loss tallies of §5 are the exception: there each (rater, prompt) counts once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .data import CRITERIA
+from .stats import bca_interval, holm, t_interval, win_rate
+
+
+@dataclass
+class QualityResult:
+    variants: pd.DataFrame
+    overall: pd.DataFrame
+    pairs: pd.DataFrame
+    mixed_effects: pd.DataFrame
+    variance_components: pd.DataFrame
+    ordinal_effects: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def variant_order(ratings: pd.DataFrame, variants: Sequence[str] | None = None) -> list[str]:
+    """The given variants first, in their order, then any others in the ratings, sorted by name."""
+    ordered = list(dict.fromkeys(variants or ()))
+    return ordered + sorted(set(ratings["variant"]) - set(ordered))
+
+
+def prompt_means(ratings: pd.DataFrame) -> pd.DataFrame:
+    """(criterion, prompt) × variant table of each prompt's mean score over its raters."""
+    return ratings.groupby(["criterion", "prompt_id", "variant"])["score"].mean().unstack("variant")
+
+
+def rater_prompt_scores(ratings: pd.DataFrame) -> pd.DataFrame:
+    """(criterion, rater, prompt) × variant table; a repeated rating of the same clip is averaged."""
+    return (
+        ratings.groupby(["criterion", "rater_id", "prompt_id", "variant"])["score"].mean().unstack("variant")
+    )
+
+
+def _column(table: pd.DataFrame, criterion: str, variant: str) -> pd.Series:
+    if variant not in table.columns or criterion not in table.index.get_level_values(0):
+        return pd.Series(dtype=float)
+    return table.loc[criterion, variant]
+
+
+def variant_means(
+    ratings: pd.DataFrame, variants: Sequence[str], *, seed: int = 0, n_resamples: int | None = None
+) -> pd.DataFrame:
+    """Mean of per-prompt means with its 95% t-interval and BCa bootstrap interval, per variant × criterion."""
+    means = prompt_means(ratings)
+    counts = ratings.groupby(["variant", "criterion"]).size()
+    rows = []
+    for index, (variant, criterion) in enumerate((v, c) for v in variants for c in CRITERIA):
+        values = _column(means, criterion, variant).dropna().to_numpy()
+        row = {"variant": variant, "criterion": criterion, "n_prompts": len(values)}
+        row["n_ratings"] = int(counts.get((variant, criterion), 0))
+        if len(values):
+            row["mean"] = float(values.mean())
+            row["sd"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+            row["ci_low"], row["ci_high"] = t_interval(values)
+            extra = {} if n_resamples is None else {"n_resamples": n_resamples}
+            row["boot_low"], row["boot_high"] = bca_interval(values, seed=seed + index, **extra)
+        rows.append(row)
+    columns = ["variant", "criterion", "mean", "ci_low", "ci_high", "boot_low", "boot_high", "sd"]
+    return pd.DataFrame(rows).reindex(columns=[*columns, "n_prompts", "n_ratings"])
+
+
+def overall_means(ratings: pd.DataFrame, variants: Sequence[str]) -> pd.DataFrame:
+    """Per variant, the mean over prompts of each prompt's mean over all three criteria, with its t-interval."""
+    per_prompt = ratings.groupby(["variant", "prompt_id"])["score"].mean()
+    rows = []
+    for variant in variants:
+        values = per_prompt.get(variant, pd.Series(dtype=float)).to_numpy()
+        row = {"variant": variant, "n_prompts": len(values)}
+        if len(values):
+            row["mean"] = float(values.mean())
+            row["ci_low"], row["ci_high"] = t_interval(values)
+        rows.append(row)
+    return pd.DataFrame(rows).reindex(columns=["variant", "mean", "ci_low", "ci_high", "n_prompts"])
+
+
+def rank_biserial(differences: np.ndarray) -> float:
+    """Matched-pairs rank-biserial correlation (R+ − R−)/(R+ + R−), zero differences dropped as Wilcoxon does."""
+    nonzero = differences[differences != 0]
+    if not len(nonzero):
+        return 0.0
+    ranks = stats.rankdata(np.abs(nonzero))
+    return float((ranks[nonzero > 0].sum() - ranks[nonzero < 0].sum()) / ranks.sum())
+
+
+def _tally(a: pd.Series, b: pd.Series) -> tuple[int, int, int]:
+    both = a.notna() & b.notna()
+    a, b = a[both], b[both]
+    return int((a > b).sum()), int((a == b).sum()), int((a < b).sum())
+
+
+def pair_comparisons(ratings: pd.DataFrame, variants: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Every unordered variant pair × criterion: tallies, Wilcoxon on prompt differences, Holm over all."""
+    by_rater = rater_prompt_scores(ratings)
+    by_prompt = prompt_means(ratings)
+    rows, notes = [], []
+    for a, b in combinations(variants, 2):
+        for criterion in CRITERIA:
+            wins, ties, losses = _tally(_column(by_rater, criterion, a), _column(by_rater, criterion, b))
+            prompt_a, prompt_b = _column(by_prompt, criterion, a), _column(by_prompt, criterion, b)
+            prompt_wins, prompt_ties, prompt_losses = _tally(prompt_a, prompt_b)
+            differences = (prompt_a - prompt_b).dropna().to_numpy()
+            if not len(differences):
+                notes.append(f"quality: {a} and {b} share no rated prompt on {criterion}; pair left out")
+                continue
+            with warnings.catch_warnings():
+                # scipy warns (and answers p = 1) when every difference is zero.
+                warnings.simplefilter("ignore", RuntimeWarning)
+                test = stats.wilcoxon(differences)
+            if not np.any(differences):
+                notes.append(f"quality: {a} and {b} tie on every prompt on {criterion} (p = 1)")
+            rows.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "criterion": criterion,
+                    "wins": wins,
+                    "ties": ties,
+                    "losses": losses,
+                    "win_rate": win_rate(wins, losses),
+                    "prompt_wins": prompt_wins,
+                    "prompt_ties": prompt_ties,
+                    "prompt_losses": prompt_losses,
+                    "prompt_win_rate": win_rate(prompt_wins, prompt_losses),
+                    "n_prompts": len(differences),
+                    "mean_difference": float(differences.mean()),
+                    "wilcoxon_statistic": float(test.statistic),
+                    "p_value": float(test.pvalue),
+                    "rank_biserial": rank_biserial(differences),
+                }
+            )
+    pairs = pd.DataFrame(rows)
+    if len(pairs):
+        pairs["p_holm"] = holm(pairs["p_value"].tolist())
+    return pairs, notes
+
+
+_TREATMENT = re.compile(r"\[T\.(.*)\]$")
+
+
+def _variant_categorical(ratings: pd.DataFrame, variants: Sequence[str]) -> pd.DataFrame:
+    present = [v for v in variants if v in set(ratings["variant"])]
+    data = ratings.copy()
+    data["variant"] = pd.Categorical(data["variant"], categories=present)
+    return data
+
+
+def mixed_model(
+    ratings: pd.DataFrame, variants: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """score ~ variant with crossed random intercepts for rater and prompt, fitted by REML per criterion.
+
+    Crossed effects in statsmodels: one group holding every row, each factor a variance component.
+    ``vcomp`` is ordered by ``model.exog_vc.names`` (alphabetical), not by the formula's order.
+    """
+    from statsmodels.regression.mixed_linear_model import MixedLM
+
+    effects, components, notes = [], [], []
+    for criterion in CRITERIA:
+        data = _variant_categorical(ratings[ratings["criterion"] == criterion], variants)
+        levels = list(data["variant"].cat.categories)
+        if len(levels) < 2:
+            continue
+        factors = {
+            name: f"0 + C({column})"
+            for name, column in (("rater", "rater_id"), ("prompt", "prompt_id"))
+            if data[column].nunique() > 1
+        }
+        if data["score"].nunique() < 2:
+            notes.append(f"mixed model: every {criterion} score is equal; nothing to fit")
+            continue
+        if not factors:
+            notes.append(f"mixed model: one rater and one prompt on {criterion}; nothing to fit")
+            continue
+        if len(factors) < 2:
+            notes.append(
+                f"mixed model on {criterion}: only a {next(iter(factors))} random effect (one level)"
+            )
+        data["all_rows"] = 1
+        model = MixedLM.from_formula(
+            "score ~ C(variant)", data=data, groups="all_rows", re_formula="0", vc_formula=factors
+        )
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                fit = model.fit(reml=True, method="lbfgs")
+        except (np.linalg.LinAlgError, ValueError) as error:
+            notes.append(f"mixed model on {criterion} could not be fitted: {error}")
+            continue
+        if not fit.converged or any("converge" in str(w.message).lower() for w in caught):
+            notes.append(f"mixed model on {criterion}: the optimiser reports it may not have converged")
+        intervals = fit.conf_int()
+        for term in fit.fe_params.index:
+            match = _TREATMENT.search(term)
+            effects.append(
+                {
+                    "criterion": criterion,
+                    "term": f"{match.group(1)} − {levels[0]}" if match else f"intercept ({levels[0]})",
+                    "variant": match.group(1) if match else levels[0],
+                    "estimate": float(fit.fe_params[term]),
+                    "ci_low": float(intervals.loc[term, 0]),
+                    "ci_high": float(intervals.loc[term, 1]),
+                    "p_value": float(fit.pvalues[term]),
+                }
+            )
+        for name, variance in zip(model.exog_vc.names, fit.vcomp, strict=True):
+            components.append({"criterion": criterion, "component": name, "variance": float(variance)})
+        components.append({"criterion": criterion, "component": "residual", "variance": float(fit.scale)})
+    return pd.DataFrame(effects), pd.DataFrame(components), notes
+
+
+def ordinal_model(ratings: pd.DataFrame, variants: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Proportional-odds (logit) model score ~ variant per criterion: odds ratios against the first variant.
+
+    It treats ratings as independent (no rater or prompt effects); the mixed model is the primary analysis.
+    """
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+    rows, notes = [], []
+    for criterion in CRITERIA:
+        data = _variant_categorical(ratings[ratings["criterion"] == criterion], variants)
+        levels = list(data["variant"].cat.categories)
+        if len(levels) < 2 or data["score"].nunique() < 2:
+            continue
+        exog = pd.get_dummies(data["variant"], drop_first=True, dtype=float)
+        endog = pd.Categorical(data["score"].astype(int), ordered=True)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit = OrderedModel(endog, exog, distr="logit").fit(method="bfgs", disp=False)
+        except (np.linalg.LinAlgError, ValueError) as error:
+            notes.append(f"ordinal model on {criterion} could not be fitted: {error}")
+            continue
+        intervals = fit.conf_int()
+        for variant in exog.columns:
+            rows.append(
+                {
+                    "criterion": criterion,
+                    "variant": variant,
+                    "reference": levels[0],
+                    "log_odds": float(fit.params[variant]),
+                    "odds_ratio": float(np.exp(fit.params[variant])),
+                    "ci_low": float(np.exp(intervals.loc[variant, 0])),
+                    "ci_high": float(np.exp(intervals.loc[variant, 1])),
+                    "p_value": float(fit.pvalues[variant]),
+                }
+            )
+    return pd.DataFrame(rows), notes
+
+
+def analyse_quality(
+    ratings: pd.DataFrame,
+    variants: Sequence[str] | None = None,
+    *,
+    seed: int = 0,
+    ordinal: bool = True,
+    n_resamples: int | None = None,
+) -> QualityResult:
+    order = variant_order(ratings, variants)
+    notes = [f"quality: {v} has no ratings" for v in order if v not in set(ratings["variant"])]
+    means = variant_means(ratings, order, seed=seed, n_resamples=n_resamples)
+    flat = means.dropna(subset=["mean"]).query("n_prompts > 1 and sd == 0")
+    notes += [
+        f"quality: every {r.variant} {r.criterion} prompt mean is {r.mean:g}; interval is a point"
+        for r in flat.itertuples()
+    ]
+    pairs, pair_notes = pair_comparisons(ratings, order)
+    effects, components, model_notes = mixed_model(ratings, order)
+    ordinal_effects, ordinal_notes = ordinal_model(ratings, order) if ordinal else (pd.DataFrame(), [])
+    return QualityResult(
+        variants=means,
+        overall=overall_means(ratings, order),
+        pairs=pairs,
+        mixed_effects=effects,
+        variance_components=components,
+        ordinal_effects=ordinal_effects,
+        notes=notes + pair_notes + model_notes + ordinal_notes,
+    )
