@@ -116,6 +116,7 @@ def build_report(
     variants: Sequence[str] | None = None,
     seed: int = 0,
     ordinal: bool = True,
+    study: str | None = None,
 ) -> Report:
     """Every statistic, table and figure of the report, in memory."""
     if ratings is None:
@@ -147,6 +148,7 @@ def build_report(
     summary = {
         "schema": SCHEMA,
         "meta": {
+            "study": study,
             "n_ratings": len(data.ratings),
             "n_raters": int(data.ratings["rater_id"].nunique()),
             "n_prompts": int(data.ratings["prompt_id"].nunique()),
@@ -217,7 +219,7 @@ def build_report(
 def markdown_report(report: Report) -> str:
     meta = report.summary["meta"]
     lines = [
-        "# Listening study report",
+        f"# Listening study report{': ' + meta['study'] if meta['study'] else ''}",
         "",
         f"{meta['n_ratings']} quality ratings by {meta['n_raters']} raters on {meta['n_prompts']} prompts; "
         f"{meta['n_judgements']} diversity judgements on {meta['n_diversity_prompts']} prompts; "
@@ -241,6 +243,7 @@ def write_report(
     automatic_metrics: Mapping[str, Mapping[str, float]] | None = None,
     variants: Sequence[str] | None = None,
     seed: int = 0,
+    study: str | None = None,
 ) -> dict[str, Any]:
     """Analyse, then write summary.json, report.md, each table as CSV/MD/TeX, and the PNG plots.
 
@@ -255,6 +258,7 @@ def write_report(
         automatic_metrics=automatic_metrics,
         variants=variants,
         seed=seed,
+        study=study,
     )
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
