@@ -1,0 +1,64 @@
+import numpy as np
+
+from generation.corpus import (
+    VOCAB,
+    Prompt,
+    build_split,
+    corpus_samples,
+    decode,
+    held_out_prompts,
+    is_held_out,
+    is_valid,
+)
+from generation.render import CLIP_SECONDS, PEAK_LIMIT, SAMPLE_RATE, TARGET_RMS, render, render_batch
+
+
+def test_corpus_is_reproducible_valid_and_keeps_held_out_captions_out_of_training():
+    a, b = build_split(300, seed=1), build_split(300, seed=1)
+    assert np.array_equal(a.tokens, b.tokens) and a.texts == b.texts
+    assert a.tokens.shape == (300, VOCAB.seq_len)
+    assert all(is_valid(t) for t in a.tokens)
+    assert not any(is_held_out(t) for t in a.texts)
+    prompts = held_out_prompts(64)
+    assert [p.text for p in prompts[:2]] == ["Rock song", "Opera singer"]
+    assert len({p.text for p in prompts}) == 64 and all(is_held_out(p.text) for p in prompts)
+
+
+def test_captions_are_varied():
+    data = build_split(500, seed=2)
+    assert len(set(data.texts)) > 250
+    assert len({len(t.split()) for t in data.texts}) >= 5
+
+
+def test_rock_and_opera_prompts_get_their_instruments_with_variety_inside():
+    rng = np.random.default_rng(0)
+    rock = [decode(t) for t in corpus_samples(Prompt("Rock song", (("genre", "rock"),)), 20, rng)]
+    opera = [decode(t) for t in corpus_samples(Prompt("Opera singer", (("lead", "soprano_voice"),)), 20, rng)]
+    assert all(p.kit == "acoustic" for p in rock) and all(p.kit == "none" for p in opera)
+    assert {p.lead for p in opera} == {"soprano_voice"}
+    assert len({p.key for p in rock}) > 3 and len({tuple(p.lead_steps) for p in rock}) == 20
+
+
+def test_rendering_gives_finite_normalised_audio_of_the_clip_length():
+    data = build_split(4, seed=3)
+    audio = render_batch(data.tokens)
+    assert audio.shape == (4, int(CLIP_SECONDS * SAMPLE_RATE)) and audio.dtype == np.float32
+    assert np.isfinite(audio).all() and np.abs(audio).max() <= PEAK_LIMIT + 1e-6
+    rms = np.sqrt((audio**2).mean(1))
+    assert np.all(rms <= TARGET_RMS * 1.01) and np.all(rms > TARGET_RMS * 0.3)
+
+
+def test_rendering_reads_garbage_tokens_leniently():
+    audio = render(np.random.default_rng(0).integers(0, VOCAB.size, VOCAB.seq_len))
+    assert np.isfinite(audio).all() and len(audio) == int(CLIP_SECONDS * SAMPLE_RATE)
+
+
+def test_rock_song_and_opera_singer_sound_different():
+    from generation.inspect import measure_pitch
+
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        rock = render(corpus_samples(Prompt("Rock song", (("genre", "rock"),)), 1, rng)[0])
+        opera = render(corpus_samples(Prompt("Opera singer", (("lead", "soprano_voice"),)), 1, rng)[0])
+        # drums and distortion make rock brighter; the soprano's long sung notes are darker
+        assert measure_pitch(rock)["spectral_centroid_hz"] > measure_pitch(opera)["spectral_centroid_hz"] + 200
