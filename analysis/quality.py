@@ -114,13 +114,15 @@ def pair_comparisons(ratings: pd.DataFrame, variants: Sequence[str]) -> tuple[pd
     rows, notes = [], []
     for a, b in combinations(variants, 2):
         for criterion in CRITERIA:
-            wins, ties, losses = _tally(_column(by_rater, criterion, a), _column(by_rater, criterion, b))
             prompt_a, prompt_b = _column(by_prompt, criterion, a), _column(by_prompt, criterion, b)
-            prompt_wins, prompt_ties, prompt_losses = _tally(prompt_a, prompt_b)
+            if prompt_a.empty or prompt_b.empty:
+                continue
             differences = (prompt_a - prompt_b).dropna().to_numpy()
             if not len(differences):
                 notes.append(f"quality: {a} and {b} share no rated prompt on {criterion}; pair left out")
                 continue
+            wins, ties, losses = _tally(_column(by_rater, criterion, a), _column(by_rater, criterion, b))
+            prompt_wins, prompt_ties, prompt_losses = _tally(prompt_a, prompt_b)
             with warnings.catch_warnings():
                 # scipy warns (and answers p = 1) when every difference is zero.
                 warnings.simplefilter("ignore", RuntimeWarning)

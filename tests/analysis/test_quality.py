@@ -1,0 +1,189 @@
+"""Quality statistics: planted effects are recovered, and every number matches scipy/statsmodels."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from analysis.data import CRITERIA, clean_quality
+from analysis.quality import analyse_quality
+from analysis.simulate import simulate_quality
+
+VARIANTS = ["base", "better", "worse"]
+
+
+@pytest.fixture(scope="module")
+def ratings() -> pd.DataFrame:
+    # A +0.5 musicality effect, a −0.4 text-adherence effect, raters biased (sd 0.8), prompts harder (sd 0.3).
+    return clean_quality(
+        simulate_quality(
+            n_prompts=60,
+            n_raters=20,
+            variants=VARIANTS,
+            effects={"better": {"musicality": 0.5}, "worse": {"text_adherence": -0.4}},
+            rater_bias_sd=0.8,
+            prompt_sd=0.3,
+            noise_sd=0.5,
+            seed=3,
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def result(ratings):
+    return analyse_quality(ratings, VARIANTS, seed=7, n_resamples=2000)
+
+
+def prompt_means_of(ratings, variant, criterion) -> pd.Series:
+    rows = ratings[(ratings["variant"] == variant) & (ratings["criterion"] == criterion)]
+    return rows.groupby("prompt_id")["score"].mean()
+
+
+def test_variant_means_are_means_of_prompt_means_with_t_and_bca_intervals(ratings, result):
+    for index, row in enumerate(result.variants.itertuples()):
+        values = prompt_means_of(ratings, row.variant, row.criterion).to_numpy()
+        assert row.n_prompts == len(values) == 60
+        assert row.mean == pytest.approx(values.mean())
+        low, high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+        assert (row.ci_low, row.ci_high) == pytest.approx((low, high))
+        boot = stats.bootstrap(
+            (values,), np.mean, method="BCa", n_resamples=2000, rng=np.random.default_rng(7 + index)
+        ).confidence_interval
+        assert (row.boot_low, row.boot_high) == pytest.approx((boot.low, boot.high))
+
+
+def test_pairs_tally_each_rater_and_prompt_once_and_test_prompt_differences(ratings, result):
+    wide = ratings.pivot_table(
+        index=["criterion", "rater_id", "prompt_id"], columns="variant", values="score"
+    )
+    for pair in result.pairs.itertuples():
+        both = wide.loc[pair.criterion][[pair.a, pair.b]].dropna()
+        wins = int((both[pair.a] > both[pair.b]).sum())
+        losses = int((both[pair.a] < both[pair.b]).sum())
+        assert (pair.wins, pair.ties, pair.losses) == (wins, len(both) - wins - losses, losses)
+        assert pair.win_rate == pytest.approx(wins / (wins + losses))
+        differences = prompt_means_of(ratings, pair.a, pair.criterion) - prompt_means_of(
+            ratings, pair.b, pair.criterion
+        )
+        assert pair.p_value == pytest.approx(stats.wilcoxon(differences).pvalue)
+        assert pair.prompt_wins == (differences > 0).sum() and pair.prompt_losses == (differences < 0).sum()
+        nonzero = differences[differences != 0]
+        ranks = stats.rankdata(nonzero.abs())
+        assert pair.rank_biserial == pytest.approx(
+            (ranks[nonzero > 0].sum() - ranks[nonzero < 0].sum()) / ranks.sum()
+        )
+
+
+def test_holm_adjusts_over_every_pair_and_criterion(result):
+    p = result.pairs["p_value"].to_numpy()
+    order = np.argsort(p)
+    expected = np.empty_like(p)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[index]))
+        expected[index] = running
+    assert len(p) == 3 * len(CRITERIA)
+    assert result.pairs["p_holm"].to_numpy() == pytest.approx(expected)
+
+
+def test_planted_effects_are_found_and_nothing_else_is(result):
+    pairs = result.pairs.set_index(["a", "b", "criterion"])
+    assert pairs.loc[("base", "better", "musicality"), "p_holm"] < 0.001
+    assert pairs.loc[("base", "better", "musicality"), "mean_difference"] == pytest.approx(-0.5, abs=0.15)
+    assert pairs.loc[("base", "worse", "text_adherence"), "p_holm"] < 0.001
+    assert pairs.loc[("base", "better", "acoustic_quality"), "p_holm"] > 0.05
+    effects = result.mixed_effects.set_index(["criterion", "variant"])
+    assert effects.loc[("musicality", "better"), "estimate"] == pytest.approx(0.5, abs=0.12)
+    assert effects.loc[("text_adherence", "worse"), "estimate"] == pytest.approx(-0.4, abs=0.12)
+    assert effects.loc[("musicality", "better"), "ci_low"] > 0
+
+
+def test_mixed_model_variance_components_are_read_by_name(ratings, result):
+    components = result.variance_components.set_index(["criterion", "component"])["variance"]
+    for criterion in CRITERIA:
+        # Planted: rater sd 0.8 (variance 0.64) against prompt sd 0.3 (0.09); a swapped reading fails.
+        assert components[(criterion, "rater")] > 3 * components[(criterion, "prompt")]
+        assert components[(criterion, "rater")] == pytest.approx(0.64, rel=0.5)
+
+
+def test_mixed_model_equals_statsmodels_fitted_independently(ratings, result):
+    from statsmodels.regression.mixed_linear_model import MixedLM
+
+    data = ratings[ratings["criterion"] == "musicality"].assign(group=1)
+    fit = MixedLM.from_formula(
+        "score ~ C(variant, Treatment('base'))",
+        data=data,
+        groups="group",
+        re_formula="0",
+        vc_formula={"prompt_id": "0 + C(prompt_id)", "rater_id": "0 + C(rater_id)"},
+    ).fit(reml=True)
+    names = fit.model.exog_vc.names
+    components = result.variance_components.set_index(["criterion", "component"])["variance"]
+    assert components[("musicality", "rater")] == pytest.approx(fit.vcomp[names.index("rater_id")], rel=1e-3)
+    assert components[("musicality", "prompt")] == pytest.approx(
+        fit.vcomp[names.index("prompt_id")], rel=1e-3
+    )
+    assert components[("musicality", "residual")] == pytest.approx(fit.scale, rel=1e-3)
+    effect = result.mixed_effects.set_index(["criterion", "variant"]).loc[("musicality", "better")]
+    assert effect["estimate"] == pytest.approx(fit.fe_params.iloc[1], abs=1e-4)
+    assert effect["ci_low"] == pytest.approx(fit.conf_int().iloc[1, 0], abs=1e-3)
+
+
+def test_ordinal_model_equals_statsmodels_ordered_model(ratings, result):
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+    data = ratings[ratings["criterion"] == "text_adherence"]
+    exog = pd.DataFrame({v: (data["variant"] == v).astype(float) for v in ("better", "worse")})
+    fit = OrderedModel(pd.Categorical(data["score"].astype(int), ordered=True), exog, distr="logit").fit(
+        method="bfgs", disp=False
+    )
+    row = result.ordinal_effects.set_index(["criterion", "variant"]).loc[("text_adherence", "worse")]
+    assert row["odds_ratio"] == pytest.approx(np.exp(fit.params["worse"]), rel=1e-3)
+    assert row["odds_ratio"] < 1 and row["p_value"] < 0.001
+
+
+def frame(rows) -> pd.DataFrame:
+    columns = ["rater_id", "prompt_id", "variant", "criterion", "score", "created_at"]
+    return clean_quality(pd.DataFrame([(*row, "") for row in rows], columns=columns))
+
+
+def every_criterion(rows):
+    return [(r, p, v, c, s) for r, p, v, s in rows for c in CRITERIA]
+
+
+def test_variant_with_no_ratings_is_listed_with_a_note_and_left_out_of_pairs(ratings):
+    result = analyse_quality(ratings[ratings["variant"] != "worse"], VARIANTS, ordinal=False, n_resamples=200)
+    empty = result.variants[result.variants["variant"] == "worse"]
+    assert (empty["n_prompts"] == 0).all() and empty["mean"].isna().all()
+    assert "worse" not in set(result.pairs["a"]) | set(result.pairs["b"])
+    assert any("worse has no ratings" in note for note in result.notes)
+
+
+def test_ties_everywhere_give_p_one_and_a_note():
+    rows = every_criterion(
+        [(f"r{r}", f"p{p}", v, 1 + (p + r) % 5) for p in range(8) for r in range(3) for v in ("a", "b")]
+    )
+    result = analyse_quality(frame(rows), ordinal=False, n_resamples=200)
+    assert (result.pairs["ties"] == 24).all() and result.pairs["win_rate"].isna().all()
+    assert (result.pairs["p_value"] == 1.0).all()
+    assert any("tie on every prompt" in note for note in result.notes)
+
+
+def test_a_single_rater_still_gives_means_tests_and_a_prompt_only_mixed_model():
+    rng = np.random.default_rng(0)
+    rows = every_criterion(
+        [("solo", f"p{p}", v, int(rng.integers(1, 6))) for p in range(12) for v in ("a", "b")]
+    )
+    result = analyse_quality(frame(rows), ordinal=False, n_resamples=200)
+    assert result.variants["mean"].notna().all() and len(result.pairs) == 3
+    assert set(result.variance_components["component"]) == {"prompt", "residual"}
+    assert any("only a prompt random effect" in note for note in result.notes)
+
+
+def test_all_scores_equal_give_point_intervals_and_clear_notes_without_crashing():
+    rows = every_criterion([(f"r{r}", f"p{p}", v, 3) for p in range(6) for r in range(3) for v in ("a", "b")])
+    result = analyse_quality(frame(rows), n_resamples=200)
+    assert (result.variants["ci_low"] == 3).all() and (result.variants["boot_high"] == 3).all()
+    assert result.mixed_effects.empty and result.ordinal_effects.empty
+    assert any("interval is a point" in note for note in result.notes)
+    assert any("every musicality score is equal" in note for note in result.notes)

@@ -1,0 +1,199 @@
+"""The report: summary.json's §5 shape and values, files, exclusions, edge cases and the CSV command line."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from analysis.__main__ import main
+from analysis.data import CRITERIA
+from analysis.report import write_report
+from analysis.simulate import simulate_diversity, simulate_quality
+
+VARIANTS = ["base", "cfg", "rewarded"]
+METRICS = {
+    "base": {"text_adherence": 0.3, "diversity": 0.66},
+    "cfg": {"text_adherence": 0.36, "diversity": 0.55},
+}
+
+
+@pytest.fixture(scope="module")
+def study():
+    ratings = simulate_quality(
+        n_prompts=20, n_raters=8, variants=VARIANTS, effects={"cfg": {"text_adherence": 0.6}}
+    )
+    diversity = simulate_diversity(
+        n_prompts=12,
+        n_raters=8,
+        strengths={"base": 0.0, "cfg": -0.8, "rewarded": 0.6},
+        pairs=[("base", "cfg"), ("rewarded", "base"), ("cfg", "rewarded")],
+    )
+    return ratings, diversity
+
+
+@pytest.fixture(scope="module")
+def written(study, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "out"
+    summary = write_report(*study, out, excluded_raters={"r000"}, automatic_metrics=METRICS)
+    return summary, out
+
+
+def test_summary_json_has_the_section_5_shape(written):
+    summary, out = written
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk == summary
+    for variant in VARIANTS:
+        for criterion in CRITERIA:
+            cell = summary["quality"]["variants"][variant][criterion]
+            assert {"mean", "ci_low", "ci_high", "n_prompts"} <= set(cell)
+            assert cell["ci_low"] <= cell["mean"] <= cell["ci_high"]
+    assert len(summary["quality"]["pairs"]) == 3 * len(CRITERIA)
+    for pair in summary["quality"]["pairs"]:
+        assert {"a", "b", "criterion", "wins", "ties", "losses", "win_rate", "p_value", "p_holm"} <= set(pair)
+        assert 0 <= pair["p_value"] <= pair["p_holm"] <= 1
+    assert len(summary["diversity"]["pairs"]) == 3
+    for pair in summary["diversity"]["pairs"]:
+        assert {"a", "b", "wins", "ties", "losses", "win_rate", "p_value"} <= set(pair)
+    for criterion in CRITERIA:
+        assert -1 <= summary["agreement"][criterion]["krippendorff_alpha"] <= 1
+
+
+def test_summary_values_follow_section_5_definitions_on_the_raw_rows(study, written):
+    summary, _ = written
+    ratings, diversity = study
+    ratings = ratings[ratings["rater_id"] != "r000"]
+    rows = ratings[ratings["criterion"] == "text_adherence"]
+    prompt_means = rows.pivot_table(index="prompt_id", columns="variant", values="score")
+    cell = summary["quality"]["variants"]["cfg"]["text_adherence"]
+    assert cell["mean"] == pytest.approx(prompt_means["cfg"].mean())
+    assert cell["n_prompts"] == prompt_means["cfg"].notna().sum()
+    pair = next(
+        p
+        for p in summary["quality"]["pairs"]
+        if {p["a"], p["b"]} == {"base", "cfg"} and p["criterion"] == "text_adherence"
+    )
+    scores = rows.pivot_table(index=["rater_id", "prompt_id"], columns="variant", values="score")
+    assert pair["wins"] == (scores[pair["a"]] > scores[pair["b"]]).sum()
+    assert pair["p_value"] == pytest.approx(
+        stats.wilcoxon(prompt_means[pair["a"]] - prompt_means[pair["b"]]).pvalue
+    )
+    judged = diversity[diversity["rater_id"] != "r000"]
+    pair = summary["diversity"]["pairs"][0]
+    shown = judged[judged[["variant_a", "variant_b"]].isin([pair["a"], pair["b"]]).all(axis=1)]
+    a_side = np.where(shown["variant_a"] == pair["a"], -shown["choice"], shown["choice"])
+    assert (pair["wins"], pair["losses"]) == ((a_side > 0).sum(), (a_side < 0).sum())
+    assert pair["p_value"] == pytest.approx(
+        stats.binomtest(pair["wins"], pair["wins"] + pair["losses"]).pvalue
+    )
+
+
+def test_excluded_raters_are_left_out_and_counted(study, written, tmp_path):
+    summary, _ = written
+    ratings, diversity = study
+    excluded = summary["meta"]["excluded_raters"]
+    assert excluded["left_out"] == 1 and excluded["rater_ids"] == ["r000"]
+    kept = (ratings["rater_id"] != "r000").sum()
+    assert summary["meta"]["n_ratings"] == kept
+    assert excluded["rows_left_out"] == len(ratings) - kept + (diversity["rater_id"] == "r000").sum()
+    included = write_report(
+        ratings, diversity, tmp_path / "all", excluded_raters={"r000"}, include_excluded=True
+    )
+    assert (
+        included["meta"]["n_ratings"] == len(ratings) and included["meta"]["excluded_raters"]["left_out"] == 0
+    )
+
+
+def test_tables_are_written_as_csv_markdown_and_booktabs_latex_with_plots(written):
+    summary, out = written
+    for name in (
+        "quality_means",
+        "quality_pairs",
+        "diversity_pairs",
+        "diversity_strengths",
+        "mixed_model",
+        "agreement",
+    ):
+        assert {f"{name}.csv", f"{name}.md", f"{name}.tex"} <= set(summary["files"])
+    assert {"mos.png", "win_rates.png", "quality_diversity.png", "report.md"} <= set(summary["files"])
+    assert all((out / name).stat().st_size > 0 for name in summary["files"])
+    assert (out / "mos.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    latex = (out / "quality_means.tex").read_text()
+    assert all(rule in latex for rule in (r"\toprule", r"\midrule", r"\bottomrule", r"\textbf{"))
+    assert r"\textbf{" in latex.split(r"\midrule")[1]
+    pairs_latex = (out / "quality_pairs.tex").read_text()
+    assert r"\textsuperscript{*}" in pairs_latex
+    assert "**" in (out / "quality_means.md").read_text()
+    means = pd.read_csv(out / "quality_means.csv")
+    assert {"variant", "criterion", "mean", "ci_low", "ci_high", "boot_low", "boot_high"} <= set(
+        means.columns
+    )
+
+
+def test_edge_cases_write_a_whole_report_with_notes(tmp_path):
+    flat = simulate_quality(n_prompts=5, n_raters=1, raters_per_prompt=1, variants=["a", "b"]).assign(score=3)
+    summary = write_report(flat, None, tmp_path / "flat", variants=["a", "b", "never_rated"])
+    assert summary["diversity"]["pairs"] == []
+    assert summary["quality"]["variants"]["never_rated"]["musicality"]["n_prompts"] == 0
+    assert summary["quality"]["variants"]["never_rated"]["musicality"]["mean"] is None
+    assert summary["agreement"]["musicality"]["krippendorff_alpha"] is None
+    notes = " ".join(summary["notes"])
+    assert (
+        "never_rated has no ratings" in notes
+        and "tie on every prompt" in notes
+        and "all scores are equal" in notes
+    )
+    json.loads((tmp_path / "flat" / "summary.json").read_text())
+
+
+def test_command_line_reports_from_csv_files(study, tmp_path, capsys):
+    ratings, diversity = study
+    ratings.to_csv(tmp_path / "ratings.csv", index=False)
+    diversity.to_csv(tmp_path / "diversity.csv", index=False)
+    (tmp_path / "metrics.csv").write_text("variant,text_adherence,diversity\nbase,0.3,0.6\ncfg,0.35,0.5\n")
+    argv = [
+        "report",
+        str(tmp_path / "ratings.csv"),
+        str(tmp_path / "diversity.csv"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    assert main([*argv, "--exclude", "r001", "--metrics", str(tmp_path / "metrics.csv")]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert (
+        summary["meta"]["excluded_raters"]["left_out"] == 1
+        and summary["automatic_metrics"]["cfg"]["diversity"] == 0.5
+    )
+    assert "1 excluded rater(s) left out" in capsys.readouterr().out
+
+
+def test_command_line_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
+    (tmp_path / "ratings.csv").write_text(
+        "rater_id,prompt_id,variant,criterion,score,created_at\nr1,p1,a,loudness,3,\n"
+    )
+    assert main(["report", str(tmp_path / "ratings.csv"), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "unknown criterion 'loudness'" in error
+    assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == [tmp_path / "ratings.csv"]
+
+
+def test_command_line_power_from_effect_sizes(capsys):
+    assert (
+        main(["power", "--difference", "0.5", "--sd-prompt", "1", "--sd-rater", "0", "--win-rate", "0.65"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "1 rater(s) per prompt: quality 35 prompts" in out and "diversity" in out
+
+
+def test_a_failure_midway_leaves_nothing_behind(study, tmp_path, monkeypatch):
+    from analysis import plots
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("plot failed")
+
+    monkeypatch.setattr(plots, "quality_diversity_plot", broken)
+    with pytest.raises(RuntimeError):
+        write_report(*study, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
