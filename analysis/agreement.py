@@ -70,7 +70,13 @@ def agreement(ratings: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         alpha = krippendorff_alpha(clips, subset["score"])
         icc1, icc1k, k = icc_oneway(clips, subset["score"])
         if math.isnan(alpha):
-            notes.append(f"agreement on {criterion}: no two raters share a clip, or all scores are equal")
+            shared = clips.value_counts().max() > 1
+            why = (
+                "every score is equal, so there is no disagreement to measure"
+                if shared
+                else "no two raters share a clip"
+            )
+            notes.append(f"agreement on {criterion} is undefined: {why}")
         rows.append(
             {
                 "criterion": criterion,

@@ -46,6 +46,16 @@ def mos_plot(variants: pd.DataFrame) -> bytes:
             label=label,
             markersize=6,
         )
+    for position, variant in enumerate(order):
+        if variants.loc[variants["variant"] == variant, "mean"].isna().all():
+            axes.text(
+                position,
+                0.5,
+                "no ratings",
+                transform=axes.get_xaxis_transform(),
+                ha="center",
+                color="#777777",
+            )
     axes.set_xticks(
         np.arange(len(order)),
         order,
@@ -64,15 +74,20 @@ def mos_plot(variants: pd.DataFrame) -> bytes:
     return _png(figure)
 
 
-def _matrix(pairs: pd.DataFrame, order: Sequence[str], p_column: str) -> tuple[np.ndarray, np.ndarray]:
+def _matrix(
+    pairs: pd.DataFrame, order: Sequence[str], p_column: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Win rates of row over column, which cells are significant, and which pairs were compared at all."""
     index = {v: i for i, v in enumerate(order)}
     rates = np.full((len(order), len(order)), np.nan)
     significant = np.zeros_like(rates, dtype=bool)
+    compared = np.zeros_like(rates, dtype=bool)
     for row in pairs.itertuples():
         i, j = index[row.a], index[row.b]
         rates[i, j], rates[j, i] = row.win_rate, 1 - row.win_rate
         significant[i, j] = significant[j, i] = getattr(row, p_column) < 0.05
-    return rates, significant
+        compared[i, j] = compared[j, i] = True
+    return rates, significant, compared
 
 
 def win_rate_plot(quality_pairs: pd.DataFrame, diversity_pairs: pd.DataFrame, order: Sequence[str]) -> bytes:
@@ -94,11 +109,13 @@ def win_rate_plot(quality_pairs: pd.DataFrame, diversity_pairs: pd.DataFrame, or
     image = None
     for axes, (title, pairs, p_column) in zip(axes_grid.flat, panels, strict=False):
         variants = [v for v in order if v in set(pairs["a"]) | set(pairs["b"])]
-        rates, significant = _matrix(pairs, variants, p_column)
+        rates, significant, compared = _matrix(pairs, variants, p_column)
         image = axes.imshow(rates, cmap="RdBu", vmin=0, vmax=1)
         for i in range(len(variants)):
             for j in range(len(variants)):
-                if not np.isnan(rates[i, j]):
+                if np.isnan(rates[i, j]) and compared[i, j]:
+                    axes.text(j, i, "all ties", ha="center", va="center", fontsize=8, color="#555555")
+                elif compared[i, j]:
                     colour = "white" if abs(rates[i, j] - 0.5) > 0.3 else "black"
                     text = f"{rates[i, j]:.2f}" + ("*" if significant[i, j] else "")
                     axes.text(j, i, text, ha="center", va="center", fontsize=8, color=colour)

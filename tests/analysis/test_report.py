@@ -142,7 +142,7 @@ def test_edge_cases_write_a_whole_report_with_notes(tmp_path):
     assert (
         "never_rated has no ratings" in notes
         and "tie on every prompt" in notes
-        and "all scores are equal" in notes
+        and "no two raters share a clip" in notes
     )
     json.loads((tmp_path / "flat" / "summary.json").read_text())
 
