@@ -1,14 +1,53 @@
 """Input of the rater's pages, validated next to the views that take it."""
 
+import re
+
 from django import forms
 
-from .models import ACR_LABELS, Criterion
-from .services import ClipListening, QualitySubmission
+from .models import ACR_LABELS, DIVERSITY_CHOICES, Criterion
+from .selectors import DIVERSITY_LABELS
+from .services import HEADPHONE_TRIALS, ClipListening, DiversitySubmission, QualitySubmission
 
 SCORE_CHOICES = [(score, f"{score} {ACR_LABELS[score]}") for score in sorted(ACR_LABELS, reverse=True)]
+# Shown from "A much more" to "B much more", the order of the scale −2 … +2.
+DIVERSITY_SCALE = [(choice, label) for choice, label in sorted(DIVERSITY_CHOICES.items())]
+_LISTENING_FIELD = re.compile(r"^(?:plays|seconds|ended)_(\w+)$")
 
 
-class QualityRatingForm(forms.Form):
+class ListeningFieldsMixin:
+    """Hidden plays_<label>, seconds_<label>, ended_<label> per clip, filled in by listening.js."""
+
+    labels: list[str]
+
+    def add_listening_fields(self) -> None:
+        for label in self.labels:
+            self.fields[f"plays_{label}"] = forms.IntegerField(
+                min_value=0, required=False, widget=forms.HiddenInput
+            )
+            self.fields[f"seconds_{label}"] = forms.FloatField(
+                min_value=0, required=False, widget=forms.HiddenInput
+            )
+            self.fields[f"ended_{label}"] = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def listening(self) -> dict[str, ClipListening]:
+        data = self.cleaned_data
+        evidence = {
+            label: ClipListening(
+                plays=data.get(f"plays_{label}") or 0,
+                seconds=data.get(f"seconds_{label}") or 0.0,
+                ended=bool(data.get(f"ended_{label}")),
+            )
+            for label in self.labels
+        }
+        # Evidence for a clip the task does not have reaches the service, which refuses it.
+        for name in self.data:
+            match = _LISTENING_FIELD.match(name)
+            if match and match.group(1) not in evidence:
+                evidence[match.group(1)] = ClipListening()
+        return evidence
+
+
+class QualityRatingForm(ListeningFieldsMixin, forms.Form):
     """Three 1–5 scales per clip label plus what the player saw of each clip.
 
     Every field is optional here so that a partial submission comes back with what was entered;
@@ -29,13 +68,7 @@ class QualityRatingForm(forms.Form):
                     empty_value=None,
                     error_messages={"invalid_choice": "Choose a score from 1 (Bad) to 5 (Excellent)."},
                 )
-            self.fields[f"plays_{label}"] = forms.IntegerField(
-                min_value=0, required=False, widget=forms.HiddenInput
-            )
-            self.fields[f"seconds_{label}"] = forms.FloatField(
-                min_value=0, required=False, widget=forms.HiddenInput
-            )
-            self.fields[f"ended_{label}"] = forms.BooleanField(required=False, widget=forms.HiddenInput)
+        self.add_listening_fields()
 
     @staticmethod
     def score_field(label: str, criterion: str) -> str:
@@ -49,12 +82,58 @@ class QualityRatingForm(forms.Form):
             for criterion in Criterion
             if data.get(self.score_field(label, criterion)) is not None
         }
-        listening = {
-            label: ClipListening(
-                plays=data.get(f"plays_{label}") or 0,
-                seconds=data.get(f"seconds_{label}") or 0.0,
-                ended=bool(data.get(f"ended_{label}")),
+        listening = self.listening()
+        # The quality service reads unknown labels from the scores; keep the evidence to known clips.
+        return QualitySubmission(
+            scores=scores, listening={k: v for k, v in listening.items() if k in self.labels}
+        )
+
+
+class DiversityJudgementForm(ListeningFieldsMixin, forms.Form):
+    """The 5-point answer (−2 A much more diverse … +2 B much more) plus listening evidence of A1, A2, B1, B2."""
+
+    choice = forms.TypedChoiceField(
+        choices=DIVERSITY_SCALE,
+        coerce=int,
+        required=False,
+        empty_value=None,
+        widget=forms.RadioSelect,
+        error_messages={
+            "invalid_choice": "Choose an answer from -2 (A much more diverse) to +2 (B much more)."
+        },
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.labels = list(DIVERSITY_LABELS)
+        self.add_listening_fields()
+
+    def submission(self) -> DiversitySubmission:
+        return DiversitySubmission(choice=self.cleaned_data.get("choice"), listening=self.listening())
+
+
+class ConsentForm(forms.Form):
+    agree = forms.BooleanField(
+        required=True,
+        label="I have read the above and agree to take part.",
+        error_messages={"required": "Tick the box to agree before you continue."},
+    )
+
+
+class HeadphoneCheckForm(forms.Form):
+    """Which of three tones was quietest, per trial."""
+
+    def __init__(self, *args, trials: int = HEADPHONE_TRIALS, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.trial_count = trials
+        for number in range(trials):
+            self.fields[f"trial_{number}"] = forms.TypedChoiceField(
+                choices=[(0, "First"), (1, "Second"), (2, "Third")],
+                coerce=int,
+                widget=forms.RadioSelect,
+                label=f"Sound {number + 1}: which tone was quietest?",
+                error_messages={"required": f"Sound {number + 1}: choose the quietest tone."},
             )
-            for label in self.labels
-        }
-        return QualitySubmission(scores=scores, listening=listening)
+
+    def answers(self) -> list[int]:
+        return [self.cleaned_data[f"trial_{number}"] for number in range(self.trial_count)]

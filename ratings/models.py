@@ -4,7 +4,7 @@ import secrets
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 
 def new_token() -> str:
@@ -26,6 +26,52 @@ class Study(models.Model):
     )
     is_open = models.BooleanField(default=True, help_text="Raters can take new work.")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    # Before the first task. Off by default so that an invite link leads straight to the tasks.
+    onboarding_required = models.BooleanField(
+        default=False,
+        help_text="Raters give consent, read the instructions and pass a headphone check first.",
+    )
+    consent_text = models.TextField(
+        blank=True,
+        default=(
+            "You are invited to take part in a listening study of computer-generated music. You will listen "
+            "to short clips and answer questions about them. Your answers are stored with an anonymous id "
+            "and used for research only. You may stop at any time."
+        ),
+    )
+    # Rater quality control (docs/ratings-qc.md).
+    attention_rate = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Attention items per ordinary item (0 = none, 0.1 = one in ten).",
+    )
+    attention_failures_allowed = models.PositiveSmallIntegerField(
+        default=0, help_text="Failed attention or gold items a rater may have before being excluded."
+    )
+    straightlining_min_variance = models.FloatField(
+        default=0.25, help_text="A rater whose scores vary less than this (population variance) is flagged."
+    )
+    min_completed_items = models.PositiveSmallIntegerField(
+        default=3,
+        help_text="Raters with fewer submitted items are flagged, and straight-lining needs this many to judge.",
+    )
+    # Crowd platforms.
+    accepts_prolific = models.BooleanField(
+        default=False, help_text="Anonymous raters may join through /p/<slug>/?PROLIFIC_PID=…"
+    )
+    prolific_study_id = models.CharField(
+        max_length=100, blank=True, help_text="If set, only this STUDY_ID is accepted."
+    )
+    max_items_per_rater = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most items one rater is given (attention items included)."
+    )
+    completion_code = models.CharField(max_length=100, blank=True, help_text="Shown when a rater finishes.")
+    completion_url = models.URLField(
+        max_length=500,
+        blank=True,
+        help_text="Where a finished rater is sent; {code} is replaced by the code.",
+    )
 
     class Meta:
         verbose_name_plural = "studies"
@@ -117,10 +163,25 @@ class Clip(models.Model):
 class Rater(models.Model):
     """A rater of one study, known by a secret invite token (staff use Django auth instead)."""
 
+    class Source(models.TextChoices):
+        INVITE = "invite", "Invite link"
+        PROLIFIC = "prolific", "Prolific"
+        IMPORTED = "imported", "Imported ratings"
+
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="raters")
-    external_id = models.CharField(max_length=100, help_text="The rater_id in exports.")
+    external_id = models.CharField(max_length=100, help_text="The rater_id in exports (the Prolific PID).")
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.INVITE)
+    platform_study_id = models.CharField(max_length=100, blank=True, help_text="Prolific STUDY_ID.")
+    platform_session_id = models.CharField(max_length=100, blank=True, help_text="Prolific SESSION_ID.")
+    consented_at = models.DateTimeField(null=True, blank=True)
+    instructions_read_at = models.DateTimeField(null=True, blank=True)
+    # The headphone check: per trial, the position of the quieter tone and of the antiphase one.
+    headphone_trials = models.JSONField(default=list, blank=True)
+    headphone_answers = models.JSONField(default=list, blank=True)
+    headphone_passed = models.BooleanField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -135,6 +196,42 @@ class Rater(models.Model):
 class AssignmentStatus(models.TextChoices):
     OPEN = "open", "Open"
     SUBMITTED = "submitted", "Submitted"
+    # Re-opened by a researcher or left by an excluded rater before submitting: kept, never counted.
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class TaskKind(models.TextChoices):
+    QUALITY = "quality", "Quality"
+    DIVERSITY = "diversity", "Diversity"
+
+
+class CheckItem(models.Model):
+    """An item with a known right answer: an attention item made by the platform, or a researcher's gold item.
+
+    A rater meets it as an ordinary assignment whose ``check_item`` points here; its answers are kept
+    with the assignment and never enter the exported ratings.
+    """
+
+    class Source(models.TextChoices):
+        ATTENTION = "attention", "Attention item (made by the platform)"
+        GOLD = "gold", "Gold item (made by a researcher)"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="check_items")
+    kind = models.CharField(max_length=10, choices=TaskKind.choices)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    prompt = models.ForeignKey("Prompt", on_delete=models.CASCADE, related_name="+", help_text="Shown text.")
+    clips = models.JSONField(help_text='Quality: [clip id, …]. Diversity: {"A": [id, id], "B": [id, id]}.')
+    expected = models.JSONField(
+        help_text='Quality: {criterion: [low, high]} for every clip. Diversity: {"choice": [low, high]}.'
+    )
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug} {self.source} {self.kind} #{self.pk}"
 
 
 class QualityAssignment(models.Model):
@@ -150,6 +247,12 @@ class QualityAssignment(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # Whether this assignment counts in prompt.quality_slots_taken (not while its rater is excluded).
+    holds_slot = models.BooleanField(default=True)
+    check_item = models.ForeignKey(
+        CheckItem, null=True, blank=True, on_delete=models.PROTECT, related_name="quality_assignments"
+    )
+    check_passed = models.BooleanField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -194,3 +297,122 @@ class QualityRating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.assignment} · {self.clip_id} {self.criterion}={self.score}"
+
+
+class DiversityComparison(models.Model):
+    """One prompt and two variants, planned for the diversity study; judged by the study's N raters."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="diversity_comparisons")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="diversity_comparisons")
+    variant_x = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="+")
+    variant_y = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="+")
+    # Raters holding an open or submitted assignment; claimed like Prompt.quality_slots_taken.
+    slots_taken = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prompt", "variant_x", "variant_y"], name="one_comparison_per_prompt_variant_pair"
+            ),
+            models.CheckConstraint(
+                condition=Q(variant_x__lt=F("variant_y")), name="comparison_variants_ordered"
+            ),
+        ]
+        ordering = ["study", "prompt", "variant_x", "variant_y"]
+
+    def __str__(self) -> str:
+        return f"{self.prompt} · {self.variant_x.name} vs {self.variant_y.name}"
+
+
+# The 5-point answer of a diversity comparison; negative favours pair A.
+DIVERSITY_CHOICES = {
+    -2: "A much more diverse",
+    -1: "A somewhat more diverse",
+    0: "About the same",
+    1: "B somewhat more diverse",
+    2: "B much more diverse",
+}
+
+
+class DiversityAssignment(models.Model):
+    """One rater, one comparison: pair A (two clips of one variant) and pair B (two of the other)."""
+
+    rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="diversity_assignments")
+    # Null for attention and gold items, which stand outside the plan.
+    comparison = models.ForeignKey(
+        DiversityComparison, null=True, blank=True, on_delete=models.CASCADE, related_name="assignments"
+    )
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="diversity_assignments")
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    variant_a = models.ForeignKey(
+        Variant, on_delete=models.CASCADE, related_name="+", help_text="Heard as pair A."
+    )
+    variant_b = models.ForeignKey(
+        Variant, on_delete=models.CASCADE, related_name="+", help_text="Heard as pair B."
+    )
+    clips_a = models.JSONField(help_text="Clip ids of pair A, in the order played.")
+    clips_b = models.JSONField(help_text="Clip ids of pair B, in the order played.")
+    status = models.CharField(max_length=10, choices=AssignmentStatus.choices, default=AssignmentStatus.OPEN)
+    choice = models.SmallIntegerField(
+        null=True, blank=True, help_text="−2 A much more diverse … +2 B much more."
+    )
+    listening = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    holds_slot = models.BooleanField(default=True)
+    check_item = models.ForeignKey(
+        CheckItem, null=True, blank=True, on_delete=models.PROTECT, related_name="diversity_assignments"
+    )
+    check_passed = models.BooleanField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rater", "comparison"], name="one_diversity_assignment_per_rater_comparison"
+            ),
+            models.UniqueConstraint(
+                fields=["rater"], condition=Q(status="open"), name="one_open_diversity_assignment_per_rater"
+            ),
+            models.CheckConstraint(
+                condition=Q(choice__isnull=True) | Q(choice__gte=-2, choice__lte=2),
+                name="diversity_choice_in_scale",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="submitted") | Q(choice__isnull=False),
+                name="submitted_diversity_has_choice",
+            ),
+        ]
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.rater} → {self.prompt.external_id} diversity ({self.status})"
+
+
+class RaterFlag(models.Model):
+    """Why a rater is excluded. Reversible: lifting keeps the record and lets the rater count again."""
+
+    class Reason(models.TextChoices):
+        ATTENTION = "attention", "Failed attention items"
+        STRAIGHT_LINING = "straight_lining", "Straight-lining"
+        TOO_FAST = "too_fast", "Implausibly fast"
+        TOO_FEW_ITEMS = "too_few_items", "Too few completed items"
+        MANUAL = "manual", "Excluded by a researcher"
+
+    rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="flags")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    detail = models.CharField(max_length=300)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        constraints = [
+            # Screening runs again and again: one flag per rater and reason, lifted or not.
+            models.UniqueConstraint(fields=["rater", "reason"], name="one_flag_per_rater_reason"),
+        ]
+        ordering = ["rater", "created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.rater} {self.reason} ({'active' if self.active else 'lifted'})"

@@ -1,10 +1,38 @@
 """Every read of the ratings app that is more than a one-line query."""
 
-from dataclasses import dataclass
+import math
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
+from django.utils import timezone
 
-from .models import AssignmentStatus, Clip, Prompt, QualityAssignment, QualityRating, Rater, Study
+from .models import (
+    AssignmentStatus,
+    CheckItem,
+    Clip,
+    DiversityAssignment,
+    DiversityComparison,
+    Prompt,
+    QualityAssignment,
+    QualityRating,
+    Rater,
+    RaterFlag,
+    Study,
+    TaskKind,
+)
+
+# A rater idle this long with fewer than the study's minimum of items is taken to have dropped out.
+DROPPED_OUT_AFTER = timedelta(hours=1)
+# A clip counts as played when the player reached its end having played this much of it (skips allowed).
+HEARD_FRACTION = 0.9
+DIVERSITY_LABELS = ("A1", "A2", "B1", "B2")
+
+Assignment = QualityAssignment | DiversityAssignment
+
+
+# --- what a rater may claim ----------------------------------------------------------------------
 
 
 def prompt_quality_clips(prompt: Prompt) -> list[Clip]:
@@ -29,8 +57,94 @@ def quality_prompts_claimable_by(rater: Rater) -> QuerySet[Prompt]:
     )
 
 
+def diversity_comparisons_claimable_by(rater: Rater) -> QuerySet[DiversityComparison]:
+    """Planned comparisons with a free rater slot that the rater has not judged, least covered first."""
+    return (
+        DiversityComparison.objects.filter(
+            study_id=rater.study_id, slots_taken__lt=rater.study.raters_per_prompt
+        )
+        .exclude(assignments__rater=rater)
+        .order_by("slots_taken", "id")
+    )
+
+
+def claimable_by(rater: Rater, kind: str) -> QuerySet:
+    if kind == TaskKind.QUALITY:
+        return quality_prompts_claimable_by(rater)
+    return diversity_comparisons_claimable_by(rater)
+
+
+def study_task_kinds(study: Study) -> list[str]:
+    """The parts a study has: quality when it has clips, diversity when comparisons are planned."""
+    kinds = []
+    if Clip.objects.filter(prompt__study=study).exists():
+        kinds.append(TaskKind.QUALITY.value)
+    if study.diversity_comparisons.exists():
+        kinds.append(TaskKind.DIVERSITY.value)
+    return kinds
+
+
 def rater_open_quality_assignment(rater: Rater) -> QualityAssignment | None:
     return rater.quality_assignments.filter(status=AssignmentStatus.OPEN).first()
+
+
+def rater_open_diversity_assignment(rater: Rater) -> DiversityAssignment | None:
+    return rater.diversity_assignments.filter(status=AssignmentStatus.OPEN).first()
+
+
+def rater_open_assignment(rater: Rater, kinds: tuple[str, ...] = tuple(TaskKind.values)) -> Assignment | None:
+    for kind in kinds:
+        found = (
+            rater_open_quality_assignment(rater)
+            if kind == TaskKind.QUALITY
+            else rater_open_diversity_assignment(rater)
+        )
+        if found is not None:
+            return found
+    return None
+
+
+def assignment_kind(assignment: Assignment) -> str:
+    return TaskKind.QUALITY if isinstance(assignment, QualityAssignment) else TaskKind.DIVERSITY
+
+
+@dataclass(frozen=True)
+class RaterCounts:
+    """Assignments a rater took (withdrawn ones left out), split into ordinary and check items."""
+
+    regular: dict[str, int]
+    checks: int
+    submitted: int
+    open: int
+
+    @property
+    def taken(self) -> int:
+        return sum(self.regular.values()) + self.checks
+
+
+def rater_counts(rater: Rater) -> RaterCounts:
+    regular, checks, submitted, open_ = {}, 0, 0, 0
+    for kind, manager in (
+        (TaskKind.QUALITY, rater.quality_assignments),
+        (TaskKind.DIVERSITY, rater.diversity_assignments),
+    ):
+        row = manager.exclude(status=AssignmentStatus.WITHDRAWN).aggregate(
+            regular=Count("id", filter=Q(check_item__isnull=True)),
+            checks=Count("id", filter=Q(check_item__isnull=False)),
+            submitted=Count("id", filter=Q(status=AssignmentStatus.SUBMITTED)),
+            open=Count("id", filter=Q(status=AssignmentStatus.OPEN)),
+        )
+        regular[kind.value] = row["regular"]
+        checks += row["checks"]
+        submitted += row["submitted"]
+        open_ += row["open"]
+    return RaterCounts(regular, checks, submitted, open_)
+
+
+def attention_check_due(rater: Rater, counts: RaterCounts) -> bool:
+    """Whether the next item should be a check: checks so far < rate × (ordinary items so far + 1)."""
+    rate = rater.study.attention_rate
+    return rate > 0 and counts.checks < math.floor(rate * (sum(counts.regular.values()) + 1) + 1e-9)
 
 
 @dataclass(frozen=True)
@@ -44,19 +158,33 @@ class RaterProgress:
 
 
 def rater_progress(rater: Rater) -> RaterProgress:
-    """Items submitted, and the most this rater can do: submitted + open + still claimable."""
-    counts = rater.quality_assignments.aggregate(
-        done=Count("id", filter=Q(status=AssignmentStatus.SUBMITTED)),
-        open=Count("id", filter=Q(status=AssignmentStatus.OPEN)),
-    )
-    claimable = quality_prompts_claimable_by(rater).count()
-    return RaterProgress(done=counts["done"], total=counts["done"] + counts["open"] + claimable)
+    """Items submitted, and the most this rater can do: taken + still claimable (+ checks to come), capped."""
+    counts = rater_counts(rater)
+    claimable = sum(claimable_by(rater, kind).count() for kind in TaskKind.values)
+    total = counts.taken + claimable
+    rate = rater.study.attention_rate
+    if claimable and rate > 0:
+        regular_total = sum(counts.regular.values()) + claimable
+        total += max(0, math.floor(rate * regular_total + 1e-9) - counts.checks)
+    if rater.study.max_items_per_rater is not None:
+        total = min(total, max(rater.study.max_items_per_rater, counts.taken))
+    return RaterProgress(done=counts.submitted, total=total)
+
+
+# --- what a rater sees ------------------------------------------------------------------------------
 
 
 def assignment_clips_in_order(assignment: QualityAssignment) -> list[tuple[str, Clip]]:
     """(label, clip) pairs, labelled A, B, C… in the order fixed for this assignment."""
     clips = Clip.objects.in_bulk(assignment.clip_order)
     return [(clip_label(position), clips[clip_id]) for position, clip_id in enumerate(assignment.clip_order)]
+
+
+def diversity_clips_in_order(assignment: DiversityAssignment) -> list[tuple[str, Clip]]:
+    """(label, clip) for A1, A2 (pair A) and B1, B2 (pair B)."""
+    ids = [*assignment.clips_a, *assignment.clips_b]
+    clips = Clip.objects.in_bulk(ids)
+    return [(label, clips[clip_id]) for label, clip_id in zip(DIVERSITY_LABELS, ids, strict=True)]
 
 
 def clip_label(position: int) -> str:
@@ -69,7 +197,7 @@ def clip_label(position: int) -> str:
 
 
 def rater_clip_by_token(rater: Rater, clip_token: str) -> Clip | None:
-    """A clip this rater was assigned, or None: raters reach no other audio."""
+    """A clip of this rater's quality items, or None: raters reach no other audio."""
     clip = Clip.objects.filter(token=clip_token, prompt__study_id=rater.study_id).first()
     if clip is None:
         return None
@@ -79,10 +207,42 @@ def rater_clip_by_token(rater: Rater, clip_token: str) -> Clip | None:
     return None
 
 
+def rater_diversity_clip(rater: Rater, assignment_token: str, label: str) -> Clip | None:
+    """The clip heard at one position (A1, A2, B1, B2) of one of this rater's comparisons."""
+    assignment = rater.diversity_assignments.filter(token=assignment_token).first()
+    if assignment is None or label not in DIVERSITY_LABELS:
+        return None
+    return dict(diversity_clips_in_order(assignment))[label]
+
+
+def rater_is_excluded(rater: Rater) -> bool:
+    return rater.flags.filter(active=True).exists()
+
+
+def rater_onboarding_step(rater: Rater) -> str | None:
+    """The step a rater must take before any task: consent, instructions, headphones; or None."""
+    if not rater.study.onboarding_required or rater.source == Rater.Source.IMPORTED:
+        return None
+    if rater.consented_at is None:
+        return "consent"
+    if rater.instructions_read_at is None:
+        return "instructions"
+    if rater.headphone_passed is not True:
+        return "headphones"
+    return None
+
+
+# --- exports and the analysis ------------------------------------------------------------------
+
+
 def study_quality_rows(study: Study) -> list[dict]:
-    """Every quality rating of the study in the long format of ratings.csv (MISSION.md §5)."""
+    """Every quality rating of the study in the long format of ratings.csv (MISSION.md §5).
+
+    Ratings of every rater, excluded ones included (filter with study_excluded_rater_ids);
+    attention and gold items never appear.
+    """
     ratings = (
-        QualityRating.objects.filter(assignment__prompt__study=study)
+        QualityRating.objects.filter(assignment__prompt__study=study, assignment__check_item__isnull=True)
         .select_related("assignment__rater", "assignment__prompt", "clip__variant")
         .order_by(
             "assignment__rater__external_id",
@@ -104,11 +264,285 @@ def study_quality_rows(study: Study) -> list[dict]:
     ]
 
 
+def study_diversity_rows(study: Study) -> list[dict]:
+    """Every diversity judgement in the format of diversity.csv (MISSION.md §5): variant_a and
+    variant_b as heard as pair A and pair B, choice as answered (negative: A more diverse).
+
+    Judgements of every rater, excluded ones included; attention and gold items never appear.
+    """
+    judged = (
+        DiversityAssignment.objects.filter(
+            prompt__study=study, check_item__isnull=True, status=AssignmentStatus.SUBMITTED
+        )
+        .select_related("rater", "prompt", "variant_a", "variant_b")
+        .order_by("rater__external_id", "prompt__external_id", "variant_a__name", "variant_b__name")
+    )
+    return [
+        {
+            "rater_id": judgement.rater.external_id,
+            "prompt_id": judgement.prompt.external_id,
+            "variant_a": judgement.variant_a.name,
+            "variant_b": judgement.variant_b.name,
+            "choice": judgement.choice,
+            "created_at": judgement.submitted_at.isoformat(),
+        }
+        for judgement in judged
+    ]
+
+
+def study_excluded_rater_ids(study: Study) -> set[str]:
+    """External ids of the study's raters with an active exclusion flag."""
+    return set(
+        Rater.objects.filter(study=study, flags__active=True).values_list("external_id", flat=True).distinct()
+    )
+
+
+def study_flag_rows(study: Study) -> list[dict]:
+    flags = (
+        RaterFlag.objects.filter(rater__study=study)
+        .select_related("rater")
+        .order_by("rater__external_id", "reason")
+    )
+    return [
+        {
+            "rater_id": flag.rater.external_id,
+            "reason": flag.reason,
+            "detail": flag.detail,
+            "active": flag.active,
+            "created_at": flag.created_at.isoformat(),
+            "lifted_at": flag.lifted_at.isoformat() if flag.lifted_at else "",
+        }
+        for flag in flags
+    ]
+
+
 def study_coverage(study: Study) -> dict[str, int]:
-    """Prompt external id → raters who submitted it."""
+    """Prompt external id → raters who submitted it and count (excluded raters do not)."""
     rows = study.prompts.annotate(
         submitted=Count(
-            "quality_assignments", filter=Q(quality_assignments__status=AssignmentStatus.SUBMITTED)
+            "quality_assignments",
+            filter=Q(
+                quality_assignments__status=AssignmentStatus.SUBMITTED,
+                quality_assignments__holds_slot=True,
+                quality_assignments__check_item__isnull=True,
+            ),
         )
     ).values_list("external_id", "submitted")
     return dict(rows)
+
+
+def study_diversity_coverage(study: Study) -> list[dict]:
+    """Per planned comparison: prompt, the two variants, valid submitted judgements and slots taken."""
+    comparisons = (
+        study.diversity_comparisons.select_related("prompt", "variant_x", "variant_y")
+        .annotate(
+            submitted=Count(
+                "assignments",
+                filter=Q(assignments__status=AssignmentStatus.SUBMITTED, assignments__holds_slot=True),
+            )
+        )
+        .order_by("prompt__external_id", "variant_x__name", "variant_y__name")
+    )
+    return [
+        {
+            "prompt_id": c.prompt.external_id,
+            "variants": (c.variant_x.name, c.variant_y.name),
+            "submitted": c.submitted,
+            "slots_taken": c.slots_taken,
+        }
+        for c in comparisons
+    ]
+
+
+# --- screening ---------------------------------------------------------------------------------
+
+
+def _population_variance(values: list[float]) -> float:
+    return statistics.pvariance(values) if len(values) > 1 else 0.0
+
+
+def _is_imported(assignment: Assignment) -> bool:
+    return "imported_from" in (assignment.listening or {})
+
+
+def assignment_duration_s(assignment: Assignment) -> float:
+    if isinstance(assignment, QualityAssignment):
+        ids = assignment.clip_order
+    else:
+        ids = [*assignment.clips_a, *assignment.clips_b]
+    durations = dict(Clip.objects.filter(pk__in=ids).values_list("pk", "duration_s"))
+    return sum(durations.get(clip_id, 0.0) for clip_id in ids)
+
+
+def rater_screening_findings(rater: Rater, now: datetime | None = None) -> list[tuple[str, str]]:
+    """(reason, detail) for every screening rule the rater breaks now (docs/ratings-qc.md)."""
+    study = rater.study
+    now = now or timezone.now()
+    findings: list[tuple[str, str]] = []
+    submitted = [
+        *rater.quality_assignments.filter(status=AssignmentStatus.SUBMITTED),
+        *rater.diversity_assignments.filter(status=AssignmentStatus.SUBMITTED),
+    ]
+    checks = [a for a in submitted if a.check_item_id is not None]
+    failed = [a for a in checks if a.check_passed is False]
+    if len(failed) > study.attention_failures_allowed:
+        findings.append(
+            (RaterFlag.Reason.ATTENTION, f"failed {len(failed)} of {len(checks)} attention/gold items")
+        )
+    regular = [a for a in submitted if a.check_item_id is None]
+    quality_items = [a for a in regular if isinstance(a, QualityAssignment)]
+    diversity_items = [a for a in regular if isinstance(a, DiversityAssignment)]
+    if len(quality_items) >= max(study.min_completed_items, 2):
+        scores = list(
+            QualityRating.objects.filter(assignment__in=quality_items).values_list("score", flat=True)
+        )
+        variance = _population_variance(scores)
+        if variance < study.straightlining_min_variance:
+            findings.append(
+                (
+                    RaterFlag.Reason.STRAIGHT_LINING,
+                    f"quality scores vary by {variance:.2f} over {len(quality_items)} items "
+                    f"(threshold {study.straightlining_min_variance:g})",
+                )
+            )
+    if len(diversity_items) >= max(study.min_completed_items, 2):
+        variance = _population_variance([a.choice for a in diversity_items])
+        if variance < study.straightlining_min_variance:
+            findings.append(
+                (
+                    RaterFlag.Reason.STRAIGHT_LINING,
+                    f"diversity answers vary by {variance:.2f} over {len(diversity_items)} items "
+                    f"(threshold {study.straightlining_min_variance:g})",
+                )
+            )
+    too_fast = []
+    for assignment in submitted:
+        if _is_imported(assignment) or assignment.submitted_at is None:
+            continue
+        elapsed = (assignment.submitted_at - assignment.created_at).total_seconds()
+        audio = assignment_duration_s(assignment)
+        if elapsed < HEARD_FRACTION * audio:
+            too_fast.append((elapsed, audio))
+    if too_fast:
+        elapsed, audio = min(too_fast)
+        findings.append(
+            (
+                RaterFlag.Reason.TOO_FAST,
+                f"{len(too_fast)} item(s) submitted faster than their clips play "
+                f"(fastest: {elapsed:.1f} s for {audio:.1f} s of audio)",
+            )
+        )
+    started = [*rater.quality_assignments.all(), *rater.diversity_assignments.all()]
+    if started and len(submitted) < study.min_completed_items:
+        last = max(a.submitted_at or a.created_at for a in started)
+        dropped_out = now - last >= DROPPED_OUT_AFTER or not study.is_open
+        if dropped_out and not rater_progress(rater).finished:
+            findings.append(
+                (
+                    RaterFlag.Reason.TOO_FEW_ITEMS,
+                    f"stopped after {len(submitted)} item(s); the study asks for at least {study.min_completed_items}",
+                )
+            )
+    # One flag per reason: the first finding of a reason stands for it.
+    unique: dict[str, str] = {}
+    for reason, detail in findings:
+        unique.setdefault(reason, detail)
+    return list(unique.items())
+
+
+# --- the researcher's dashboard ---------------------------------------------------------------
+
+
+@dataclass
+class RaterRow:
+    rater: Rater
+    progress: RaterProgress
+    seconds_spent: float
+    checks_failed: int
+    checks_total: int
+    flags: list[RaterFlag]
+    open_items: list[tuple[str, Assignment]]  # (kind, assignment)
+    last_activity: datetime | None
+
+    @property
+    def excluded(self) -> bool:
+        return any(flag.active for flag in self.flags)
+
+
+@dataclass
+class StudyDashboard:
+    study: Study
+    kinds: list[str]
+    quality_coverage: list[dict] = field(default_factory=list)
+    diversity_coverage: list[dict] = field(default_factory=list)
+    raters: list[RaterRow] = field(default_factory=list)
+    check_items: int = 0
+
+    @property
+    def quality_done(self) -> int:
+        return sum(min(row["submitted"], self.study.raters_per_prompt) for row in self.quality_coverage)
+
+    @property
+    def quality_target(self) -> int:
+        return len(self.quality_coverage) * self.study.raters_per_prompt
+
+    @property
+    def diversity_done(self) -> int:
+        return sum(min(row["submitted"], self.study.raters_per_prompt) for row in self.diversity_coverage)
+
+    @property
+    def diversity_target(self) -> int:
+        return len(self.diversity_coverage) * self.study.raters_per_prompt
+
+
+def study_dashboard(study: Study) -> StudyDashboard:
+    kinds = study_task_kinds(study)
+    board = StudyDashboard(study=study, kinds=kinds, check_items=study.check_items.count())
+    if TaskKind.QUALITY in kinds:
+        coverage = study_coverage(study)
+        slots = dict(study.prompts.values_list("external_id", "quality_slots_taken"))
+        prompts = study.prompts.filter(Exists(Clip.objects.filter(prompt=OuterRef("pk")))).order_by(
+            "external_id"
+        )
+        board.quality_coverage = [
+            {
+                "prompt_id": p.external_id,
+                "text": p.text,
+                "submitted": coverage[p.external_id],
+                "slots_taken": slots[p.external_id],
+            }
+            for p in prompts
+        ]
+    board.diversity_coverage = study_diversity_coverage(study)
+    for rater in study.raters.prefetch_related("flags").order_by("created_at", "id"):
+        assignments = [*rater.quality_assignments.all(), *rater.diversity_assignments.all()]
+        submitted = [a for a in assignments if a.status == AssignmentStatus.SUBMITTED and not _is_imported(a)]
+        checks = [
+            a for a in assignments if a.check_item_id is not None and a.status == AssignmentStatus.SUBMITTED
+        ]
+        board.raters.append(
+            RaterRow(
+                rater=rater,
+                progress=rater_progress(rater),
+                seconds_spent=sum((a.submitted_at - a.created_at).total_seconds() for a in submitted),
+                checks_failed=sum(1 for a in checks if a.check_passed is False),
+                checks_total=len(checks),
+                flags=list(rater.flags.all()),
+                open_items=[
+                    (assignment_kind(a), a) for a in assignments if a.status == AssignmentStatus.OPEN
+                ],
+                last_activity=max((a.submitted_at or a.created_at for a in assignments), default=None),
+            )
+        )
+    return board
+
+
+def check_items_unseen_by(rater: Rater, kind: str) -> QuerySet[CheckItem]:
+    """Gold items of this kind the rater has not met (attention items are made for one rater)."""
+    seen = Q(quality_assignments__rater=rater) | Q(diversity_assignments__rater=rater)
+    items = CheckItem.objects.filter(
+        study_id=rater.study_id, kind=kind, source=CheckItem.Source.GOLD
+    ).exclude(seen)
+    if kind == TaskKind.QUALITY:
+        items = items.exclude(prompt__quality_assignments__rater=rater)
+    return items.distinct()

@@ -1,13 +1,43 @@
 from django.urls import path
 
-from . import views
+from . import staff_views, views
 
 app_name = "ratings"
 
 urlpatterns = [
     path("r/<str:rater_token>/", views.rater_home, name="rater_home"),
     path("r/<str:rater_token>/next/", views.rater_next, name="rater_next"),
+    path("r/<str:rater_token>/consent/", views.rater_consent, name="rater_consent"),
+    path("r/<str:rater_token>/instructions/", views.rater_instructions, name="rater_instructions"),
+    path("r/<str:rater_token>/headphones/", views.rater_headphones, name="rater_headphones"),
+    path("r/<str:rater_token>/headphones/<int:trial>/", views.headphone_audio, name="headphone_audio"),
     path("r/<str:rater_token>/quality/<str:assignment_token>/", views.quality_task, name="quality_task"),
+    path(
+        "r/<str:rater_token>/diversity/<str:assignment_token>/", views.diversity_task, name="diversity_task"
+    ),
     path("r/<str:rater_token>/audio/<str:clip_token>/", views.clip_audio, name="clip_audio"),
+    path(
+        "r/<str:rater_token>/audio/<str:assignment_token>/<str:label>/",
+        views.diversity_audio,
+        name="diversity_audio",
+    ),
     path("r/<str:rater_token>/done/", views.rater_done, name="rater_done"),
+    path("p/<slug:study_slug>/", views.prolific_entry, name="prolific_entry"),
+    path("dashboard/<slug:study_slug>/", staff_views.study_dashboard, name="study_dashboard"),
+    path("dashboard/<slug:study_slug>/screen/", staff_views.dashboard_screen, name="dashboard_screen"),
+    path(
+        "dashboard/<slug:study_slug>/flags/<int:flag_id>/lift/",
+        staff_views.dashboard_flag_lift,
+        name="dashboard_flag_lift",
+    ),
+    path(
+        "dashboard/<slug:study_slug>/raters/<int:rater_id>/exclude/",
+        staff_views.dashboard_rater_exclude,
+        name="dashboard_rater_exclude",
+    ),
+    path(
+        "dashboard/<slug:study_slug>/reopen/<str:kind>/<str:assignment_token>/",
+        staff_views.dashboard_reopen,
+        name="dashboard_reopen",
+    ),
 ]

@@ -1,22 +1,52 @@
-"""The rater's pages: reached by a secret invite token, never showing what made a clip."""
+"""The rater's pages: reached by a secret invite token (or a Prolific link), never showing what made a clip."""
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from . import selectors, services
-from .forms import QualityRatingForm
+from .forms import DIVERSITY_SCALE, ConsentForm, DiversityJudgementForm, HeadphoneCheckForm, QualityRatingForm
+from .headphones import trial_wav
 from .http import ranged_file_response
-from .models import ACR_LABELS, AssignmentStatus, Criterion, QualityAssignment, Rater
+from .models import (
+    ACR_LABELS,
+    AssignmentStatus,
+    Criterion,
+    DiversityAssignment,
+    QualityAssignment,
+    Rater,
+    Study,
+)
 
 
 def _rater(token: str) -> Rater:
     return get_object_or_404(Rater.objects.select_related("study"), token=token)
 
 
+def _excluded_page(request: HttpRequest, rater: Rater) -> HttpResponse:
+    return render(request, "ratings/rater_excluded.html", {"rater": rater, "study": rater.study}, status=403)
+
+
+def _gate(request: HttpRequest, rater: Rater) -> HttpResponse | None:
+    """Keep an excluded rater out, and send one who has not finished onboarding to the next step."""
+    if selectors.rater_is_excluded(rater):
+        return _excluded_page(request, rater)
+    step = selectors.rater_onboarding_step(rater)
+    if step is not None:
+        return redirect(f"ratings:rater_{step}", rater_token=rater.token)
+    return None
+
+
+def _task_redirect(rater: Rater, assignment) -> HttpResponse:
+    name = "ratings:quality_task" if isinstance(assignment, QualityAssignment) else "ratings:diversity_task"
+    return redirect(name, rater_token=rater.token, assignment_token=assignment.token)
+
+
 @require_http_methods(["GET"])
 def rater_home(request: HttpRequest, rater_token: str) -> HttpResponse:
     rater = _rater(rater_token)
+    if selectors.rater_is_excluded(rater):
+        return _excluded_page(request, rater)
     return render(
         request,
         "ratings/rater_home.html",
@@ -24,7 +54,7 @@ def rater_home(request: HttpRequest, rater_token: str) -> HttpResponse:
             "rater": rater,
             "study": rater.study,
             "progress": selectors.rater_progress(rater),
-            "open_assignment": selectors.rater_open_quality_assignment(rater),
+            "open_assignment": selectors.rater_open_assignment(rater),
         },
     )
 
@@ -32,35 +62,151 @@ def rater_home(request: HttpRequest, rater_token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def rater_next(request: HttpRequest, rater_token: str) -> HttpResponse:
     rater = _rater(rater_token)
-    assignment = services.quality_assignment_next(rater=rater)
+    if (gate := _gate(request, rater)) is not None:
+        return gate
+    assignment = services.task_next(rater=rater)
     if assignment is None:
         return redirect("ratings:rater_done", rater_token=rater.token)
-    return redirect("ratings:quality_task", rater_token=rater.token, assignment_token=assignment.token)
+    return _task_redirect(rater, assignment)
+
+
+# --- before the first task ---------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def rater_consent(request: HttpRequest, rater_token: str) -> HttpResponse:
+    rater = _rater(rater_token)
+    if selectors.rater_is_excluded(rater):
+        return _excluded_page(request, rater)
+    form = ConsentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.rater_consent(rater=rater)
+        return redirect("ratings:rater_next", rater_token=rater.token)
+    return render(
+        request,
+        "ratings/consent.html",
+        {"rater": rater, "study": rater.study, "form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def rater_instructions(request: HttpRequest, rater_token: str) -> HttpResponse:
+    rater = _rater(rater_token)
+    if rater.consented_at is None and rater.study.onboarding_required:
+        return redirect("ratings:rater_consent", rater_token=rater.token)
+    if request.method == "POST":
+        services.rater_instructions_read(rater=rater)
+        return redirect("ratings:rater_next", rater_token=rater.token)
+    return render(
+        request,
+        "ratings/instructions.html",
+        {"rater": rater, "study": rater.study, "kinds": selectors.study_task_kinds(rater.study)},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def rater_headphones(request: HttpRequest, rater_token: str) -> HttpResponse:
+    rater = _rater(rater_token)
+    step = selectors.rater_onboarding_step(rater)
+    if step in ("consent", "instructions"):
+        return redirect(f"ratings:rater_{step}", rater_token=rater.token)
+    if rater.headphone_passed is False:
+        return render(
+            request, "ratings/headphones_failed.html", {"rater": rater, "study": rater.study}, status=403
+        )
+    if rater.headphone_passed:
+        return redirect("ratings:rater_next", rater_token=rater.token)
+    trials = services.headphone_check_start(rater=rater)
+    form = HeadphoneCheckForm(request.POST or None, trials=len(trials))
+    if request.method == "POST" and form.is_valid():
+        services.headphone_check_submit(rater=rater, answers=form.answers())
+        return redirect("ratings:rater_headphones", rater_token=rater.token)
+    return render(
+        request,
+        "ratings/headphones.html",
+        {
+            "rater": rater,
+            "form": form,
+            "trials": [(number, form[f"trial_{number}"]) for number in range(len(trials))],
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "HEAD"])
+def headphone_audio(request: HttpRequest, rater_token: str, trial: int) -> HttpResponse:
+    rater = _rater(rater_token)
+    if not 0 <= trial < len(rater.headphone_trials):
+        raise Http404("No such sound.")
+    response = HttpResponse(trial_wav(**rater.headphone_trials[trial]), content_type="audio/wav")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+# --- tasks -------------------------------------------------------------------------------------------
+
+
+def _open_assignment_or_redirect(request, rater, model, assignment_token):
+    assignment = get_object_or_404(
+        model.objects.select_related("prompt"), token=assignment_token, rater=rater
+    )
+    if assignment.status != AssignmentStatus.OPEN:
+        # A second submission, the back button, or a withdrawn item: nothing changes, carry on.
+        return None, redirect("ratings:rater_next", rater_token=rater.token)
+    return assignment, None
+
+
+def _submit(request, submit, assignment, form) -> list[str] | None:
+    """Problems to show, or None when the answer was stored."""
+    if not form.is_valid():
+        return [error for errors in form.errors.values() for error in errors]
+    try:
+        submit(assignment=assignment, submission=form.submission())
+    except services.SubmissionRejected as rejected:
+        return rejected.problems
+    return None
+
+
+def _task_context(rater: Rater, assignment, problems: list[str]) -> dict:
+    progress = selectors.rater_progress(rater)
+    return {
+        "rater": rater,
+        "assignment": assignment,
+        "prompt": assignment.prompt,
+        "problems": problems,
+        "position": progress.done + 1,
+        "progress": progress,
+    }
+
+
+def _listening_inputs(form, label: str) -> dict:
+    return {
+        "plays": form[f"plays_{label}"],
+        "seconds": form[f"seconds_{label}"],
+        "ended": form[f"ended_{label}"],
+    }
 
 
 @require_http_methods(["GET", "POST"])
 def quality_task(request: HttpRequest, rater_token: str, assignment_token: str) -> HttpResponse:
     rater = _rater(rater_token)
-    assignment = get_object_or_404(
-        QualityAssignment.objects.select_related("prompt"), token=assignment_token, rater=rater
-    )
-    if assignment.status == AssignmentStatus.SUBMITTED:
-        # A second submission, or the back button: nothing changes, carry on with the next item.
-        return redirect("ratings:rater_next", rater_token=rater.token)
+    if (gate := _gate(request, rater)) is not None:
+        return gate
+    assignment, moved_on = _open_assignment_or_redirect(request, rater, QualityAssignment, assignment_token)
+    if moved_on is not None:
+        return moved_on
     labelled = selectors.assignment_clips_in_order(assignment)
     labels = [label for label, _ in labelled]
     problems: list[str] = []
     if request.method == "POST":
         form = QualityRatingForm(request.POST, labels=labels)
-        if form.is_valid():
-            try:
-                services.quality_rating_submit(assignment=assignment, submission=form.submission())
-            except services.SubmissionRejected as rejected:
-                problems = rejected.problems
-            else:
-                return redirect("ratings:rater_next", rater_token=rater.token)
-        else:
-            problems = [error for errors in form.errors.values() for error in errors]
+        try:
+            problems = _submit(request, services.quality_rating_submit, assignment, form)
+        except services.RaterExcluded:
+            return _excluded_page(request, rater)
+        if problems is None:
+            return redirect("ratings:rater_next", rater_token=rater.token)
     else:
         form = QualityRatingForm(labels=labels)
     clips = [
@@ -71,28 +217,49 @@ def quality_task(request: HttpRequest, rater_token: str, assignment_token: str) 
                 {"criterion": criterion, "field": form[form.score_field(label, criterion)]}
                 for criterion in Criterion
             ],
-            "plays": form[f"plays_{label}"],
-            "seconds": form[f"seconds_{label}"],
-            "ended": form[f"ended_{label}"],
+            **_listening_inputs(form, label),
         }
         for label, clip in labelled
     ]
-    progress = selectors.rater_progress(rater)
-    return render(
-        request,
-        "ratings/quality_task.html",
+    context = _task_context(rater, assignment, problems)
+    context.update(clips=clips, acr_labels=sorted(ACR_LABELS.items(), reverse=True))
+    return render(request, "ratings/quality_task.html", context, status=400 if problems else 200)
+
+
+@require_http_methods(["GET", "POST"])
+def diversity_task(request: HttpRequest, rater_token: str, assignment_token: str) -> HttpResponse:
+    rater = _rater(rater_token)
+    if (gate := _gate(request, rater)) is not None:
+        return gate
+    assignment, moved_on = _open_assignment_or_redirect(request, rater, DiversityAssignment, assignment_token)
+    if moved_on is not None:
+        return moved_on
+    problems: list[str] = []
+    if request.method == "POST":
+        form = DiversityJudgementForm(request.POST)
+        try:
+            problems = _submit(request, services.diversity_judgement_submit, assignment, form)
+        except services.RaterExcluded:
+            return _excluded_page(request, rater)
+        if problems is None:
+            return redirect("ratings:rater_next", rater_token=rater.token)
+    else:
+        form = DiversityJudgementForm()
+    labelled = selectors.diversity_clips_in_order(assignment)
+    pairs = [
         {
-            "rater": rater,
-            "assignment": assignment,
-            "prompt": assignment.prompt,
-            "clips": clips,
-            "problems": problems,
-            "position": progress.done + 1,
-            "progress": progress,
-            "acr_labels": sorted(ACR_LABELS.items(), reverse=True),
-        },
-        status=400 if problems else 200,
-    )
+            "name": name,
+            "clips": [
+                {"label": label, "clip": clip, **_listening_inputs(form, label)}
+                for label, clip in labelled
+                if label.startswith(name)
+            ],
+        }
+        for name in ("A", "B")
+    ]
+    context = _task_context(rater, assignment, problems)
+    context.update(pairs=pairs, choice=form["choice"], scale=DIVERSITY_SCALE)
+    return render(request, "ratings/diversity_task.html", context, status=400 if problems else 200)
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -103,9 +270,50 @@ def clip_audio(request: HttpRequest, rater_token: str, clip_token: str) -> HttpR
     return ranged_file_response(request, clip.audio.path)
 
 
+@require_http_methods(["GET", "HEAD"])
+def diversity_audio(
+    request: HttpRequest, rater_token: str, assignment_token: str, label: str
+) -> HttpResponse:
+    # By position, not by clip: the two clips of an identical pair must not look alike.
+    clip = selectors.rater_diversity_clip(_rater(rater_token), assignment_token, label)
+    if clip is None:
+        raise Http404("No such clip.")
+    return ranged_file_response(request, clip.audio.path)
+
+
 @require_http_methods(["GET"])
 def rater_done(request: HttpRequest, rater_token: str) -> HttpResponse:
     rater = _rater(rater_token)
+    if (gate := _gate(request, rater)) is not None:
+        return gate
+    progress = selectors.rater_progress(rater)
+    finished = progress.finished and selectors.rater_open_assignment(rater) is None
+    if finished and progress.done:
+        services.rater_finish(rater=rater)
+    study = rater.study
+    code = study.completion_code if finished and progress.done else ""
+    completion_url = study.completion_url.replace("{code}", code) if code and study.completion_url else ""
     return render(
-        request, "ratings/rater_done.html", {"rater": rater, "progress": selectors.rater_progress(rater)}
+        request,
+        "ratings/rater_done.html",
+        {"rater": rater, "progress": progress, "completion_code": code, "completion_url": completion_url},
     )
+
+
+# --- crowd platforms ---------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET"])
+def prolific_entry(request: HttpRequest, study_slug: str) -> HttpResponse:
+    """/p/<study>/?PROLIFIC_PID=…&STUDY_ID=…&SESSION_ID=…: the participant's rater, created or resumed."""
+    study = get_object_or_404(Study, slug=study_slug)
+    try:
+        rater = services.prolific_rater_enter(
+            study=study,
+            prolific_pid=request.GET.get("PROLIFIC_PID", ""),
+            study_id=request.GET.get("STUDY_ID", ""),
+            session_id=request.GET.get("SESSION_ID", ""),
+        )
+    except services.EntryRefused as refused:
+        return render(request, "ratings/entry_refused.html", {"message": str(refused)}, status=400)
+    return redirect("ratings:rater_home", rater_token=rater.token)

@@ -9,7 +9,8 @@ from ._base import study_or_error
 
 class Command(BaseCommand):
     help = (
-        "Import ratings collected elsewhere (ratings.csv: rater_id,prompt_id,variant,criterion,score,created_at), "
+        "Import ratings collected elsewhere (ratings.csv: rater_id,prompt_id,variant,criterion,score,created_at; "
+        "or diversity.csv: rater_id,prompt_id,variant_a,variant_b,choice,created_at), "
         "keeping their rater ids. Nothing is written on any error."
     )
 

@@ -1,4 +1,4 @@
-// Listening evidence for each clip: plays started, seconds of the clip covered, reached the end.
+// Listening evidence for each clip of a task page (quality or diversity): plays started, seconds of the clip covered, reached the end.
 // Submit stays disabled until every clip was played to the end; the server checks again.
 (function () {
   "use strict";

@@ -1,0 +1,40 @@
+"""The headphone check's sounds, synthesised on the spot (Woods et al. 2017, "antiphase" test).
+
+Each trial plays three 200 Hz tones; one is 6 dB quieter, one is played in antiphase between the
+ears. Through headphones the antiphase tone sounds as loud as the normal one, so the quiet tone is
+easy to pick; through loudspeakers the antiphase tone partly cancels in the air and sounds quietest.
+"""
+
+import io
+
+import numpy as np
+import soundfile
+
+SAMPLE_RATE = 22050
+TONE_S = 1.0
+GAP_S = 0.5
+FREQUENCY_HZ = 200.0
+LEVEL = 0.4
+QUIET_GAIN = 10 ** (-6 / 20)
+
+
+def _tone() -> np.ndarray:
+    t = np.arange(int(TONE_S * SAMPLE_RATE)) / SAMPLE_RATE
+    ramp = np.minimum(1.0, np.minimum(t, TONE_S - t) / 0.1)  # 100 ms fades: no clicks
+    return LEVEL * ramp * np.sin(2 * np.pi * FREQUENCY_HZ * t)
+
+
+def trial_wav(quiet: int, antiphase: int) -> bytes:
+    """A stereo 16-bit WAV of three tones at positions 0, 1, 2."""
+    tone = _tone()
+    gap = np.zeros((int(GAP_S * SAMPLE_RATE), 2))
+    parts = []
+    for position in range(3):
+        left = tone * (QUIET_GAIN if position == quiet else 1.0)
+        right = -left if position == antiphase else left
+        parts.append(np.stack([left, right], axis=1))
+        if position < 2:
+            parts.append(gap)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.concatenate(parts), SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()

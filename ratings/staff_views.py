@@ -1,0 +1,77 @@
+"""The researcher's live dashboard of a study (staff only): coverage, raters, flags, re-opening items."""
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import selectors, services
+from .models import DiversityAssignment, QualityAssignment, Rater, RaterFlag, Study
+
+REFRESH_SECONDS = 15
+
+
+@staff_member_required
+@require_http_methods(["GET"])
+def study_dashboard(request: HttpRequest, study_slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=study_slug)
+    return render(
+        request,
+        "ratings/dashboard.html",
+        {"board": selectors.study_dashboard(study), "study": study, "refresh_seconds": REFRESH_SECONDS},
+    )
+
+
+def _back(study: Study) -> HttpResponse:
+    return redirect("ratings:study_dashboard", study_slug=study.slug)
+
+
+@staff_member_required
+@require_POST
+def dashboard_screen(request: HttpRequest, study_slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=study_slug)
+    flagged = services.raters_screen(study=study)
+    messages.info(request, f"Screening done: {len(flagged)} new exclusion flag(s).")
+    return _back(study)
+
+
+@staff_member_required
+@require_POST
+def dashboard_flag_lift(request: HttpRequest, study_slug: str, flag_id: int) -> HttpResponse:
+    study = get_object_or_404(Study, slug=study_slug)
+    flag = get_object_or_404(RaterFlag, pk=flag_id, rater__study=study)
+    services.rater_flag_lift(flag=flag, by=request.user.get_username())
+    messages.info(
+        request, f"Lifted the {flag.get_reason_display().lower()} flag of {flag.rater.external_id}."
+    )
+    return _back(study)
+
+
+@staff_member_required
+@require_POST
+def dashboard_rater_exclude(request: HttpRequest, study_slug: str, rater_id: int) -> HttpResponse:
+    study = get_object_or_404(Study, slug=study_slug)
+    rater = get_object_or_404(Rater, pk=rater_id, study=study)
+    services.rater_flag(
+        rater=rater, reason=RaterFlag.Reason.MANUAL, detail=f"excluded by {request.user.get_username()}"
+    )
+    messages.info(request, f"Excluded {rater.external_id}; their items went back into the pool.")
+    return _back(study)
+
+
+@staff_member_required
+@require_POST
+def dashboard_reopen(request: HttpRequest, study_slug: str, kind: str, assignment_token: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=study_slug)
+    model = {"quality": QualityAssignment, "diversity": DiversityAssignment}.get(kind)
+    if model is None:
+        return HttpResponse("kind must be quality or diversity", status=404)
+    assignment = get_object_or_404(model, token=assignment_token, rater__study=study)
+    if services.assignment_reopen(assignment=assignment):
+        messages.info(
+            request, f"Re-opened an item of {assignment.rater.external_id}; another rater can take it."
+        )
+    else:
+        messages.warning(request, "That item was no longer open; nothing changed.")
+    return _back(study)
