@@ -101,7 +101,7 @@ def study_data(
         if judgements is not None:
             keep = ~judgements["rater_id"].isin(excluded)
             left_out_rows += int((~keep).sum())
-            judgements = judgements[keep].reset_index(drop=True)
+            judgements = judgements[keep].reset_index(drop=True) if keep.any() else None
         notes.append(
             f"{len(flagged_present)} excluded rater(s) left out ({left_out_rows} rows); "
             "include them with --include-excluded"

@@ -150,10 +150,10 @@ def quality_diversity_plot(
     """
     panels = []
     quality = overall.dropna(subset=["mean"]).set_index("variant")
-    if diversity_position is not None and len(diversity_position):
+    if diversity_position is not None and set(diversity_position["variant"]) & set(quality.index):
         panels.append("human")
     automatic = pd.DataFrame.from_dict(automatic_metrics or {}, orient="index")
-    if "diversity" in automatic.columns:
+    if "diversity" in automatic.columns and set(automatic.index) & set(quality.index):
         panels.append("automatic_diversity")
     if {"diversity", "text_adherence"} <= set(automatic.columns):
         panels.append("automatic_plane")

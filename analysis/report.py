@@ -123,6 +123,8 @@ def build_report(
         ratings = pd.DataFrame(columns=list(QUALITY_COLUMNS))
     data = study_data(ratings, diversity, excluded_raters=excluded_raters, include_excluded=include_excluded)
     notes = list(data.notes)
+    if data.ratings.empty:
+        notes.append("no quality ratings: the quality section is empty")
     quality = analyse_quality(data.ratings, variants, seed=seed, ordinal=ordinal)
     order = (
         list(dict.fromkeys(quality.variants["variant"])) if len(quality.variants) else list(variants or [])

@@ -321,6 +321,7 @@ _LATEX_SPECIALS = {
     "σ": r"\(\sigma\)",
     "²": r"\textsuperscript{2}",
     "ρ": r"\(\rho\)",
+    "×": r"\(\times\)",
     "*": r"\textsuperscript{*}",
 }
 

@@ -197,3 +197,14 @@ def test_a_failure_midway_leaves_nothing_behind(study, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         write_report(*study, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_study_with_only_diversity_judgements_or_only_excluded_judges_still_reports(study, tmp_path):
+    ratings, diversity = study
+    only_diversity = write_report(None, diversity, tmp_path / "diversity_only")
+    assert only_diversity["quality"]["pairs"] == [] and len(only_diversity["diversity"]["pairs"]) == 3
+    assert "quality_diversity.png" not in only_diversity["files"]
+    assert "no quality ratings: the quality section is empty" in only_diversity["notes"]
+    judged_by_one = diversity.assign(rater_id="flagged")
+    summary = write_report(ratings, judged_by_one, tmp_path / "excluded", excluded_raters={"flagged"})
+    assert summary["diversity"]["pairs"] == [] and summary["meta"]["excluded_raters"]["left_out"] == 1
