@@ -27,6 +27,9 @@ class Study(models.Model):
     is_open = models.BooleanField(default=True, help_text="Raters can take new work.")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    quality_part = models.BooleanField(
+        default=True, help_text="Raters rate clips on the three 1–5 scales (off for a diversity-only study)."
+    )
     # Before the first task. Off by default so that an invite link leads straight to the tasks.
     onboarding_required = models.BooleanField(
         default=False,

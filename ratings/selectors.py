@@ -48,6 +48,8 @@ def prompt_quality_clips(prompt: Prompt) -> list[Clip]:
 
 def quality_prompts_claimable_by(rater: Rater) -> QuerySet[Prompt]:
     """Prompts of the rater's study with a free rater slot that the rater has not had, least covered first."""
+    if not rater.study.quality_part:
+        return Prompt.objects.none()
     return (
         Prompt.objects.filter(study_id=rater.study_id, quality_slots_taken__lt=rater.study.raters_per_prompt)
         .filter(clips__isnull=False)
@@ -77,7 +79,7 @@ def claimable_by(rater: Rater, kind: str) -> QuerySet:
 def study_task_kinds(study: Study) -> list[str]:
     """The parts a study has: quality when it has clips, diversity when comparisons are planned."""
     kinds = []
-    if Clip.objects.filter(prompt__study=study).exists():
+    if study.quality_part and Clip.objects.filter(prompt__study=study).exists():
         kinds.append(TaskKind.QUALITY.value)
     if study.diversity_comparisons.exists():
         kinds.append(TaskKind.DIVERSITY.value)

@@ -555,10 +555,12 @@ def diversity_plan(
     baseline: str | None = None,
     prompts: int = DIVERSITY_PROMPTS_DEFAULT,
     seed: int = 0,
+    diversity_only: bool = False,
 ) -> DiversityPlanResult:
     """Plan the diversity comparisons: every pair of the variants, or each against the baseline, on
     `prompts` prompts (drawn with `seed`) where every variant has at least two samples.
-    Planning again adds what is missing and never removes a comparison."""
+    Planning again adds what is missing and never removes a comparison. `diversity_only` turns the
+    study's quality part off."""
     names = list(dict.fromkeys(v.strip() for v in variants if v.strip()))
     if baseline and baseline not in names:
         names.insert(0, baseline)
@@ -601,6 +603,9 @@ def diversity_plan(
                 study=study, prompt_id=prompt_id, variant_x=x, variant_y=y
             )
             created += was_created
+    if diversity_only and study.quality_part:
+        study.quality_part = False
+        study.save(update_fields=["quality_part"])
     return DiversityPlanResult(len(chosen), [(a.name, b.name) for a, b in pairs], created)
 
 

@@ -80,3 +80,49 @@ def full_submission(assignment, score: int = 4) -> services.QualitySubmission:
             for label, clip in labelled
         },
     )
+
+
+def make_diversity_study(
+    tmp_path: Path,
+    slug="div",
+    prompts=3,
+    variants=("base", "cfg", "distilled"),
+    samples=2,
+    raters_per_prompt=3,
+    baseline=None,
+    seconds=1.0,
+    **study_settings,
+) -> Study:
+    """A study whose variants have `samples` clips per prompt, its diversity comparisons planned
+    (every pair, or each against `baseline`); the same clips also make its quality part."""
+    folder = tmp_path / f"clips-{slug}"
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = write_manifest(folder, clip_rows(folder, prompts, list(variants), samples, seconds))
+    study = services.clips_import(study_slug=slug, manifest=manifest).study
+    study.raters_per_prompt = raters_per_prompt
+    for name, value in study_settings.items():
+        setattr(study, name, value)
+    study.save()
+    services.diversity_plan(study=study, variants=list(variants), baseline=baseline, prompts=prompts)
+    return study
+
+
+def full_judgement(assignment, choice: int = 1) -> services.DiversitySubmission:
+    from ratings import selectors
+
+    return services.DiversitySubmission(
+        choice=choice,
+        listening={
+            label: services.ClipListening(plays=1, seconds=clip.duration_s, ended=True)
+            for label, clip in selectors.diversity_clips_in_order(assignment)
+        },
+    )
+
+
+def answer(assignment, score: int = 4, choice: int = 1):
+    """Submit any assignment (quality or diversity) with complete, played answers."""
+    from ratings.models import QualityAssignment
+
+    if isinstance(assignment, QualityAssignment):
+        return services.quality_rating_submit(assignment=assignment, submission=full_submission(assignment, score))
+    return services.diversity_judgement_submit(assignment=assignment, submission=full_judgement(assignment, choice))

@@ -22,8 +22,13 @@ class Command(BaseCommand):
             help="Prompts to use (default 50).",
         )
         parser.add_argument("--seed", type=int, default=0, help="Seed of the prompt draw (default 0).")
+        parser.add_argument(
+            "--diversity-only",
+            action="store_true",
+            help="Turn the study's quality part off (raters only compare).",
+        )
 
-    def handle(self, *args, study, variants, baseline, prompts, seed, **options):
+    def handle(self, *args, study, variants, baseline, prompts, seed, diversity_only, **options):
         try:
             result = services.diversity_plan(
                 study=study_or_error(study),
@@ -31,6 +36,7 @@ class Command(BaseCommand):
                 baseline=baseline,
                 prompts=prompts,
                 seed=seed,
+                diversity_only=diversity_only,
             )
         except services.ServiceError as exc:
             raise CommandError(str(exc)) from None
