@@ -124,5 +124,9 @@ def answer(assignment, score: int = 4, choice: int = 1):
     from ratings.models import QualityAssignment
 
     if isinstance(assignment, QualityAssignment):
-        return services.quality_rating_submit(assignment=assignment, submission=full_submission(assignment, score))
-    return services.diversity_judgement_submit(assignment=assignment, submission=full_judgement(assignment, choice))
+        return services.quality_rating_submit(
+            assignment=assignment, submission=full_submission(assignment, score)
+        )
+    return services.diversity_judgement_submit(
+        assignment=assignment, submission=full_judgement(assignment, choice)
+    )

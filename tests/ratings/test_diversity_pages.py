@@ -1,6 +1,7 @@
 """The diversity comparison page: what a rater sees, hears and may send."""
 
 import re
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -28,7 +29,9 @@ def _url(rater, assignment):
 def _post(assignment, choice="1"):
     data = {"choice": choice}
     for label, clip in selectors.diversity_clips_in_order(assignment):
-        data.update({f"plays_{label}": "1", f"seconds_{label}": str(clip.duration_s), f"ended_{label}": "True"})
+        data.update(
+            {f"plays_{label}": "1", f"seconds_{label}": str(clip.duration_s), f"ended_{label}": "True"}
+        )
     return data
 
 
@@ -66,7 +69,7 @@ def test_audio_is_served_by_position_and_positions_outside_the_comparison_are_40
     clips = dict(selectors.diversity_clips_in_order(assignment))
     url = reverse("ratings:diversity_audio", args=[owner.token, assignment.token, "B2"])
     response = client.get(url, HTTP_RANGE="bytes=0-99")
-    assert response.status_code == 206 and response.content == open(clips["B2"].audio.path, "rb").read()[:100]
+    assert response.status_code == 206 and response.content == Path(clips["B2"].audio.path).read_bytes()[:100]
     for label in ("C1", "A3", "B"):
         bad = reverse("ratings:diversity_audio", args=[owner.token, assignment.token, label])
         assert client.get(bad).status_code == 404
@@ -81,17 +84,27 @@ def test_submitting_stores_the_answer_and_moves_on(client, study):
     assert response.status_code == 302 and response.url == reverse("ratings:rater_next", args=[rater.token])
     assert "Item 2 of 2" in client.get(response.url, follow=True).content.decode()
     assignment.refresh_from_db()
-    assert assignment.choice == -1 and assignment.listening["A1"] == {"plays": 1, "seconds": 1.0, "ended": True}
+    assert assignment.choice == -1 and assignment.listening["A1"] == {
+        "plays": 1,
+        "seconds": 1.0,
+        "ended": True,
+    }
 
 
 @pytest.mark.parametrize(
     ("spoil", "message"),
     [
-        (lambda d: d.update(choice="3"), "Choose an answer from -2 (A much more diverse) to +2 (B much more)."),
+        (
+            lambda d: d.update(choice="3"),
+            "Choose an answer from -2 (A much more diverse) to +2 (B much more).",
+        ),
         (lambda d: d.update(choice="-3"), "Choose an answer from -2"),
         (lambda d: d.pop("choice"), "Choose which pair is more diverse."),
         (lambda d: d.update(ended_B2=""), "Clip B2: play it to the end before rating."),
-        (lambda d: d.update(plays_C1="1", seconds_C1="1.0", ended_C1="True"), "Clip(s) C1 are not part of this task."),
+        (
+            lambda d: d.update(plays_C1="1", seconds_C1="1.0", ended_C1="True"),
+            "Clip(s) C1 are not part of this task.",
+        ),
     ],
 )
 def test_a_bad_answer_comes_back_with_a_message_and_nothing_is_saved(client, study, spoil, message):
@@ -135,5 +148,7 @@ def test_another_raters_comparison_is_404_to_read_and_to_submit(client, study):
 def test_csrf_protection_is_on_for_the_comparison_page(study):
     (rater,) = make_raters(study, 1)
     assignment = services.diversity_assignment_next(rater=rater)
-    assert Client(enforce_csrf_checks=True).post(_url(rater, assignment), _post(assignment)).status_code == 403
+    assert (
+        Client(enforce_csrf_checks=True).post(_url(rater, assignment), _post(assignment)).status_code == 403
+    )
     assert DiversityAssignment.objects.get().status == AssignmentStatus.OPEN

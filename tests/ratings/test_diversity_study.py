@@ -40,7 +40,7 @@ def _read(path):
 
 
 def test_plan_of_all_pairs_covers_every_pair_of_the_selected_variants_on_every_prompt(tmp_path):
-    study = make_diversity_study(tmp_path, prompts=3, variants=("base", "cfg", "merged"))
+    make_diversity_study(tmp_path, prompts=3, variants=("base", "cfg", "merged"))
     pairs = Counter(
         tuple(sorted((c.variant_x.name, c.variant_y.name))) for c in DiversityComparison.objects.all()
     )
@@ -92,7 +92,9 @@ def test_plan_diversity_command_reports_the_plan(tmp_path, capsys):
     folder.mkdir()
     rows = clip_rows(folder, 4, ["base", "cfg", "merged"], samples=2)
     services.clips_import(study_slug="s", manifest=write_manifest(folder, rows))
-    call_command("plan_diversity", "--study", "s", "--variants", "cfg,merged", "--baseline", "base", "--prompts", "3")
+    call_command(
+        "plan_diversity", "--study", "s", "--variants", "cfg,merged", "--baseline", "base", "--prompts", "3"
+    )
     out = capsys.readouterr().out
     assert "3 prompts × 2 pairs (base vs cfg, base vs merged): 6 new comparisons" in out
 
@@ -101,7 +103,9 @@ def test_plan_diversity_command_reports_the_plan(tmp_path, capsys):
 
 
 def test_a_comparison_shows_two_samples_of_one_variant_as_a_and_two_of_the_other_as_b(tmp_path):
-    study = make_diversity_study(tmp_path, prompts=1, variants=("base", "cfg"), samples=3, raters_per_prompt=40)
+    study = make_diversity_study(
+        tmp_path, prompts=1, variants=("base", "cfg"), samples=3, raters_per_prompt=40
+    )
     sides = Counter()
     for rater in make_raters(study, 40):
         assignment = services.diversity_assignment_next(rater=rater)
@@ -118,7 +122,9 @@ def test_a_comparison_shows_two_samples_of_one_variant_as_a_and_two_of_the_other
 
 
 def test_each_comparison_reaches_exactly_n_distinct_raters(tmp_path):
-    study = make_diversity_study(tmp_path, prompts=2, variants=("base", "cfg", "distilled"), raters_per_prompt=3)
+    study = make_diversity_study(
+        tmp_path, prompts=2, variants=("base", "cfg", "distilled"), raters_per_prompt=3
+    )
     taken_by = {rater.pk: _judge_everything(rater) for rater in make_raters(study, 5)}
     coverage = Counter(c for taken in taken_by.values() for c in taken)
     assert len(coverage) == 6 and set(coverage.values()) == {3}
@@ -161,7 +167,9 @@ def test_an_answer_is_stored_once_with_its_listening_evidence(tmp_path):
     study = make_diversity_study(tmp_path, prompts=1)
     (rater,) = make_raters(study, 1)
     assignment = services.diversity_assignment_next(rater=rater)
-    result = services.diversity_judgement_submit(assignment=assignment, submission=full_judgement(assignment, -2))
+    result = services.diversity_judgement_submit(
+        assignment=assignment, submission=full_judgement(assignment, -2)
+    )
     assert not result.already_submitted
     assignment.refresh_from_db()
     assert assignment.status == AssignmentStatus.SUBMITTED and assignment.choice == -2
@@ -173,7 +181,9 @@ def test_resubmitting_an_answer_changes_nothing(tmp_path):
     (rater,) = make_raters(study, 1)
     assignment = services.diversity_assignment_next(rater=rater)
     answer(assignment, choice=1)
-    again = services.diversity_judgement_submit(assignment=assignment, submission=full_judgement(assignment, -2))
+    again = services.diversity_judgement_submit(
+        assignment=assignment, submission=full_judgement(assignment, -2)
+    )
     assert again.already_submitted
     assert list(DiversityAssignment.objects.values_list("choice", flat=True)) == [1]
 
@@ -187,7 +197,10 @@ def test_resubmitting_an_answer_changes_nothing(tmp_path):
         (lambda s: s.listening["B1"].__setattr__("ended", False), "Clip B1: play it to the end"),
         (lambda s: s.listening["A2"].__setattr__("seconds", 0.1), "Clip A2: play it to the end"),
         (lambda s: s.listening.pop("A1"), "Clip A1: play it to the end"),
-        (lambda s: s.listening.update({"C1": services.ClipListening(1, 1.0, True)}), "C1 are not part of this task"),
+        (
+            lambda s: s.listening.update({"C1": services.ClipListening(1, 1.0, True)}),
+            "C1 are not part of this task",
+        ),
     ],
 )
 def test_a_bad_answer_is_refused_and_nothing_is_saved(tmp_path, spoil, message):
@@ -234,13 +247,17 @@ def test_a_second_assignment_of_one_comparison_to_one_rater_is_refused_by_the_da
 
 
 def test_export_writes_diversity_csv_with_the_pairs_as_heard_and_the_answer_as_given(tmp_path):
-    study = make_diversity_study(tmp_path, prompts=2, variants=("base", "cfg"), raters_per_prompt=1, quality_part=False)
+    study = make_diversity_study(
+        tmp_path, prompts=2, variants=("base", "cfg"), raters_per_prompt=1, quality_part=False
+    )
     (rater,) = make_raters(study, 1)
     _judge_everything(rater, choice=-1)
     call_command("export_results", "--study", study.slug, "--out", str(tmp_path / "out"))
     rows = _read(tmp_path / "out" / "diversity.csv")
     assert list(rows[0]) == list(services.DIVERSITY_COLUMNS)
-    heard = {(a.prompt.external_id, a.variant_a.name, a.variant_b.name) for a in DiversityAssignment.objects.all()}
+    heard = {
+        (a.prompt.external_id, a.variant_a.name, a.variant_b.name) for a in DiversityAssignment.objects.all()
+    }
     assert {(r["prompt_id"], r["variant_a"], r["variant_b"]) for r in rows} == heard
     assert {r["choice"] for r in rows} == {"-1"} and {r["rater_id"] for r in rows} == {rater.external_id}
     assert _read(tmp_path / "out" / "ratings.csv") == []  # header only
@@ -271,7 +288,9 @@ def _write(path, rows, header=services.DIVERSITY_COLUMNS):
 
 def test_imported_diversity_csv_keeps_rater_ids_and_exports_unchanged(tmp_path):
     study = make_diversity_study(tmp_path, prompts=2, variants=("base", "cfg"))
-    call_command("import_ratings", "--study", study.slug, str(_write(tmp_path / "diversity.csv", _diversity_rows())))
+    call_command(
+        "import_ratings", "--study", study.slug, str(_write(tmp_path / "diversity.csv", _diversity_rows()))
+    )
     assert set(Rater.objects.values_list("external_id", flat=True)) == {"ext-1", "ext-2"}
     call_command("export_results", "--study", study.slug, "--out", str(tmp_path / "out"))
     exported = _read(tmp_path / "out" / "diversity.csv")
@@ -297,7 +316,10 @@ def test_the_diversity_file_is_recognised_by_its_header_in_any_column_order(tmp_
         (lambda rows: rows[-1].update(variant_b="cfg"), "variant_a and variant_b are both 'cfg'"),
         (lambda rows: rows[-1].update(prompt_id="p999"), "prompt 'p999' is not in study"),
         (lambda rows: rows[-1].update(created_at="soon"), "is not an ISO 8601"),
-        (lambda rows: rows.append({**rows[0], "variant_a": "cfg", "variant_b": "base"}), "duplicate judgement"),
+        (
+            lambda rows: rows.append({**rows[0], "variant_a": "cfg", "variant_b": "base"}),
+            "duplicate judgement",
+        ),
     ],
 )
 def test_a_bad_diversity_file_is_refused_and_nothing_is_written(tmp_path, spoil, message):
