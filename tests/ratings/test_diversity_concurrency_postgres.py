@@ -24,7 +24,9 @@ pytestmark = [
 
 
 def test_24_raters_judging_at_once_never_push_a_comparison_past_n(tmp_path):
-    study = make_diversity_study(tmp_path, prompts=3, variants=("a", "b", "c"), raters_per_prompt=3, quality_part=False)
+    study = make_diversity_study(
+        tmp_path, prompts=3, variants=("a", "b", "c"), raters_per_prompt=3, quality_part=False
+    )
     raters = make_raters(study, 24)
 
     def judge_until_done(i: int) -> None:
@@ -65,7 +67,9 @@ def test_raters_of_a_mixed_study_at_once_fill_both_parts_to_exactly_n(tmp_path):
 
 
 def test_excluding_raters_while_others_work_still_gets_every_comparison_n_valid_raters(tmp_path):
-    study = make_diversity_study(tmp_path, prompts=3, variants=("a", "b"), raters_per_prompt=2, quality_part=False)
+    study = make_diversity_study(
+        tmp_path, prompts=3, variants=("a", "b"), raters_per_prompt=2, quality_part=False
+    )
     raters = make_raters(study, 8)
     bad = set(range(4))
 
@@ -80,8 +84,8 @@ def test_excluding_raters_while_others_work_still_gets_every_comparison_n_valid_
     # Raters who were still working may now pick up what the excluded ones gave back.
     for i in sorted(set(range(8)) - bad):
         work(i)
-    valid = DiversityAssignment.objects.filter(
-        status=AssignmentStatus.SUBMITTED, holds_slot=True
-    ).exclude(rater__flags__active=True)
+    valid = DiversityAssignment.objects.filter(status=AssignmentStatus.SUBMITTED, holds_slot=True).exclude(
+        rater__flags__active=True
+    )
     assert set(Counter(valid.values_list("comparison_id", flat=True)).values()) == {2}
     assert set(study.diversity_comparisons.values_list("slots_taken", flat=True)) == {2}
