@@ -165,7 +165,15 @@ def quality_power_table(
             for k in rater_counts:
                 row[f"prompts_for_80_with_{k}_raters"] = prompts_for_paired_test(raters=k, **spread)
             rows.append(row)
-    return pd.DataFrame(rows)
+    return _whole_prompt_counts(pd.DataFrame(rows))
+
+
+def _whole_prompt_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """Prompt counts as nullable integers (missing: not reachable), not floats."""
+    for column in table.columns:
+        if column.startswith("prompts_for_80_with_"):
+            table[column] = table[column].astype("Int64")
+    return table
 
 
 def diversity_power_table(
@@ -193,4 +201,4 @@ def diversity_power_table(
                 win_rate=rate, tie_rate=row["tie_rate"], raters=k, within_prompt_correlation=correlation
             )
         rows.append(row)
-    return pd.DataFrame(rows)
+    return _whole_prompt_counts(pd.DataFrame(rows))

@@ -257,8 +257,8 @@ def agreement_table(agreement: pd.DataFrame) -> Table:
     return Table("agreement", "Rater agreement", agreement, cells, bold, note)
 
 
-def _needed(value: float | None) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else str(int(value))
+def _needed(value: int | None) -> str:
+    return "–" if value is None or pd.isna(value) else str(int(value))
 
 
 def power_table(power: pd.DataFrame, *, quality: bool) -> Table:
