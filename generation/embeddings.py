@@ -376,5 +376,38 @@ def train_embeddings(cfg: EmbeddingTrainConfig, log=print) -> Embeddings:
         ),
     }
     log(f"embeddings: mulan {report['mulan']}")
+    emb = Embeddings(text_enc, audio_enc, reward, heldout, report)
+    report["mulan_zero_shot"] = zero_shot_accuracy(emb, data.tokens[n:], audio[n:])
+    log(f"embeddings: mulan zero-shot {report['mulan_zero_shot']}")
     report["elapsed_s"] = time.perf_counter() - t0
-    return Embeddings(text_enc, audio_enc, reward, heldout, report)
+    return emb
+
+
+def zero_shot_accuracy(emb: Embeddings, tokens: np.ndarray, audio: np.ndarray) -> dict[str, float]:
+    """Text adherence made concrete: classify validation clips by the nearest of a few short captions
+    (each genre's first phrase; each lead's first phrase), against chance."""
+    from generation.corpus import GENRE_PHRASES, GENRES, LEAD_PHRASES
+
+    audio_emb = emb.embed_mulan_audio(audio)
+    pieces = [decode(t) for t in tokens]
+    genre_of_lead = {}
+    for g in GENRES.values():
+        for lead in g.leads:
+            genre_of_lead.setdefault(lead, set()).add(g.name)
+    leads = list(LEAD_PHRASES)
+    lead_pred = (audio_emb @ emb.embed_text([LEAD_PHRASES[k][0] for k in leads]).T).argmax(1)
+    lead_acc = float(np.mean([leads[int(i)] == p.lead for i, p in zip(lead_pred, pieces, strict=True)]))
+    result = {"lead_instrument_accuracy": lead_acc, "lead_instrument_chance": 1 / len(leads)}
+    kits = ("none", "acoustic", "electronic")
+    kit_pred = (audio_emb @ emb.embed_text(["without drums", "live drums", "drum machine"]).T).argmax(1)
+    result["drums_accuracy"] = float(
+        np.mean([kits[int(i)] == p.kit for i, p in zip(kit_pred, pieces, strict=True)])
+    )
+    result["drums_chance"] = 1 / 3
+    genres = list(GENRE_PHRASES)
+    genre_pred = (audio_emb @ emb.embed_text([GENRE_PHRASES[g][0] for g in genres]).T).argmax(1)
+    # the genre is not in the tokens; a prediction counts if the clip's lead instrument belongs to that genre
+    result["genre_consistent_accuracy"] = float(
+        np.mean([genres[int(i)] in genre_of_lead[p.lead] for i, p in zip(genre_pred, pieces, strict=True)])
+    )
+    return result

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from generation.corpus import corpus_samples, held_out_prompts
-from generation.embeddings import Embeddings
+from generation.corpus import build_split, corpus_samples, held_out_prompts
+from generation.embeddings import Embeddings, zero_shot_accuracy
 from generation.metrics import diversity, mean_ci, paired_test, text_adherence
 from generation.model import MusicTransformer
 from generation.render import render_batch
@@ -46,6 +46,7 @@ def evaluate(
     n_prompts: int = 64,
     samples: int = 4,
     seeds: tuple[int, ...] = (0, 1, 2),
+    zero_shot_clips: int = 300,
     log=print,
 ) -> dict[str, Any]:
     prompts = held_out_prompts(n_prompts)
@@ -83,6 +84,9 @@ def evaluate(
             + f", valid={np.mean(valid):.3f}"
         )
 
+    check = build_split(zero_shot_clips, seed=20_000)
+    result["mulan_zero_shot"] = zero_shot_accuracy(emb, check.tokens, render_batch(check.tokens))
+    log(f"evaluate: MuLan zero-shot on {zero_shot_clips} fresh corpus clips: {result['mulan_zero_shot']}")
     rng = np.random.default_rng(12345)
     corpus_runs = [
         score_tokens(emb, texts, np.stack([corpus_samples(p, samples, rng) for p in prompts])) for _ in seeds

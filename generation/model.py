@@ -54,7 +54,12 @@ class Block(nn.Module):
         if cache is not None:
             k, v = cache.append(layer, k, v)
         p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        if (
+            t == 1 and mask.dtype != torch.bool
+        ):  # one decoding step: plain matmuls beat the fused kernel's setup
+            y = torch.softmax(q @ k.transpose(-2, -1) * (q.shape[-1] ** -0.5) + mask, dim=-1) @ v
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         x = x + F.dropout(self.proj(y.transpose(1, 2).reshape(b, t, d)), p, self.training)
         return x + F.dropout(self.out(F.gelu(self.fc(self.ln2(x)))), p, self.training)
 
@@ -113,7 +118,8 @@ class MusicTransformer(nn.Module):
 
         Without a cache: ``text_ids`` (B, text_len) and ``music_ids`` (B, T) from the start.
         With a cache: pass the prefix first (text and any music), then one or more music tokens at a time
-        (``text_ids`` may then be None); ``key_mask`` (B, max_len) marks the keys that may be attended.
+        (``text_ids`` may then be None); ``key_mask`` (B, max_len) marks the keys that may be attended,
+        as booleans or as an additive bias (0 or -inf), the cheaper form for one-token decoding steps.
         """
         parts = []
         start = cache.length if cache is not None else 0
@@ -125,9 +131,12 @@ class MusicTransformer(nn.Module):
         x = x + self.pos_emb[start : start + t]
         if key_mask is None:
             key_mask = self.key_mask(text_ids)
-        keys = key_mask[:, : start + t]
-        causal = torch.ones(t, start + t, dtype=torch.bool, device=x.device).tril(diagonal=start)
-        mask = (causal[None] & keys[:, None, :])[:, None]  # (B, 1, t, start + t)
+        if key_mask.dtype != torch.bool and t == 1:
+            mask = key_mask[:, None, None, : start + 1]  # decoding: a precomputed additive bias, sliced
+        else:
+            keys = key_mask[:, : start + t] if key_mask.dtype == torch.bool else key_mask[:, : start + t] == 0
+            causal = torch.ones(t, start + t, dtype=torch.bool, device=x.device).tril(diagonal=start)
+            mask = (causal[None] & keys[:, None, :])[:, None]  # (B, 1, t, start + t)
         for i, block in enumerate(self.blocks):
             x = block(x, mask, cache, i)
         if cache is not None:
@@ -198,6 +207,7 @@ def generate(
     gen = torch.Generator(device=device).manual_seed(seed)
     cache = KVCache(cfg, rows, device, next(model.parameters()).dtype)
     key_mask = model.key_mask(text_ids)
+    attn_bias = torch.zeros(key_mask.shape, device=device).masked_fill(~key_mask, float("-inf"))
     tokens = torch.full((b, cfg.music_len), VOCAB.bos, dtype=torch.long, device=device)
     n_new = cfg.music_len - 1
     logprobs = torch.empty(b, n_new, device=device) if return_logprobs else None
@@ -210,14 +220,13 @@ def generate(
         logits = logits / max(temperature, 1e-5)
         if top_k or top_p < 1.0:
             logits = filter_logits(logits, top_k, top_p)
-        logp = torch.log_softmax(logits, dim=-1)
-        nxt = torch.multinomial(logp.exp(), 1, generator=gen)
+        nxt = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen)
         tokens[:, t + 1] = nxt[:, 0]
         if logprobs is not None:
-            logprobs[:, t] = logp.gather(1, nxt)[:, 0]
+            logprobs[:, t] = torch.log_softmax(logits, dim=-1).gather(1, nxt)[:, 0]
         if all_logits is not None:
             all_logits[:, t] = logits
         if t + 1 < n_new:
-            step_in = torch.cat([nxt, nxt]) if guided else nxt
-            logits = model(None, step_in, cache, key_mask)[:, -1]
+            step_in = nxt.repeat(2, 1) if guided else nxt
+            logits = model(None, step_in, cache, attn_bias)[:, -1]
     return Generation(tokens, logprobs, all_logits)

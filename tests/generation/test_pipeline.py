@@ -36,6 +36,7 @@ def test_evaluate_reports_every_gamma_with_tests_against_gamma_one(tiny_model, u
         n_prompts=4,
         samples=2,
         seeds=(0, 1),
+        zero_shot_clips=10,
         log=lambda s: None,
     )
     assert set(result["variants"]) == {"corpus", "gamma=1", "gamma=2"}

@@ -61,4 +61,6 @@ def test_rock_song_and_opera_singer_sound_different():
         rock = render(corpus_samples(Prompt("Rock song", (("genre", "rock"),)), 1, rng)[0])
         opera = render(corpus_samples(Prompt("Opera singer", (("lead", "soprano_voice"),)), 1, rng)[0])
         # drums and distortion make rock brighter; the soprano's long sung notes are darker
-        assert measure_pitch(rock)["spectral_centroid_hz"] > measure_pitch(opera)["spectral_centroid_hz"] + 200
+        assert (
+            measure_pitch(rock)["spectral_centroid_hz"] > measure_pitch(opera)["spectral_centroid_hz"] + 200
+        )

@@ -1,0 +1,344 @@
+"""Diversity-rewarded CFG distillation (MISSION.md section 2): one finetuning objective, one file.
+
+Each step the student samples ``samples_per_prompt`` sequences for each of ``prompts_per_step`` training
+captions (on-policy, temperature 1, one forward pass per token). The loss is
+
+    L = sum_t KL(student(.|c, y<t) || softmax(l_gamma(.|c, y<t)))  -  beta * mean(A * sum_t log student(y_t))
+
+with the frozen base model under CFG at ``gamma`` as the teacher (reverse KL by default, forward as an
+option) and A the advantage of each sequence's diversity reward: its mean dissimilarity (1 - cosine of the
+reward embedding) to its siblings for the same prompt, minus a baseline (batch mean, per-prompt mean,
+leave-one-out or a moving average), optionally divided by a running standard deviation. beta = 0 is plain
+CFG distillation. Every choice and seed lands in the checkpoint, which also carries the lineage merging
+checks: ``init_id`` (the random initial weights) and ``finetuned_from`` (the base checkpoint's id).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from generation.checkpoint import (
+    load_checkpoint,
+    make_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+    weights_digest,
+)
+from generation.corpus import (
+    NULL_WORD,
+    PAD_WORD,
+    encode_text,
+    held_out_prompts,
+    is_held_out,
+    sample_attributes,
+    sample_prompt,
+)
+from generation.embeddings import Embeddings
+from generation.metrics import diversity, text_adherence
+from generation.model import MusicTransformer, cfg_logits, generate
+from generation.render import render_batch
+from generation.sampling import validity_rate
+
+BASELINES = ("batch", "prompt", "leave_one_out", "moving_average")
+NORMALISATIONS = ("running_std", "none")
+KL_DIRECTIONS = ("reverse", "forward")
+# Masked logits are set to this finite value, never -inf: -inf inside a KL gives NaN values and gradients.
+MASKED_LOGIT = -1e4
+
+ProgressCallback = Callable[[int, int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    preset: str = "demo"
+    gamma: float = 1.5  # the teacher's CFG strength
+    beta: float = 0.0  # weight of the diversity policy gradient; 0 = CFG distillation alone
+    steps: int = 300
+    prompts_per_step: int = 8
+    samples_per_prompt: int = 4
+    baseline: str = "prompt"
+    normalise: str = "running_std"
+    norm_momentum: float = 0.95  # of the running advantage variance (and of the moving-average baseline)
+    kl: str = "reverse"
+    lr: float = 1e-4
+    grad_clip: float = 1.0
+    seed: int = 0
+    n_train_prompts: int = 4000
+    eval_every: int = 50
+    eval_prompts: int = 16
+    eval_samples: int = 4
+    checkpoint_every: int = 50
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.baseline not in BASELINES:
+            raise ValueError(f"baseline {self.baseline!r} is not one of {BASELINES}")
+        if self.normalise not in NORMALISATIONS:
+            raise ValueError(f"normalise {self.normalise!r} is not one of {NORMALISATIONS}")
+        if self.kl not in KL_DIRECTIONS:
+            raise ValueError(f"kl {self.kl!r} is not one of {KL_DIRECTIONS}")
+        if self.samples_per_prompt < 2:
+            raise ValueError("the diversity reward needs samples_per_prompt >= 2")
+        if self.beta and self.samples_per_prompt == 2 and self.baseline in ("prompt", "leave_one_out"):
+            # With a pairwise reward both siblings get the same reward, so a per-prompt baseline cancels it.
+            raise ValueError(
+                f"baseline {self.baseline!r} cancels the advantage with 2 samples per prompt; "
+                "use --baseline batch or moving_average, or more samples per prompt"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PRESETS: dict[str, FinetuneConfig] = {
+    "tiny": FinetuneConfig(
+        preset="tiny",
+        steps=6,
+        prompts_per_step=2,
+        samples_per_prompt=4,
+        lr=1e-3,
+        n_train_prompts=50,
+        eval_every=3,
+        eval_prompts=2,
+        eval_samples=2,
+        checkpoint_every=3,
+    ),
+    "demo": FinetuneConfig(),
+}
+
+
+# --- the objective ------------------------------------------------------------------------------------
+
+
+def token_kl(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    direction: str = "reverse",
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """KL over the whole vocabulary at every position, (..., V) -> (...).
+
+    reverse: KL(student || teacher), forward: KL(teacher || student). ``mask`` (broadcastable, True =
+    allowed) is applied identically to both as a large finite negative, so the unmasked distribution is
+    distilled; -inf logits are clamped to the same value, keeping values and gradients finite."""
+    s, t = student_logits.float().clamp(min=MASKED_LOGIT), teacher_logits.float().clamp(min=MASKED_LOGIT)
+    if mask is not None:
+        s, t = s.masked_fill(~mask, MASKED_LOGIT), t.masked_fill(~mask, MASKED_LOGIT)
+    log_s, log_t = F.log_softmax(s, dim=-1), F.log_softmax(t, dim=-1)
+    if direction == "reverse":
+        return (log_s.exp() * (log_s - log_t)).sum(-1)
+    if direction == "forward":
+        return (log_t.exp() * (log_t - log_s)).sum(-1)
+    raise ValueError(f"kl direction {direction!r} is not one of {KL_DIRECTIONS}")
+
+
+def diversity_rewards(emb: torch.Tensor) -> torch.Tensor:
+    """(P, K, D) unit embeddings -> (P, K): each sample's mean dissimilarity (1 - cosine) to its K - 1
+    siblings. With K = 2 both get 1 - cos(e1, e2), the paper's pairwise reward."""
+    k = emb.shape[1]
+    sims = emb @ emb.transpose(1, 2)
+    return 1 - (sims.sum(-1) - sims.diagonal(dim1=1, dim2=2)) / (k - 1)
+
+
+def advantages(rewards: torch.Tensor, baseline: str, moving_average: float | None = None) -> torch.Tensor:
+    """(P, K) rewards minus the baseline: the batch mean, the prompt's mean, the mean of the sample's
+    siblings (leave-one-out), or a moving average of past batch means (``moving_average``)."""
+    if baseline == "batch":
+        return rewards - rewards.mean()
+    if baseline == "prompt":
+        return rewards - rewards.mean(1, keepdim=True)
+    if baseline == "leave_one_out":
+        k = rewards.shape[1]
+        return rewards - (rewards.sum(1, keepdim=True) - rewards) / (k - 1)
+    if baseline == "moving_average":
+        return rewards - (rewards.mean() if moving_average is None else moving_average)
+    raise ValueError(f"baseline {baseline!r} is not one of {BASELINES}")
+
+
+def policy_gradient_surrogate(sequence_logprobs: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
+    """mean(A * log pi(y)): its gradient is the REINFORCE estimate of the gradient of the expected reward
+    (the advantages are constants). The loss subtracts beta times this."""
+    return (adv.detach() * sequence_logprobs).mean()
+
+
+def null_text(n: int, device: torch.device) -> torch.Tensor:
+    null = torch.full((n, encode_text(["x"]).shape[1]), PAD_WORD, dtype=torch.long, device=device)
+    null[:, -1] = NULL_WORD
+    return null
+
+
+def teacher_logits(teacher: MusicTransformer, text_ids: torch.Tensor, tokens: torch.Tensor, gamma: float):
+    """CFG logits of the frozen teacher at every position of ``tokens``: conditional and null rows in one
+    forward pass (the conditional rows alone at gamma = 1)."""
+    with torch.no_grad():
+        if gamma == 1.0:
+            return teacher(text_ids, tokens)
+        b = len(text_ids)
+        both = teacher(torch.cat([text_ids, null_text(b, text_ids.device)]), tokens.repeat(2, 1))
+        return cfg_logits(both[:b], both[b:], gamma)
+
+
+def training_prompts(n: int, seed: int) -> list[str]:
+    """``n`` distinct training captions (never held-out ones), reproducible from ``seed``."""
+    rng = np.random.default_rng([seed, 7919])
+    seen: dict[str, None] = {}
+    while len(seen) < n:
+        text = sample_prompt(sample_attributes(rng), rng).text
+        if not is_held_out(text):
+            seen.setdefault(text, None)
+    return list(seen)
+
+
+# --- evaluation during training -----------------------------------------------------------------------
+
+
+@torch.no_grad()
+def quick_eval(
+    model: MusicTransformer, emb: Embeddings, n_prompts: int, samples: int, seed: int = 0
+) -> dict[str, float]:
+    """Held-out and reward diversity, MuLan adherence and validity on ``n_prompts`` held-out prompts."""
+    texts = [p.text for p in held_out_prompts(n_prompts)]
+    text_ids = torch.from_numpy(np.repeat(encode_text(texts), samples, axis=0))
+    device = next(model.parameters()).device
+    tokens = generate(model, text_ids.to(device), seed=seed).tokens.cpu().numpy()
+    audio = render_batch(tokens)
+    shape = (n_prompts, samples, -1)
+    return {
+        "eval_diversity_heldout": float(diversity(emb.embed_heldout(audio).reshape(shape)).mean()),
+        "eval_diversity_reward": float(diversity(emb.embed_reward(tokens).reshape(shape)).mean()),
+        "eval_adherence": float(
+            text_adherence(emb.embed_text(texts), emb.embed_mulan_audio(audio).reshape(shape)).mean()
+        ),
+        "eval_valid": validity_rate(tokens),
+    }
+
+
+# --- the training loop --------------------------------------------------------------------------------
+
+
+def finetune(
+    cfg: FinetuneConfig,
+    base: str | Path,
+    embeddings: Embeddings | str | Path,
+    out: str | Path,
+    progress: ProgressCallback | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Finetune the base checkpoint into ``out``; resumes from ``out`` when it holds a partial run of the same
+    config and base, returns it untouched when that run is complete. Runs on CUDA when present."""
+    torch.set_num_threads(cfg.threads)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    out = Path(out)
+    base_ckpt = load_checkpoint(base)
+    emb = embeddings if isinstance(embeddings, Embeddings) else Embeddings.load(embeddings)
+    run_config = {
+        **cfg.to_dict(),
+        "objective": "diversity_rewarded_cfg_distillation",
+        "base_checkpoint_id": base_ckpt["checkpoint_id"],
+        "reward_embedding_id": weights_digest(emb.reward_encoder.state_dict()),
+    }
+    teacher = model_from_checkpoint(base_ckpt).to(dev).requires_grad_(False)
+    student = model_from_checkpoint(base_ckpt).to(dev)
+    opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.0)
+    state: dict[str, Any] = {"adv_var": None, "reward_avg": None}
+    start, log, elapsed = 0, [], 0.0
+    if out.exists():
+        ckpt = load_checkpoint(out)
+        if ckpt["train_config"] == run_config:
+            if ckpt["step"] >= cfg.steps:
+                return ckpt  # already trained: running twice is safe
+            if ckpt.get("optimizer") is not None:
+                student.load_state_dict(ckpt["model_state"])
+                opt.load_state_dict(ckpt["optimizer"])
+                start, log, state = ckpt["step"], ckpt["log"], dict(ckpt["rl_state"])
+                elapsed = ckpt.get("elapsed_s", 0.0)
+    prompts = training_prompts(cfg.n_train_prompts, cfg.seed)
+    prompt_ids = torch.from_numpy(encode_text(prompts)).to(dev)
+    k = cfg.samples_per_prompt
+    t0 = time.perf_counter() - elapsed
+
+    def checkpoint(step: int, final: bool) -> dict[str, Any]:
+        return make_checkpoint(
+            student,
+            step=step,
+            train_config=run_config,
+            init_id=base_ckpt["init_id"],
+            parent=base_ckpt["checkpoint_id"],
+            log=log,
+            optimizer=None if final else opt.state_dict(),
+            extra={
+                "finetuned_from": base_ckpt["checkpoint_id"],
+                "rl_state": state,
+                "elapsed_s": time.perf_counter() - t0,
+            },
+        )
+
+    def save(step: int, final: bool) -> dict[str, Any]:
+        ckpt = checkpoint(step, final)
+        save_checkpoint(ckpt, out)
+        return ckpt
+
+    if start == 0 and cfg.eval_every:
+        log.append({"step": 0, **quick_eval(student, emb, cfg.eval_prompts, cfg.eval_samples)})
+    for step in range(start, cfg.steps):
+        rng = np.random.default_rng([cfg.seed, step])  # per-step stream: resuming replays the same batches
+        idx = torch.from_numpy(rng.choice(len(prompts), cfg.prompts_per_step, replace=False)).to(dev)
+        text_ids = prompt_ids[idx].repeat_interleave(k, dim=0)
+        tokens = generate(student, text_ids, seed=int(rng.integers(2**31))).tokens
+        student.train()
+        logits = student(text_ids, tokens)[:, :-1]
+        kl = token_kl(logits, teacher_logits(teacher, text_ids, tokens, cfg.gamma)[:, :-1], cfg.kl)
+        log_probs = F.log_softmax(logits.float(), dim=-1)
+        seq_logprob = log_probs.gather(-1, tokens[:, 1:, None])[..., 0].sum(1)
+        entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
+        with torch.no_grad():
+            emb_rows = emb.embed_reward(tokens.cpu().numpy()).to(dev)
+            rewards = diversity_rewards(emb_rows.view(cfg.prompts_per_step, k, -1))
+            adv = advantages(rewards, cfg.baseline, state["reward_avg"])
+            m = cfg.norm_momentum
+            batch_mean = float(rewards.mean())
+            state["reward_avg"] = (
+                batch_mean if state["reward_avg"] is None else m * state["reward_avg"] + (1 - m) * batch_mean
+            )
+            if cfg.normalise == "running_std":
+                var = float(adv.pow(2).mean())
+                state["adv_var"] = var if state["adv_var"] is None else m * state["adv_var"] + (1 - m) * var
+                adv = adv / (state["adv_var"] ** 0.5 + 1e-6)
+        distill = kl.sum(1).mean()
+        pg = policy_gradient_surrogate(seq_logprob, adv.reshape(-1))
+        loss = distill - cfg.beta * pg if cfg.beta else distill
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(student.parameters(), cfg.grad_clip))
+        opt.step()
+        done = step + 1
+        metrics = {
+            "kl": float(distill.detach()),
+            "reward": batch_mean,
+            "entropy": float(entropy.detach()),
+            "pg": float(pg.detach()),
+            "loss": float(loss.detach()),
+            "grad_norm": grad_norm,
+            "elapsed_s": time.perf_counter() - t0,
+        }
+        if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
+            metrics.update(quick_eval(student, emb, cfg.eval_prompts, cfg.eval_samples))
+        log.append({"step": done, **metrics})
+        if progress is not None:
+            progress(done, cfg.steps, metrics)
+        if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
+            save(done, final=False)
+    return save(cfg.steps, final=True)
+
+
+def config_for(preset: str, **overrides: Any) -> FinetuneConfig:
+    """A preset's config with the given fields replaced (None values are ignored)."""
+    return replace(PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None})
