@@ -7,6 +7,7 @@ formatted strings, the cells to set in bold, and a note that explains the marks.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -327,7 +328,14 @@ _LATEX_SPECIALS = {
 
 
 def latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIALS.get(character, character) for character in text)
+    escaped = "".join(_LATEX_SPECIALS.get(character, character) for character in text)
+    # A run of significance stars is one superscript: ^{***}, not three.
+    star = re.escape(_LATEX_SPECIALS["*"])
+    return re.sub(
+        f"(?:{star})+",
+        lambda run: rf"\textsuperscript{{{'*' * (len(run.group(0)) // len(_LATEX_SPECIALS['*']))}}}",
+        escaped,
+    )
 
 
 def to_latex(table: Table) -> str:
