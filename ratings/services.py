@@ -394,8 +394,11 @@ def _check_assignment_create(rater: Rater, kind: str) -> Assignment | None:
 
 def _quality_attention_item(rater: Rater, rng: random.Random) -> CheckItem | None:
     """Clips of one prompt shown with the text of another, the one sharing the fewest words with it."""
-    shown_candidates = list(selectors.quality_prompts_claimable_by(rater))
     sources = list(Prompt.objects.filter(study_id=rater.study_id, clips__isnull=False).distinct())
+    unseen = [p for p in sources if not p.quality_assignments.filter(rater=rater).exists()]
+    # A prompt the rater could still rate would be spent on the check: prefer one already covered.
+    claimable = set(selectors.quality_prompts_claimable_by(rater).values_list("id", flat=True))
+    shown_candidates = [p for p in unseen if p.pk not in claimable] or unseen
     if not shown_candidates:
         return None
     shown = rng.choice(shown_candidates)
