@@ -78,7 +78,7 @@ def rater_consent(request: HttpRequest, rater_token: str) -> HttpResponse:
     rater = _rater(rater_token)
     if selectors.rater_is_excluded(rater):
         return _excluded_page(request, rater)
-    form = ConsentForm(request.POST or None)
+    form = ConsentForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         services.rater_consent(rater=rater)
         return redirect("ratings:rater_next", rater_token=rater.token)
@@ -118,7 +118,7 @@ def rater_headphones(request: HttpRequest, rater_token: str) -> HttpResponse:
     if rater.headphone_passed:
         return redirect("ratings:rater_next", rater_token=rater.token)
     trials = services.headphone_check_start(rater=rater)
-    form = HeadphoneCheckForm(request.POST or None, trials=len(trials))
+    form = HeadphoneCheckForm(request.POST if request.method == "POST" else None, trials=len(trials))
     if request.method == "POST" and form.is_valid():
         services.headphone_check_submit(rater=rater, answers=form.answers())
         return redirect("ratings:rater_headphones", rater_token=rater.token)

@@ -1,0 +1,107 @@
+"""The researcher's dashboard: staff only, coverage, raters, flags, re-opening items, refreshing itself."""
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
+
+from ratings import services
+from ratings.models import AssignmentStatus, RaterFlag
+
+from .factories import answer, make_diversity_study, make_raters
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def study(tmp_path):
+    return make_diversity_study(
+        tmp_path, slug="dash", prompts=2, variants=("base", "cfg"), raters_per_prompt=2
+    )
+
+
+@pytest.fixture
+def staff(client):
+    user = get_user_model().objects.create_user("alice", password="pw", is_staff=True)
+    client.force_login(user)
+    return client
+
+
+def _dashboard(study):
+    return reverse("ratings:study_dashboard", args=[study.slug])
+
+
+def test_the_dashboard_is_for_staff_only(client, study):
+    response = client.get(_dashboard(study))
+    assert response.status_code == 302 and "/admin/login/" in response.url
+    client.force_login(get_user_model().objects.create_user("bob", password="pw"))
+    assert client.get(_dashboard(study)).status_code == 302
+    (rater,) = make_raters(study, 1)
+    assert (
+        client.post(reverse("ratings:dashboard_rater_exclude", args=[study.slug, rater.pk])).status_code
+        == 302
+    )
+    assert not RaterFlag.objects.exists()
+
+
+def test_the_dashboard_shows_coverage_raters_progress_time_and_flags(staff, study):
+    worker, idle, flagged = make_raters(study, 3)
+    for _ in range(3):
+        answer(services.task_next(rater=worker))
+    services.task_next(rater=idle)
+    answer(services.task_next(rater=flagged))
+    services.rater_flag(rater=flagged, reason=RaterFlag.Reason.MANUAL, detail="listened on a phone speaker")
+    response = staff.get(_dashboard(study))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert '<meta http-equiv="refresh" content="15">' in page
+    assert re.search(r"<td>p000</td><td>Prompt number 0</td><td>\d / 2</td>", page)
+    assert re.search(r"<td>p001</td><td>base vs cfg</td><td>\d / 2</td>", page)
+    assert "Quality:</strong> 2 of 4 ratings" in page and "Diversity:</strong> 1 of 4 judgements" in page
+    rows = dict(re.findall(r"<tr class=\"[^\"]*\">\s*<td>(rater-\d+)</td>(.*?)</tr>", page, re.S))
+    assert "3 / " in rows[worker.external_id] and "0 / " in rows[idle.external_id]
+    assert "re-open" in rows[idle.external_id]
+    assert "Excluded by a researcher" in rows[flagged.external_id] and "lift" in rows[flagged.external_id]
+    assert re.search(r"<td>\d+ s</td>", rows[worker.external_id])
+
+
+def test_reopening_an_item_from_the_dashboard_gives_it_back_to_the_pool(staff, study):
+    (rater,) = make_raters(study, 1)
+    item = services.task_next(rater=rater)
+    url = reverse("ratings:dashboard_reopen", args=[study.slug, "quality", item.token])
+    response = staff.post(url, follow=True)
+    assert "Re-opened an item of rater-0001" in response.content.decode()
+    item.refresh_from_db()
+    assert item.status == AssignmentStatus.WITHDRAWN
+    assert "no longer open" in staff.post(url, follow=True).content.decode()
+    assert (
+        staff.post(reverse("ratings:dashboard_reopen", args=[study.slug, "other", item.token])).status_code
+        == 404
+    )
+
+
+def test_screening_excluding_and_lifting_from_the_dashboard(staff, study):
+    rater, other = make_raters(study, 2)
+    for _ in range(3):
+        answer(services.task_next(rater=rater))  # instantly: too fast
+    page = staff.post(reverse("ratings:dashboard_screen", args=[study.slug]), follow=True).content.decode()
+    assert "Screening done: 1 new exclusion flag(s)." in page and "Implausibly fast" in page
+    flag = RaterFlag.objects.get(rater=rater)
+    staff.post(reverse("ratings:dashboard_flag_lift", args=[study.slug, flag.pk]))
+    flag.refresh_from_db()
+    assert not flag.active and flag.lifted_by == "alice"
+    staff.post(reverse("ratings:dashboard_rater_exclude", args=[study.slug, other.pk]))
+    assert RaterFlag.objects.get(rater=other).reason == RaterFlag.Reason.MANUAL
+
+
+def test_dashboard_actions_need_a_csrf_token(study):
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(get_user_model().objects.create_user("carol", password="pw", is_staff=True))
+    (rater,) = make_raters(study, 1)
+    assert (
+        strict.post(reverse("ratings:dashboard_rater_exclude", args=[study.slug, rater.pk])).status_code
+        == 403
+    )
+    assert not RaterFlag.objects.exists()
