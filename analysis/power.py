@@ -36,15 +36,23 @@ RATER_COUNTS = (1, 2, 3, 5)
 def paired_test_power(
     n_prompts: int, *, difference: float, sd_prompt: float, sd_rater: float, raters: int, alpha: float = ALPHA
 ) -> float:
-    """Power of the two-sided signed-rank test on n prompts' mean differences (noncentral-t approximation)."""
+    """Power of the two-sided signed-rank test on n prompts' mean differences (noncentral-t approximation).
+
+    Zero below the exact test's floor: with n prompts its smallest two-sided p-value is 2/2^n
+    (so at α = 0.05 it needs at least 6 prompts, whatever the effect).
+    """
     sd = math.sqrt(sd_prompt**2 + sd_rater**2 / raters)
+    if sd == 0:
+        return math.nan
+    if 2.0 ** (1 - n_prompts) > alpha:
+        return 0.0
     effective = n_prompts * WILCOXON_EFFICIENCY
-    if effective <= 1 or sd == 0:
-        return math.nan if sd == 0 else 0.0
     df = effective - 1
     noncentrality = difference / sd * math.sqrt(effective)
     critical = stats.t.ppf(1 - alpha / 2, df)
-    return float(stats.nct.sf(critical, df, noncentrality) + stats.nct.cdf(-critical, df, noncentrality))
+    power = stats.nct.sf(critical, df, noncentrality) + stats.nct.cdf(-critical, df, noncentrality)
+    # scipy's noncentral t gives NaN far in the tail, where the power is 1.
+    return float(power) if math.isfinite(power) else 1.0
 
 
 def binomial_test_power(decisive: int, *, win_rate: float, alpha: float = ALPHA) -> float:
@@ -57,15 +65,20 @@ def binomial_test_power(decisive: int, *, win_rate: float, alpha: float = ALPHA)
     return float(stats.binom.pmf(k[p_values <= alpha], decisive, win_rate).sum())
 
 
-def _smallest(n_min: int, reaches: Callable[[int], bool]) -> int | None:
-    """Smallest n ≥ n_min with reaches(n), by doubling then bisection; None beyond MAX_PROMPTS."""
-    high = n_min
+def _smallest(guess: float, reaches: Callable[[int], bool], *, n_min: int = 3) -> int | None:
+    """Smallest n ≥ n_min with reaches(n), for a monotone reaches: bracket around a guess, then bisect.
+
+    None when even MAX_PROMPTS does not reach.
+    """
+    high = min(max(n_min, math.ceil(guess)), MAX_PROMPTS)
     while not reaches(high):
         if high >= MAX_PROMPTS:
             return None
         high = min(2 * high, MAX_PROMPTS)
-    low = max(n_min, high // 2)
-    if low < high and reaches(low):
+    low = max(n_min, int(high * 0.95))
+    while low > n_min and reaches(low):
+        high, low = low, max(n_min, int(low * 0.8))
+    if reaches(low):
         return low
     while high - low > 1:
         middle = (low + high) // 2
@@ -83,17 +96,14 @@ def prompts_for_paired_test(
     alpha: float = ALPHA,
 ) -> int | None:
     """Fewest prompts giving the paired quality test ``power``; None if beyond MAX_PROMPTS (or no effect)."""
-    if difference == 0 or math.isnan(difference):
+    sd = math.sqrt(sd_prompt**2 + sd_rater**2 / raters)
+    if difference == 0 or math.isnan(difference) or sd == 0:
         return None
-    return _smallest(
-        3,
-        lambda n: (
-            paired_test_power(
-                n, difference=difference, sd_prompt=sd_prompt, sd_rater=sd_rater, raters=raters, alpha=alpha
-            )
-            >= power
-        ),
-    )
+    # The normal approximation's answer, where the exact search starts.
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    guess = (z * sd / difference) ** 2 / WILCOXON_EFFICIENCY + 1
+    spread = {"difference": difference, "sd_prompt": sd_prompt, "sd_rater": sd_rater, "raters": raters}
+    return _smallest(guess, lambda n: paired_test_power(n, alpha=alpha, **spread) >= power)
 
 
 def decisive_judgements_for_win_rate(

@@ -20,10 +20,10 @@ import pandas as pd
 
 from . import plots, tables
 from .agreement import agreement
-from .data import CRITERIA, QUALITY_COLUMNS, study_data
-from .diversity import analyse_diversity
+from .data import CRITERIA, QUALITY_COLUMNS, StudyData, study_data
+from .diversity import DiversityResult, analyse_diversity
 from .power import diversity_power_table, quality_power_table
-from .quality import analyse_quality
+from .quality import QualityResult, analyse_quality
 
 SCHEMA = "counterpoint.analysis/1"
 
@@ -54,7 +54,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [_plain(row) for row in frame.to_dict(orient="records")] if len(frame) else []
 
 
-def _quality_section(result: Any) -> dict[str, Any]:
+def _quality_section(result: QualityResult) -> dict[str, Any]:
     variants: dict[str, dict[str, Any]] = {}
     for row in result.variants.to_dict(orient="records"):
         variant, criterion = row.pop("variant"), row.pop("criterion")
@@ -85,7 +85,7 @@ def _quality_section(result: Any) -> dict[str, Any]:
     }
 
 
-def _diversity_position(result: Any) -> pd.DataFrame | None:
+def _diversity_position(result: DiversityResult) -> pd.DataFrame | None:
     """Where each variant sits on the human diversity axis: BT strength, or the one pair's win rate."""
     if len(result.strengths):
         position = result.strengths.rename(
@@ -108,19 +108,30 @@ def _diversity_position(result: Any) -> pd.DataFrame | None:
     return None
 
 
-def build_report(
+@dataclass
+class Analyses:
+    """Every analysis of one study, before it is shaped into a summary, tables and figures."""
+
+    data: StudyData
+    order: list[str]
+    quality: QualityResult
+    agreement: pd.DataFrame
+    diversity: DiversityResult | None
+    quality_power: pd.DataFrame
+    diversity_power: pd.DataFrame
+    notes: list[str]
+
+
+def analyse(
     ratings: pd.DataFrame | None,
     diversity: pd.DataFrame | None,
     *,
     excluded_raters: Collection[str] = frozenset(),
     include_excluded: bool = False,
-    automatic_metrics: Mapping[str, Mapping[str, float]] | None = None,
     variants: Sequence[str] | None = None,
     seed: int = 0,
     ordinal: bool = True,
-    study: str | None = None,
-) -> Report:
-    """Every statistic, table and figure of the report, in memory."""
+) -> Analyses:
     if ratings is None:
         ratings = pd.DataFrame(columns=list(QUALITY_COLUMNS))
     data = study_data(ratings, diversity, excluded_raters=excluded_raters, include_excluded=include_excluded)
@@ -134,22 +145,35 @@ def build_report(
     notes += quality.notes
     agreement_table, agreement_notes = agreement(data.ratings)
     notes += agreement_notes
-    judgements = data.diversity
-    diversity_result = analyse_diversity(judgements, order, seed=seed) if judgements is not None else None
-    if diversity_result is not None:
+    diversity_result = None
+    if data.diversity is not None:
+        diversity_result = analyse_diversity(data.diversity, order, seed=seed)
         notes += diversity_result.notes
-        order += [
-            v for v in pd.unique(diversity_result.pairs[["a", "b"]].to_numpy().ravel()) if v not in order
-        ]
+        compared = pd.unique(diversity_result.pairs[["a", "b"]].to_numpy().ravel())
+        order += [v for v in compared if v not in order]
     elif not data.ratings.empty:
         notes.append("no diversity judgements: the diversity section is empty")
-    quality_power = quality_power_table(data.ratings, order) if not data.ratings.empty else pd.DataFrame()
-    diversity_power = diversity_power_table(judgements, order) if judgements is not None else pd.DataFrame()
+    return Analyses(
+        data=data,
+        order=order,
+        quality=quality,
+        agreement=agreement_table,
+        diversity=diversity_result,
+        quality_power=quality_power_table(data.ratings, order) if not data.ratings.empty else pd.DataFrame(),
+        diversity_power=(
+            diversity_power_table(data.diversity, order) if data.diversity is not None else pd.DataFrame()
+        ),
+        notes=notes,
+    )
 
+
+def _summary(analyses: Analyses, *, study: str | None, seed: int) -> dict[str, Any]:
+    data, judgements, diversity = analyses.data, analyses.data.diversity, analyses.diversity
     agreement_by_criterion = {
-        row.pop("criterion"): _plain(row) for row in agreement_table.to_dict(orient="records")
+        row.pop("criterion"): _plain(row) for row in analyses.agreement.to_dict(orient="records")
     }
-    summary = {
+    strengths = diversity.strengths if diversity is not None else pd.DataFrame()
+    return {
         "schema": SCHEMA,
         "meta": {
             "study": study,
@@ -158,66 +182,92 @@ def build_report(
             "n_prompts": int(data.ratings["prompt_id"].nunique()),
             "n_judgements": 0 if judgements is None else len(judgements),
             "n_diversity_prompts": 0 if judgements is None else int(judgements["prompt_id"].nunique()),
-            "variants": order,
+            "variants": analyses.order,
             "seed": seed,
             "excluded_raters": {
                 "left_out": len(data.left_out_raters),
                 "rater_ids": list(data.left_out_raters),
                 "rows_left_out": data.left_out_rows,
                 "flagged": len(data.excluded_raters),
-                "included_on_request": include_excluded,
+                "included_on_request": data.include_excluded,
             },
         },
-        "quality": _quality_section(quality),
+        "quality": _quality_section(analyses.quality),
         "diversity": {
-            "pairs": _records(diversity_result.pairs) if diversity_result else [],
-            "bradley_terry": (
-                {
-                    row.pop("variant"): _plain(row)
-                    for row in diversity_result.strengths.to_dict(orient="records")
-                }
-                if diversity_result is not None and len(diversity_result.strengths)
-                else {}
-            ),
+            "pairs": _records(diversity.pairs) if diversity is not None else [],
+            "bradley_terry": {row.pop("variant"): _plain(row) for row in strengths.to_dict(orient="records")},
         },
         "agreement": {c: agreement_by_criterion.get(c, {"krippendorff_alpha": None}) for c in CRITERIA},
-        "power": {"quality": _records(quality_power), "diversity": _records(diversity_power)},
-        "notes": notes,
+        "power": {
+            "quality": _records(analyses.quality_power),
+            "diversity": _records(analyses.diversity_power),
+        },
+        "notes": analyses.notes,
     }
 
-    report_tables = []
-    if len(quality.variants):
-        report_tables.append(tables.quality_means_table(quality.variants, quality.pairs))
-    if len(quality.pairs):
-        report_tables.append(tables.quality_pairs_table(quality.pairs))
-    if len(quality.mixed_effects):
-        report_tables.append(tables.mixed_model_table(quality.mixed_effects, quality.variance_components))
-    if len(quality.ordinal_effects):
-        report_tables.append(tables.ordinal_model_table(quality.ordinal_effects))
-    if diversity_result is not None and len(diversity_result.pairs):
-        report_tables.append(tables.diversity_pairs_table(diversity_result.pairs))
-    if diversity_result is not None and len(diversity_result.strengths):
-        report_tables.append(tables.strengths_table(diversity_result.strengths))
-    if len(agreement_table):
-        report_tables.append(tables.agreement_table(agreement_table))
-    if len(quality_power):
-        report_tables.append(tables.power_table(quality_power, quality=True))
-    if len(diversity_power):
-        report_tables.append(tables.power_table(diversity_power, quality=False))
 
+def _tables(analyses: Analyses) -> list[tables.Table]:
+    quality, diversity = analyses.quality, analyses.diversity
+    candidates = [
+        (quality.variants, lambda: tables.quality_means_table(quality.variants, quality.pairs)),
+        (quality.pairs, lambda: tables.quality_pairs_table(quality.pairs)),
+        (
+            quality.mixed_effects,
+            lambda: tables.mixed_model_table(quality.mixed_effects, quality.variance_components),
+        ),
+        (quality.ordinal_effects, lambda: tables.ordinal_model_table(quality.ordinal_effects)),
+        (diversity.pairs if diversity else [], lambda: tables.diversity_pairs_table(diversity.pairs)),
+        (diversity.strengths if diversity else [], lambda: tables.strengths_table(diversity.strengths)),
+        (analyses.agreement, lambda: tables.agreement_table(analyses.agreement)),
+        (analyses.quality_power, lambda: tables.power_table(analyses.quality_power, quality=True)),
+        (analyses.diversity_power, lambda: tables.power_table(analyses.diversity_power, quality=False)),
+    ]
+    return [make() for rows, make in candidates if len(rows)]
+
+
+def _figures(
+    analyses: Analyses, automatic_metrics: Mapping[str, Mapping[str, float]] | None
+) -> dict[str, bytes]:
+    quality, diversity = analyses.quality, analyses.diversity
     figures = {}
     if quality.variants["mean"].notna().any():
         figures["mos.png"] = plots.mos_plot(quality.variants)
-    diversity_pairs = diversity_result.pairs if diversity_result is not None else pd.DataFrame()
+    diversity_pairs = diversity.pairs if diversity is not None else pd.DataFrame()
     if len(quality.pairs) or len(diversity_pairs):
-        figures["win_rates.png"] = plots.win_rate_plot(quality.pairs, diversity_pairs, order)
-    position = _diversity_position(diversity_result) if diversity_result is not None else None
+        figures["win_rates.png"] = plots.win_rate_plot(quality.pairs, diversity_pairs, analyses.order)
+    position = _diversity_position(diversity) if diversity is not None else None
     plane = plots.quality_diversity_plot(quality.overall, position, automatic_metrics)
     if plane is not None:
         figures["quality_diversity.png"] = plane
+    return figures
+
+
+def build_report(
+    ratings: pd.DataFrame | None,
+    diversity: pd.DataFrame | None,
+    *,
+    excluded_raters: Collection[str] = frozenset(),
+    include_excluded: bool = False,
+    automatic_metrics: Mapping[str, Mapping[str, float]] | None = None,
+    variants: Sequence[str] | None = None,
+    seed: int = 0,
+    ordinal: bool = True,
+    study: str | None = None,
+) -> Report:
+    """Every statistic, table and figure of the report, in memory."""
+    analyses = analyse(
+        ratings,
+        diversity,
+        excluded_raters=excluded_raters,
+        include_excluded=include_excluded,
+        variants=variants,
+        seed=seed,
+        ordinal=ordinal,
+    )
+    summary = _summary(analyses, study=study, seed=seed)
     if automatic_metrics:
         summary["automatic_metrics"] = _plain({v: dict(m) for v, m in automatic_metrics.items()})
-    return Report(summary=summary, tables=report_tables, figures=figures)
+    return Report(summary=summary, tables=_tables(analyses), figures=_figures(analyses, automatic_metrics))
 
 
 def markdown_report(report: Report) -> str:

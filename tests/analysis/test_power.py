@@ -74,3 +74,10 @@ def test_pilot_tables_estimate_effects_and_spreads():
     judgements = clean_diversity(simulate_diversity(n_prompts=20, strengths={"a": 0.0, "b": 0.5}, seed=2))
     row = diversity_power_table(judgements).iloc[0]
     assert 0 <= row["tie_rate"] < 1 and row["prompts_for_80_with_3_raters"] > 0
+
+
+def test_the_signed_rank_test_needs_six_prompts_at_5_percent_however_large_the_effect():
+    huge = {"difference": 10.0, "sd_prompt": 0.3, "sd_rater": 0.9, "raters": 3}
+    assert stats.wilcoxon(np.arange(1.0, 6.0)).pvalue > 0.05  # five prompts, all one way
+    assert paired_test_power(5, **huge) == 0.0 and paired_test_power(6, **huge) == 1.0
+    assert prompts_for_paired_test(**huge) == 6
