@@ -195,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="var/generation/inspect")
     p.set_defaults(func=cmd_inspect)
 
+    from generation.cli_front import register as register_front_commands  # finetune, merge, steer, front
+
+    register_front_commands(sub)
+
     args = parser.parse_args(argv)
     _threads(args.threads)
     for name in ("checkpoint", "embeddings"):

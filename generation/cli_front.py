@@ -1,0 +1,154 @@
+"""The ``finetune``, ``merge``, ``steer`` and ``front`` subcommands of ``python -m generation`` (issue 4)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+DEMO_BASE = "generation/checkpoints/demo.pt"
+DEMO_EMBEDDINGS = "generation/checkpoints/demo-embeddings.pt"
+
+
+def _require(path: str | Path, what: str) -> None:
+    if not Path(path).exists():
+        raise ValueError(f"{what} {path} does not exist; train it with `python -m generation pretrain`")
+
+
+def cmd_finetune(args: argparse.Namespace) -> None:
+    from generation.finetune import config_for, finetune
+
+    cfg = config_for(
+        args.preset,
+        gamma=args.gamma,
+        beta=args.beta,
+        steps=args.steps,
+        baseline=args.baseline,
+        kl=args.kl,
+        samples_per_prompt=args.samples_per_prompt,
+        prompts_per_step=args.prompts_per_step,
+        normalise=args.normalise,
+        lr=args.lr,
+        seed=args.seed,
+    )
+    _require(args.base, "base checkpoint")
+    _require(args.embeddings, "embeddings")
+
+    def progress(step: int, total: int, m: dict[str, float]) -> None:
+        if step % 10 == 0 or step == total or "eval_diversity_heldout" in m:
+            held = (
+                f" held-out diversity {m['eval_diversity_heldout']:.4f}"
+                if "eval_diversity_heldout" in m
+                else ""
+            )
+            print(
+                f"step {step}/{total} kl {m['kl']:.4f} reward {m['reward']:.4f} entropy {m['entropy']:.4f}"
+                f"{held} ({m['elapsed_s']:.1f}s)",
+                flush=True,
+            )
+
+    ckpt = finetune(cfg, args.base, args.embeddings, args.out, progress=progress)
+    print(f"finetune: {args.out} checkpoint_id {ckpt['checkpoint_id']} step {ckpt['step']}")
+
+
+def cmd_merge(args: argparse.Namespace) -> None:
+    from generation.checkpoint import load_checkpoint, save_checkpoint
+    from generation.merge import merge_checkpoints
+
+    _require(args.quality, "checkpoint")
+    _require(args.diversity, "checkpoint")
+    ckpt = merge_checkpoints(load_checkpoint(args.quality), load_checkpoint(args.diversity), args.lam)
+    save_checkpoint(ckpt, args.out)
+    print(f"merge: {args.out} checkpoint_id {ckpt['checkpoint_id']} {json.dumps(ckpt['merge']['parents'])}")
+
+
+def cmd_steer(args: argparse.Namespace) -> None:
+    from generation.merge import Steering
+    from generation.render import render, write_wav
+    from generation.sampling import SamplingConfig
+
+    _require(args.quality, "checkpoint")
+    _require(args.diversity, "checkpoint")
+    steering = Steering(args.quality, args.diversity)
+    out = Path(args.out)
+    for lam in args.lam:
+        tokens, _ = steering.generate_for_prompts(
+            args.prompt, args.samples, lam, SamplingConfig(temperature=args.temperature), args.seed
+        )
+        for i, text in enumerate(args.prompt):
+            for k, seq in enumerate(tokens[i]):
+                print(
+                    f"{write_wav(out / f'lambda{lam:g}_prompt{i}_{k}.wav', render(seq))}\t{text!r}\tlambda={lam:g}"
+                )
+
+
+def cmd_front(args: argparse.Namespace) -> None:
+    from generation.front import FRONT_PRESETS, run_front
+
+    cfg = FRONT_PRESETS[args.preset]
+    paths = {k: getattr(args, k) for k in ("base", "embeddings", "quality", "diversity")}
+    cfg = replace(cfg, **{k: v for k, v in paths.items() if v is not None})
+    if args.prompts is not None:
+        cfg = replace(cfg, n_prompts=args.prompts)
+    if args.seeds is not None:
+        cfg = replace(cfg, seeds=tuple(args.seeds))
+    _require(cfg.base, "base checkpoint")
+    _require(cfg.embeddings, "embeddings")
+    result = run_front(cfg, args.out or f"runs/{args.preset}/front")
+    print(json.dumps(result["claims"], indent=2))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the issue-4 subcommands to the ``python -m generation`` parser."""
+    from generation.finetune import BASELINES, KL_DIRECTIONS, NORMALISATIONS
+
+    p = sub.add_parser(
+        "finetune", help="CFG distillation (beta = 0) or diversity-rewarded (beta > 0); resumes"
+    )
+    p.add_argument("--preset", choices=("tiny", "demo"), default="demo")
+    p.add_argument("--base", default=DEMO_BASE, help="the base (teacher and initial student) checkpoint")
+    p.add_argument("--embeddings", default=DEMO_EMBEDDINGS)
+    p.add_argument("--out", required=True)
+    p.add_argument("--gamma", type=float, help="the teacher's CFG strength")
+    p.add_argument("--beta", type=float, help="weight of the diversity reward (0 = distillation alone)")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--baseline", choices=BASELINES)
+    p.add_argument("--kl", choices=KL_DIRECTIONS, help="reverse KL(student||teacher) or forward")
+    p.add_argument("--normalise", choices=NORMALISATIONS, help="divide advantages by a running std")
+    p.add_argument("--samples-per-prompt", type=int)
+    p.add_argument("--prompts-per-step", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.set_defaults(func=cmd_finetune)
+
+    def pair(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--quality", default="generation/checkpoints/demo-distilled.pt", help="beta = 0 model")
+        p.add_argument("--diversity", default="generation/checkpoints/demo-diverse.pt", help="beta > 0 model")
+
+    p = sub.add_parser("merge", help="theta = (1 - lambda) * quality + lambda * diversity, as a checkpoint")
+    pair(p)
+    p.add_argument("--lam", type=float, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("steer", help="sample at lambdas merged on the fly (no stored checkpoint per lambda)")
+    pair(p)
+    p.add_argument("--lam", type=float, nargs="+", default=[0.5])
+    p.add_argument("--prompt", action="append", required=True)
+    p.add_argument("--samples", type=int, default=2)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="var/generation/steer")
+    p.set_defaults(func=cmd_steer)
+
+    p = sub.add_parser("front", help="train what is missing, evaluate CFG / temperature / lambda fronts")
+    p.add_argument("--preset", choices=("tiny", "demo"), default="demo")
+    p.add_argument("--base")
+    p.add_argument("--embeddings")
+    p.add_argument("--quality", help="beta = 0 checkpoint (trained there if missing)")
+    p.add_argument("--diversity", help="beta > 0 checkpoint (trained there if missing)")
+    p.add_argument("--prompts", type=int)
+    p.add_argument("--seeds", type=int, nargs="+")
+    p.add_argument("--out", help="default runs/PRESET/front")
+    p.set_defaults(func=cmd_front)
