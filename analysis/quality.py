@@ -193,9 +193,9 @@ def mixed_model(
             notes.append(f"mixed model: one rater and one prompt on {criterion}; nothing to fit")
             continue
         if len(factors) < 2:
-            notes.append(
-                f"mixed model on {criterion}: only a {next(iter(factors))} random effect (one level)"
-            )
+            present = next(iter(factors))
+            single = "rater" if present == "prompt" else "prompt"
+            notes.append(f"mixed model on {criterion}: a single {single}, so only a {present} random effect")
         data["all_rows"] = 1
         model = MixedLM.from_formula(
             "score ~ C(variant)", data=data, groups="all_rows", re_formula="0", vc_formula=factors

@@ -177,7 +177,7 @@ def test_a_single_rater_still_gives_means_tests_and_a_prompt_only_mixed_model():
     result = analyse_quality(frame(rows), ordinal=False, n_resamples=200)
     assert result.variants["mean"].notna().all() and len(result.pairs) == 3
     assert set(result.variance_components["component"]) == {"prompt", "residual"}
-    assert any("only a prompt random effect" in note for note in result.notes)
+    assert any("a single rater, so only a prompt random effect" in note for note in result.notes)
 
 
 def test_all_scores_equal_give_point_intervals_and_clear_notes_without_crashing():
