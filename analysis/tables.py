@@ -55,25 +55,20 @@ def tally(wins: int, ties: int, losses: int) -> str:
     return f"{wins}/{ties}/{losses}"
 
 
-def best_cells(
-    numbers: pd.DataFrame, columns: Iterable[str], *, largest: bool = True
-) -> set[tuple[int, str]]:
-    """Every row holding the best value of each column (ties all bold)."""
+def best_cells(numbers: pd.DataFrame, columns: Iterable[str]) -> set[tuple[int, str]]:
+    """Every row holding the largest value of each column (ties all bold)."""
     cells = set()
     for column in columns:
         values = pd.to_numeric(numbers[column], errors="coerce")
         if values.notna().any():
-            best = values.max() if largest else values.min()
-            cells |= {(row, column) for row in values.index[values == best]}
+            cells |= {(row, column) for row in values.index[values == values.max()]}
     return cells
 
 
 def quality_means_table(variants: pd.DataFrame, pairs: pd.DataFrame) -> Table:
     """Variants × criteria: mean [95% t-interval]; best bold; † where the best is significantly better."""
-    means = variants.pivot(index="variant", columns="criterion", values="mean")
     order = list(dict.fromkeys(variants["variant"]))
-    criteria = [c for c in CRITERION_LABELS if c in means.columns]
-    means = means.reindex(index=order, columns=criteria)
+    criteria = [c for c in CRITERION_LABELS if c in set(variants["criterion"])]
     cells = pd.DataFrame({"Variant": order})
     numbers = pd.DataFrame(index=range(len(order)))
     for criterion in criteria:
