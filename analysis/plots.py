@@ -1,20 +1,20 @@
-"""The report's figures, drawn with matplotlib's Agg backend and returned as PNG bytes."""
+"""The report's figures, rendered to PNG bytes by matplotlib's Agg renderer.
+
+Figures are built with ``matplotlib.figure.Figure`` rather than pyplot: no global state, so the staff
+page can draw them in any web worker thread.
+"""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from .tables import CRITERION_LABELS  # noqa: E402
+from .tables import CRITERION_LABELS
 
 COLOURS = {"acoustic_quality": "#1b6ca8", "text_adherence": "#d1495b", "musicality": "#2e8b57"}
 DPI = 150
@@ -23,14 +23,14 @@ DPI = 150
 def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
-    plt.close(figure)
     return buffer.getvalue()
 
 
 def mos_plot(variants: pd.DataFrame) -> bytes:
     """Mean opinion score per variant, one marker per criterion, with 95% t-interval bars."""
     order = list(dict.fromkeys(variants["variant"]))
-    figure, axes = plt.subplots(figsize=(max(6.0, 1.2 * len(order) + 2), 4.2))
+    figure = Figure(figsize=(max(6.0, 1.2 * len(order) + 2), 4.2))
+    axes = figure.subplots()
     offsets = np.linspace(-0.22, 0.22, len(CRITERION_LABELS))
     for offset, (criterion, label) in zip(offsets, CRITERION_LABELS.items(), strict=True):
         rows = variants[variants["criterion"] == criterion].set_index("variant").reindex(order)
@@ -102,9 +102,8 @@ def win_rate_plot(quality_pairs: pd.DataFrame, diversity_pairs: pd.DataFrame, or
     size = max(3.2, 0.55 * len(order) + 1.6)
     columns = min(2, len(panels))
     rows = -(-len(panels) // columns)
-    figure, axes_grid = plt.subplots(
-        rows, columns, figsize=(size * columns + 2.4, size * rows + 0.6), squeeze=False, layout="constrained"
-    )
+    figure = Figure(figsize=(size * columns + 2.4, size * rows + 0.6), layout="constrained")
+    axes_grid = figure.subplots(rows, columns, squeeze=False)
     figure.get_layout_engine().set(w_pad=0.15, wspace=0.12)
     image = None
     for axes, (title, pairs, p_column) in zip(axes_grid.flat, panels, strict=False):
@@ -134,7 +133,7 @@ def win_rate_plot(quality_pairs: pd.DataFrame, diversity_pairs: pd.DataFrame, or
     return _png(figure)
 
 
-def _label_points(axes: plt.Axes, x: Sequence[float], y: Sequence[float], names: Sequence[str]) -> None:
+def _label_points(axes: Axes, x: Sequence[float], y: Sequence[float], names: Sequence[str]) -> None:
     for x_value, y_value, name in zip(x, y, names, strict=True):
         axes.annotate(name, (x_value, y_value), xytext=(5, 5), textcoords="offset points", fontsize=8)
 
@@ -159,7 +158,8 @@ def quality_diversity_plot(
         panels.append("automatic_plane")
     if not panels:
         return None
-    figure, axes_row = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
+    figure = Figure(figsize=(5.2 * len(panels), 4.4))
+    axes_row = figure.subplots(1, len(panels), squeeze=False)
     for axes, panel in zip(axes_row[0], panels, strict=True):
         if panel == "human":
             shared = diversity_position.set_index("variant").join(quality, how="inner")
