@@ -3,13 +3,67 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .models import AssignmentStatus, Clip, Prompt, QualityAssignment, QualityRating, Rater, Study, Variant
+from .models import (
+    AssignmentStatus,
+    CheckItem,
+    Clip,
+    DiversityAssignment,
+    DiversityComparison,
+    Prompt,
+    QualityAssignment,
+    QualityRating,
+    Rater,
+    RaterFlag,
+    Study,
+    Variant,
+)
 
 
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
-    list_display = ["slug", "title", "raters_per_prompt", "is_open", "prompt_count", "submitted", "target"]
+    list_display = [
+        "slug",
+        "title",
+        "raters_per_prompt",
+        "is_open",
+        "prompt_count",
+        "submitted",
+        "target",
+        "dashboard",
+    ]
     search_fields = ["slug", "title"]
+    fieldsets = [
+        (None, {"fields": ["slug", "title", "raters_per_prompt", "is_open", "quality_part"]}),
+        ("Before the first task", {"fields": ["onboarding_required", "consent_text", "instructions"]}),
+        (
+            "Rater quality control",
+            {
+                "fields": [
+                    "attention_rate",
+                    "attention_failures_allowed",
+                    "straightlining_min_variance",
+                    "min_completed_items",
+                ]
+            },
+        ),
+        (
+            "Crowd platforms",
+            {
+                "fields": [
+                    "accepts_prolific",
+                    "prolific_study_id",
+                    "max_items_per_rater",
+                    "completion_code",
+                    "completion_url",
+                ]
+            },
+        ),
+    ]
+
+    @admin.display(description="dashboard")
+    def dashboard(self, study):
+        url = reverse("ratings:study_dashboard", args=[study.slug])
+        return format_html('<a href="{}">open</a>', url)
 
     def get_queryset(self, request):
         return (
@@ -58,12 +112,20 @@ class ClipAdmin(admin.ModelAdmin):
     readonly_fields = ["token", "checksum"]
 
 
+class RaterFlagInline(admin.TabularInline):
+    model = RaterFlag
+    extra = 0
+    can_delete = False
+    readonly_fields = ["reason", "detail", "active", "created_at", "lifted_at", "lifted_by"]
+
+
 @admin.register(Rater)
 class RaterAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "study", "submitted", "invite_link", "created_at"]
-    list_filter = ["study"]
+    list_display = ["external_id", "study", "source", "submitted", "invite_link", "created_at"]
+    list_filter = ["study", "source", "headphone_passed"]
     search_fields = ["external_id"]
-    readonly_fields = ["token"]
+    readonly_fields = ["token", "headphone_trials", "headphone_answers"]
+    inlines = [RaterFlagInline]
 
     def get_queryset(self, request):
         return (
@@ -99,3 +161,46 @@ class QualityAssignmentAdmin(admin.ModelAdmin):
     list_filter = ["status", "prompt__study"]
     readonly_fields = ["token", "clip_order", "listening"]
     inlines = [QualityRatingInline]
+
+
+@admin.register(DiversityComparison)
+class DiversityComparisonAdmin(admin.ModelAdmin):
+    list_display = ["prompt", "variant_x", "variant_y", "slots_taken"]
+    list_filter = ["study"]
+
+
+@admin.register(DiversityAssignment)
+class DiversityAssignmentAdmin(admin.ModelAdmin):
+    list_display = [
+        "rater",
+        "prompt",
+        "variant_a",
+        "variant_b",
+        "choice",
+        "status",
+        "check_passed",
+        "submitted_at",
+    ]
+    list_filter = ["status", "prompt__study"]
+    readonly_fields = ["token", "clips_a", "clips_b", "listening"]
+
+
+@admin.register(CheckItem)
+class CheckItemAdmin(admin.ModelAdmin):
+    list_display = ["id", "study", "kind", "source", "prompt", "expected", "note"]
+    list_filter = ["study", "kind", "source"]
+
+
+@admin.register(RaterFlag)
+class RaterFlagAdmin(admin.ModelAdmin):
+    """Flags are lifted on the study dashboard (which gives the rater's items back); here they are read."""
+
+    list_display = ["rater", "reason", "detail", "active", "created_at", "lifted_at", "lifted_by"]
+    list_filter = ["rater__study", "reason", "active"]
+    readonly_fields = ["rater", "reason", "detail", "active", "created_at", "lifted_at", "lifted_by"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

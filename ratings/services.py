@@ -650,7 +650,10 @@ class DiversitySubmission:
 
 def _locked_for_submission(model, assignment: Assignment) -> Assignment | SubmitResult:
     """The assignment locked for update, or the answer when it cannot take a submission."""
-    locked = model.objects.select_for_update().select_related("rater__study").get(pk=assignment.pk)
+    _lock_rater(assignment.rater_id)
+    locked = (
+        model.objects.select_for_update(of=("self",)).select_related("rater__study").get(pk=assignment.pk)
+    )
     if locked.status == AssignmentStatus.SUBMITTED:
         return SubmitResult(locked, already_submitted=True)
     if selectors.rater_is_excluded(locked.rater):
@@ -798,11 +801,17 @@ def _rater_restore(rater: Rater) -> None:
                 counter_model.objects.filter(pk=getattr(assignment, key)).update(**{counter: F(counter) + 1})
 
 
+def _lock_rater(rater_id: int) -> None:
+    """Every write that touches a rater's assignments locks the rater row first, then the assignments,
+    then the prompt or comparison counters: one order everywhere, so no two writes deadlock."""
+    Rater.objects.select_for_update(of=("self",)).filter(pk=rater_id).first()
+
+
 @transaction.atomic
 def rater_flag(*, rater: Rater, reason: str, detail: str) -> RaterFlag:
     """Exclude a rater for a reason, once: a flag a researcher lifted stays lifted unless the reason is
     manual. The rater's prompts and comparisons go back into the pool."""
-    Rater.objects.select_for_update(of=("self",)).filter(pk=rater.pk).first()
+    _lock_rater(rater.pk)
     flag, created = RaterFlag.objects.get_or_create(
         rater=rater, reason=reason, defaults={"detail": detail[:300]}
     )
@@ -817,7 +826,7 @@ def rater_flag(*, rater: Rater, reason: str, detail: str) -> RaterFlag:
 @transaction.atomic
 def rater_flag_lift(*, flag: RaterFlag, by: str = "") -> RaterFlag:
     """Reverse an exclusion; with no other active flag the rater counts again and may continue."""
-    Rater.objects.select_for_update(of=("self",)).filter(pk=flag.rater_id).first()
+    _lock_rater(flag.rater_id)
     flag = RaterFlag.objects.select_related("rater").get(pk=flag.pk)
     if flag.active:
         flag.active, flag.lifted_at, flag.lifted_by = False, timezone.now(), by[:150]
@@ -843,6 +852,7 @@ def raters_screen(*, study: Study) -> list[RaterFlag]:
 @transaction.atomic
 def assignment_reopen(*, assignment: Assignment) -> bool:
     """Give an open item back to the pool (a rater left it): withdrawn, its slot free for another rater."""
+    _lock_rater(assignment.rater_id)
     locked = type(assignment).objects.select_for_update().get(pk=assignment.pk)
     if locked.status != AssignmentStatus.OPEN:
         return False

@@ -3,6 +3,7 @@
 Run with DATABASE_URL=postgres://postgres@127.0.0.1:5432/counterpoint.
 """
 
+import contextlib
 from collections import Counter
 
 import pytest
@@ -89,3 +90,26 @@ def test_excluding_raters_while_others_work_still_gets_every_comparison_n_valid_
     )
     assert set(Counter(valid.values_list("comparison_id", flat=True)).values()) == {2}
     assert set(study.diversity_comparisons.values_list("slots_taken", flat=True)) == {2}
+
+
+def test_excluding_a_rater_while_they_fail_an_attention_item_never_deadlocks(tmp_path):
+    study = make_diversity_study(
+        tmp_path, prompts=2, variants=("a", "b"), raters_per_prompt=3, quality_part=False, attention_rate=1.0
+    )
+    raters = make_raters(study, 6)
+    checks = [services.task_next(rater=rater) for rater in raters]
+    assert all(check.check_item_id for check in checks)
+
+    def race(i: int) -> None:
+        rater, check = raters[i // 2], checks[i // 2]
+        if i % 2:
+            services.rater_flag(rater=rater, reason=RaterFlag.Reason.MANUAL, detail="race")
+            return
+        twin_is_a = check.clips_a[0] == check.clips_a[1]
+        # The identical pair judged more diverse: a failure. If the exclusion came first, it is refused.
+        with contextlib.suppress(services.RaterExcluded):
+            answer(check, choice=-2 if twin_is_a else 2)
+
+    assert _all_at_once(12, race) == []
+    assert all(rater.flags.filter(active=True).exists() for rater in raters)
+    assert not DiversityAssignment.objects.filter(status=AssignmentStatus.OPEN).exists()

@@ -1,8 +1,9 @@
-"""A demo study to click through on a laptop.
+"""A demo study to click through on a laptop: consent, instructions, headphone check, quality items,
+diversity comparisons and an occasional attention item.
 
 Until the built-in model generates the demo's clips, they are placeholder audio synthesised here on
-the spot: each prompt gets its own tempo, key and rhythm, each variant its own timbre. The study's
-title and instructions say so.
+the spot: each prompt gets its own tempo, key and rhythm, each variant its own timbre, each sample its
+own melody. The study's title and instructions say so.
 """
 
 import csv
@@ -34,6 +35,7 @@ VARIANTS = {
     "variant-c": (1.0, 0.0, 0.4, 0.0, 0.2),
 }
 MAJOR = (0, 2, 4, 5, 7, 9, 11, 12)
+SAMPLES = 2  # per prompt and variant: a diversity comparison needs two
 
 
 def synthesise(seed: int, tempo: int, root_midi: int, harmonics: tuple[float, ...], seconds: float = 8.0):
@@ -73,7 +75,10 @@ class Command(BaseCommand):
                     "This demo's clips are placeholder tones synthesised on the spot, not the output of a model. "
                     + study.instructions
                 )
-                study.save(update_fields=["title", "instructions"])
+                study.onboarding_required = True
+                study.attention_rate = 0.1
+                study.save(update_fields=["title", "instructions", "onboarding_required", "attention_rate"])
+                services.diversity_plan(study=study, variants=list(VARIANTS), prompts=len(PROMPTS))
         for rater in services.raters_invite(study=study, count=raters, prefix="demo-rater"):
             url = base_url.rstrip("/") + reverse("ratings:rater_home", args=[rater.token])
             self.stdout.write(f"{rater.external_id}\t{url}")
@@ -85,8 +90,9 @@ class Command(BaseCommand):
             writer.writerow(services.MANIFEST_COLUMNS)
             for prompt_number, (prompt_id, text, tempo, root) in enumerate(PROMPTS):
                 for variant_number, (variant, harmonics) in enumerate(VARIANTS.items()):
-                    name = f"{prompt_id}-{variant}.wav"
-                    seed = 1000 * prompt_number + variant_number
-                    soundfile.write(folder / name, synthesise(seed, tempo, root, harmonics), SAMPLE_RATE)
-                    writer.writerow([prompt_id, text, variant, 0, name])
+                    for sample in range(SAMPLES):
+                        name = f"{prompt_id}-{variant}-{sample}.wav"
+                        seed = 1000 * prompt_number + 10 * variant_number + sample
+                        soundfile.write(folder / name, synthesise(seed, tempo, root, harmonics), SAMPLE_RATE)
+                        writer.writerow([prompt_id, text, variant, sample, name])
         return manifest
