@@ -879,14 +879,16 @@ def rater_instructions_read(*, rater: Rater) -> None:
 def headphone_check_start(*, rater: Rater) -> list[dict]:
     """The rater's trials, drawn once: per trial the position (0–2) of the quieter tone and of the antiphase one."""
     rater = Rater.objects.select_for_update(of=("self",)).get(pk=rater.pk)
-    if not rater.headphone_trials:
+    # Answers kept but no verdict: a researcher cleared the verdict for another attempt; draw anew.
+    retry = rater.headphone_passed is None and bool(rater.headphone_answers)
+    if not rater.headphone_trials or retry:
         rng = random.SystemRandom()
         trials = []
         for _ in range(HEADPHONE_TRIALS):
             quiet, antiphase = rng.sample(range(3), 2)
             trials.append({"quiet": quiet, "antiphase": antiphase})
-        rater.headphone_trials = trials
-        rater.save(update_fields=["headphone_trials"])
+        rater.headphone_trials, rater.headphone_answers = trials, []
+        rater.save(update_fields=["headphone_trials", "headphone_answers"])
     return rater.headphone_trials
 
 

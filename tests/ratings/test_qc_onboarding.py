@@ -129,3 +129,15 @@ def test_a_headphone_sound_has_a_quiet_tone_and_an_antiphase_tone_where_the_tria
     assert peaks[trial["quiet"]] == pytest.approx(0.5 * max(peaks), rel=0.02)  # −6 dB
     assert [p < 0 for p in phases] == [position == trial["antiphase"] for position in range(3)]
     assert client.get(_url("headphone_audio", rater, services.HEADPHONE_TRIALS)).status_code == 404
+
+
+def test_a_researcher_can_let_a_rater_try_the_headphone_check_again_with_new_sounds(client, study):
+    (rater,) = make_raters(study, 1)
+    client.post(_url("rater_consent", rater), {"agree": "on"})
+    client.post(_url("rater_instructions", rater))
+    _pass_headphones(client, rater, wrong=3)
+    first_trials = Rater.objects.get(pk=rater.pk).headphone_trials
+    Rater.objects.filter(pk=rater.pk).update(headphone_passed=None)  # what the admin does
+    assert _pass_headphones(client, rater).status_code == 302
+    rater.refresh_from_db()
+    assert rater.headphone_passed is True and len(rater.headphone_trials) == len(first_trials)
