@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from analysis.data import CRITERIA, clean_quality
-from analysis.quality import analyse_quality
+from analysis.quality import analyse_quality, mixed_model
 from analysis.simulate import simulate_quality
 
 VARIANTS = ["base", "better", "worse"]
@@ -187,3 +187,28 @@ def test_all_scores_equal_give_point_intervals_and_clear_notes_without_crashing(
     assert result.mixed_effects.empty and result.ordinal_effects.empty
     assert any("interval is a point" in note for note in result.notes)
     assert any("every musicality score is equal" in note for note in result.notes)
+
+
+def test_a_small_study_where_lbfgs_stalls_still_gets_the_converged_fit():
+    from statsmodels.regression.mixed_linear_model import MixedLM
+
+    small = clean_quality(
+        simulate_quality(
+            n_prompts=6, n_raters=6, variants=["a", "b", "c"], effects={"b": {"musicality": 0.8}}
+        )
+    )
+    _, components, notes = mixed_model(small, ["a", "b", "c"])
+    assert notes == []
+    data = small[small["criterion"] == "musicality"].assign(group=1)
+    fit = MixedLM.from_formula(
+        "score ~ C(variant)",
+        data=data,
+        groups="group",
+        re_formula="0",
+        vc_formula={"prompt": "0 + C(prompt_id)", "rater": "0 + C(rater_id)"},
+    ).fit(reml=True)
+    ours = components[components["criterion"] == "musicality"].set_index("component")["variance"]
+    assert fit.converged
+    assert [ours["prompt"], ours["rater"], ours["residual"]] == pytest.approx(
+        [*fit.vcomp, fit.scale], rel=1e-3
+    )
