@@ -395,7 +395,8 @@ def _check_assignment_create(rater: Rater, kind: str) -> Assignment | None:
 def _quality_attention_item(rater: Rater, rng: random.Random) -> CheckItem | None:
     """Clips of one prompt shown with the text of another, the one sharing the fewest words with it."""
     sources = list(Prompt.objects.filter(study_id=rater.study_id, clips__isnull=False).distinct())
-    unseen = [p for p in sources if not p.quality_assignments.filter(rater=rater).exists()]
+    seen = set(rater.quality_assignments.values_list("prompt_id", flat=True))
+    unseen = [p for p in sources if p.pk not in seen]
     # A prompt the rater could still rate would be spent on the check: prefer one already covered.
     claimable = set(selectors.quality_prompts_claimable_by(rater).values_list("id", flat=True))
     shown_candidates = [p for p in unseen if p.pk not in claimable] or unseen
