@@ -30,6 +30,9 @@ class Study(models.Model):
     quality_part = models.BooleanField(
         default=True, help_text="Raters rate clips on the three 1–5 scales (off for a diversity-only study)."
     )
+    diversity_part = models.BooleanField(
+        default=False, help_text="Raters compare pairs; turned on when diversity comparisons are planned."
+    )
     # Before the first task. Off by default so that an invite link leads straight to the tasks.
     onboarding_required = models.BooleanField(
         default=False,
@@ -185,6 +188,9 @@ class Rater(models.Model):
     headphone_answers = models.JSONField(default=list, blank=True)
     headphone_passed = models.BooleanField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Whether the rater has an active RaterFlag, kept in step by the services so that every request
+    # knows it from the rater's row alone.
+    excluded = models.BooleanField(default=False, editable=False)
 
     class Meta:
         constraints = [

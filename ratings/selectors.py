@@ -76,14 +76,10 @@ def claimable_by(rater: Rater, kind: str) -> QuerySet:
     return diversity_comparisons_claimable_by(rater)
 
 
-def study_task_kinds(study: Study) -> list[str]:
-    """The parts a study has: quality when it has clips, diversity when comparisons are planned."""
-    kinds = []
-    if study.quality_part and Clip.objects.filter(prompt__study=study).exists():
-        kinds.append(TaskKind.QUALITY.value)
-    if study.diversity_comparisons.exists():
-        kinds.append(TaskKind.DIVERSITY.value)
-    return kinds
+def study_task_kinds(study: Study) -> tuple[str, ...]:
+    """The parts a study has: quality (on unless turned off), diversity (once comparisons are planned)."""
+    kinds = (TaskKind.QUALITY.value,) if study.quality_part else ()
+    return kinds + ((TaskKind.DIVERSITY.value,) if study.diversity_part else ())
 
 
 def rater_open_quality_assignment(rater: Rater) -> QualityAssignment | None:
@@ -94,8 +90,8 @@ def rater_open_diversity_assignment(rater: Rater) -> DiversityAssignment | None:
     return rater.diversity_assignments.filter(status=AssignmentStatus.OPEN).first()
 
 
-def rater_open_assignment(rater: Rater, kinds: tuple[str, ...] = tuple(TaskKind.values)) -> Assignment | None:
-    for kind in kinds:
+def rater_open_assignment(rater: Rater, kinds: tuple[str, ...] | None = None) -> Assignment | None:
+    for kind in study_task_kinds(rater.study) if kinds is None else kinds:
         found = (
             rater_open_quality_assignment(rater)
             if kind == TaskKind.QUALITY
@@ -126,10 +122,11 @@ class RaterCounts:
 
 def rater_counts(rater: Rater) -> RaterCounts:
     regular, checks, submitted, open_ = {}, 0, 0, 0
-    for kind, manager in (
-        (TaskKind.QUALITY, rater.quality_assignments),
-        (TaskKind.DIVERSITY, rater.diversity_assignments),
-    ):
+    managers = [(TaskKind.QUALITY, rater.quality_assignments)]
+    if rater.study.diversity_part:  # without it the rater cannot have a diversity item: spare the query
+        managers.append((TaskKind.DIVERSITY, rater.diversity_assignments))
+    regular[TaskKind.DIVERSITY.value] = 0
+    for kind, manager in managers:
         row = manager.exclude(status=AssignmentStatus.WITHDRAWN).aggregate(
             regular=Count("id", filter=Q(check_item__isnull=True)),
             checks=Count("id", filter=Q(check_item__isnull=False)),
@@ -162,7 +159,7 @@ class RaterProgress:
 def rater_progress(rater: Rater) -> RaterProgress:
     """Items submitted, and the most this rater can do: taken + still claimable (+ checks to come), capped."""
     counts = rater_counts(rater)
-    claimable = sum(claimable_by(rater, kind).count() for kind in TaskKind.values)
+    claimable = sum(claimable_by(rater, kind).count() for kind in study_task_kinds(rater.study))
     total = counts.taken + claimable
     rate = rater.study.attention_rate
     if claimable and rate > 0:
@@ -218,6 +215,7 @@ def rater_diversity_clip(rater: Rater, assignment_token: str, label: str) -> Cli
 
 
 def rater_is_excluded(rater: Rater) -> bool:
+    """From the flags themselves (Rater.excluded mirrors this for requests that hold the rater's row)."""
     return rater.flags.filter(active=True).exists()
 
 

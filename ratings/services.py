@@ -254,7 +254,7 @@ class RaterExcluded(ServiceError):
     pass
 
 
-def task_next(*, rater: Rater, kinds: tuple[str, ...] = tuple(TaskKind.values)) -> Assignment | None:
+def task_next(*, rater: Rater, kinds: tuple[str, ...] | None = None) -> Assignment | None:
     """The rater's open assignment, or a new one, or None when nothing is left for them.
 
     A new item is a check (attention or gold item) when one is due at the study's attention rate,
@@ -263,6 +263,7 @@ def task_next(*, rater: Rater, kinds: tuple[str, ...] = tuple(TaskKind.values)) 
     claimed with a conditional UPDATE, so nothing passes the study's N raters, and partial unique
     indexes keep one open assignment per rater and kind.
     """
+    kinds = selectors.study_task_kinds(rater.study) if kinds is None else kinds
     try:
         return _task_claim(rater, kinds)
     except IntegrityError:
@@ -286,16 +287,18 @@ def _task_claim(rater: Rater, kinds: tuple[str, ...]) -> Assignment | None:
     if open_assignment is not None:
         return open_assignment
     study = rater.study
-    if not study.is_open or selectors.rater_is_excluded(rater) or selectors.rater_onboarding_step(rater):
+    if not study.is_open or rater.excluded or selectors.rater_onboarding_step(rater):
         return None
-    counts = selectors.rater_counts(rater)
-    if study.max_items_per_rater is not None and counts.taken >= study.max_items_per_rater:
+    # A plain study (one part, no cap, no checks) needs no counts: spare the queries on the busiest path.
+    counts = None
+    if len(kinds) > 1 or study.max_items_per_rater is not None or study.attention_rate > 0:
+        counts = selectors.rater_counts(rater)
+    if counts and study.max_items_per_rater is not None and counts.taken >= study.max_items_per_rater:
         return None
-    check_due = selectors.attention_check_due(rater, counts)
-    for kind in sorted(kinds, key=lambda k: (counts.regular.get(k, 0), k != TaskKind.QUALITY)):
-        if not selectors.claimable_by(rater, kind).exists():
-            continue
-        if check_due:
+    check_due = counts is not None and selectors.attention_check_due(rater, counts)
+    regular = counts.regular if counts else {}
+    for kind in sorted(kinds, key=lambda k: (regular.get(k, 0), k != TaskKind.QUALITY)):
+        if check_due and selectors.claimable_by(rater, kind).exists():
             check = _check_assignment_create(rater, kind)
             if check is not None:
                 return check
@@ -607,9 +610,9 @@ def diversity_plan(
                 study=study, prompt_id=prompt_id, variant_x=x, variant_y=y
             )
             created += was_created
-    if diversity_only and study.quality_part:
-        study.quality_part = False
-        study.save(update_fields=["quality_part"])
+    study.diversity_part = True
+    study.quality_part = study.quality_part and not diversity_only
+    study.save(update_fields=["diversity_part", "quality_part"])
     return DiversityPlanResult(len(chosen), [(a.name, b.name) for a, b in pairs], created)
 
 
@@ -651,13 +654,12 @@ class DiversitySubmission:
 
 def _locked_for_submission(model, assignment: Assignment) -> Assignment | SubmitResult:
     """The assignment locked for update, or the answer when it cannot take a submission."""
-    _lock_rater(assignment.rater_id)
-    locked = (
-        model.objects.select_for_update(of=("self",)).select_related("rater__study").get(pk=assignment.pk)
-    )
+    rater = _lock_rater(assignment.rater_id)
+    locked = model.objects.select_for_update().get(pk=assignment.pk)
+    locked.rater = rater
     if locked.status == AssignmentStatus.SUBMITTED:
         return SubmitResult(locked, already_submitted=True)
-    if selectors.rater_is_excluded(locked.rater):
+    if rater.excluded:
         raise RaterExcluded("You can no longer take part in this study, so this answer was not saved.")
     if locked.status == AssignmentStatus.WITHDRAWN:
         raise SubmissionRejected("This item was withdrawn by the researchers; carry on with the next one.")
@@ -802,10 +804,10 @@ def _rater_restore(rater: Rater) -> None:
                 counter_model.objects.filter(pk=getattr(assignment, key)).update(**{counter: F(counter) + 1})
 
 
-def _lock_rater(rater_id: int) -> None:
+def _lock_rater(rater_id: int) -> Rater:
     """Every write that touches a rater's assignments locks the rater row first, then the assignments,
     then the prompt or comparison counters: one order everywhere, so no two writes deadlock."""
-    Rater.objects.select_for_update(of=("self",)).filter(pk=rater_id).first()
+    return Rater.objects.select_for_update(of=("self",)).select_related("study").get(pk=rater_id)
 
 
 @transaction.atomic
@@ -820,6 +822,8 @@ def rater_flag(*, rater: Rater, reason: str, detail: str) -> RaterFlag:
         flag.active, flag.detail, flag.lifted_at, flag.lifted_by = True, detail[:300], None, ""
         flag.save(update_fields=["active", "detail", "lifted_at", "lifted_by"])
     if flag.active:
+        Rater.objects.filter(pk=rater.pk).update(excluded=True)
+        rater.excluded = True
         _rater_release(rater)
     return flag
 
@@ -833,6 +837,7 @@ def rater_flag_lift(*, flag: RaterFlag, by: str = "") -> RaterFlag:
         flag.active, flag.lifted_at, flag.lifted_by = False, timezone.now(), by[:150]
         flag.save(update_fields=["active", "lifted_at", "lifted_by"])
         if not selectors.rater_is_excluded(flag.rater):
+            Rater.objects.filter(pk=flag.rater_id).update(excluded=False)
             _rater_restore(flag.rater)
     return flag
 
@@ -1141,4 +1146,7 @@ def _diversity_ratings_import(study: Study, path: Path) -> RatingsImportResult:
             listening={"imported_from": path.name},
         )
         created += 1
+    if created and not study.diversity_part:
+        study.diversity_part = True
+        study.save(update_fields=["diversity_part"])
     return RatingsImportResult("diversity judgements", created, len(raters) - raters_before)

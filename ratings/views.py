@@ -29,7 +29,7 @@ def _excluded_page(request: HttpRequest, rater: Rater) -> HttpResponse:
 
 def _gate(request: HttpRequest, rater: Rater) -> HttpResponse | None:
     """Keep an excluded rater out, and send one who has not finished onboarding to the next step."""
-    if selectors.rater_is_excluded(rater):
+    if rater.excluded:
         return _excluded_page(request, rater)
     step = selectors.rater_onboarding_step(rater)
     if step is not None:
@@ -45,7 +45,7 @@ def _task_redirect(rater: Rater, assignment) -> HttpResponse:
 @require_http_methods(["GET"])
 def rater_home(request: HttpRequest, rater_token: str) -> HttpResponse:
     rater = _rater(rater_token)
-    if selectors.rater_is_excluded(rater):
+    if rater.excluded:
         return _excluded_page(request, rater)
     return render(
         request,
@@ -76,7 +76,7 @@ def rater_next(request: HttpRequest, rater_token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def rater_consent(request: HttpRequest, rater_token: str) -> HttpResponse:
     rater = _rater(rater_token)
-    if selectors.rater_is_excluded(rater):
+    if rater.excluded:
         return _excluded_page(request, rater)
     form = ConsentForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
