@@ -33,7 +33,10 @@ class StudyAdmin(admin.ModelAdmin):
     ]
     search_fields = ["slug", "title"]
     fieldsets = [
-        (None, {"fields": ["slug", "title", "raters_per_prompt", "is_open", "quality_part"]}),
+        (
+            None,
+            {"fields": ["slug", "title", "raters_per_prompt", "is_open", "quality_part", "diversity_part"]},
+        ),
         ("Before the first task", {"fields": ["onboarding_required", "consent_text", "instructions"]}),
         (
             "Rater quality control",
