@@ -14,6 +14,12 @@ REFRESH_SECONDS = 15
 
 @staff_member_required
 @require_http_methods(["GET"])
+def dashboard_index(request: HttpRequest) -> HttpResponse:
+    return render(request, "ratings/dashboard_index.html", {"studies": Study.objects.order_by("-created_at")})
+
+
+@staff_member_required
+@require_http_methods(["GET"])
 def study_dashboard(request: HttpRequest, study_slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=study_slug)
     return render(

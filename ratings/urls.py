@@ -23,6 +23,7 @@ urlpatterns = [
     ),
     path("r/<str:rater_token>/done/", views.rater_done, name="rater_done"),
     path("p/<slug:study_slug>/", views.prolific_entry, name="prolific_entry"),
+    path("dashboard/", staff_views.dashboard_index, name="dashboard_index"),
     path("dashboard/<slug:study_slug>/", staff_views.study_dashboard, name="study_dashboard"),
     path("dashboard/<slug:study_slug>/screen/", staff_views.dashboard_screen, name="dashboard_screen"),
     path(

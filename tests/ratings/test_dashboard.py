@@ -105,3 +105,10 @@ def test_dashboard_actions_need_a_csrf_token(study):
         == 403
     )
     assert not RaterFlag.objects.exists()
+
+
+def test_the_index_lists_every_study_with_its_parts(staff, study, client):
+    page = staff.get(reverse("ratings:dashboard_index")).content.decode()
+    assert f'href="{_dashboard(study)}"' in page and "quality + diversity" in page
+    client.logout()
+    assert client.get(reverse("ratings:dashboard_index")).status_code == 302
