@@ -20,6 +20,7 @@ def _threads(n: int) -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
+    from generation.checkpoint import write_sidecar
     from generation.embeddings import EMBEDDING_PRESETS, train_embeddings
     from generation.train import PRESETS, pretrain
 
@@ -38,6 +39,8 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
     ckpt = pretrain(cfg, out, progress=progress)
     lm_s = time.perf_counter() - t0
+    command = "python -m generation " + " ".join(sys.argv[1:] if argv_is_cli() else [])
+    write_sidecar(out, command=command.strip())
     print(f"model: {out} checkpoint_id {ckpt['checkpoint_id']} step {ckpt['step']} ({lm_s:.1f}s)")
     if not args.skip_embeddings:
         t1 = time.perf_counter()
@@ -45,8 +48,13 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
         emb = train_embeddings(ecfg)
         emb_out = Path(args.embeddings_out or out.with_name("embeddings.pt"))
         emb.save(emb_out)
+        write_sidecar(emb_out, command=command.strip())
         print(f"embeddings: {emb_out} ({time.perf_counter() - t1:.1f}s)")
     print(f"pretrain total {time.perf_counter() - t0:.1f}s")
+
+
+def argv_is_cli() -> bool:
+    return Path(sys.argv[0]).name in ("__main__.py", "generation")
 
 
 def cmd_sample(args: argparse.Namespace) -> None:

@@ -81,3 +81,18 @@ def model_from_checkpoint(ckpt: dict[str, Any] | str | Path) -> MusicTransformer
 
 def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def write_sidecar(path: str | Path, **extra: Any) -> Path:
+    """``PATH.json`` next to a checkpoint: its configs, seed, step, lineage, training log and SHA-256, so the
+    file can be audited (and its provenance checked) without loading it."""
+    import json
+
+    path = Path(path)
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    meta = {k: v for k, v in ckpt.items() if k not in ("model_state", "optimizer")}
+    meta = {k: v for k, v in meta.items() if not isinstance(v, dict) or "state" not in v}
+    meta.update(sha256=file_sha256(path), size_bytes=path.stat().st_size, **extra)
+    side = path.with_name(path.name + ".json")
+    side.write_text(json.dumps(meta, indent=2, default=str))
+    return side

@@ -32,8 +32,8 @@ def measure_tempo(audio: np.ndarray, sr: int = SAMPLE_RATE, hop: int = 256) -> f
 
 
 def measure_pitch(audio: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, float]:
-    """Dominant pitch per frame (harmonic product spectrum, 70-1400 Hz) on the louder frames: 5th-95th
-    percentile as MIDI notes, plus the mean spectral centroid in Hz."""
+    """Dominant pitch per frame (harmonic product spectrum, 70-1400 Hz, and 250-1400 Hz for the voice above
+    the bass) on the louder frames: 5th, 50th and 95th percentiles as MIDI notes; mean spectral centroid."""
     n_fft = 4096
     mag = _stft_mag(audio, n_fft, 512)
     freqs = np.fft.rfftfreq(n_fft, 1 / sr)
@@ -44,16 +44,15 @@ def measure_pitch(audio: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, float]:
         dec = loud[:, ::h]
         hps[:, : dec.shape[1]] *= dec
         hps[:, dec.shape[1] :] = 0
-    band = (freqs >= 70) & (freqs <= 1400)
-    f0 = freqs[band][np.argmax(hps[:, band], axis=1)]
-    midi = 69 + 12 * np.log2(f0 / 440)
-    centroid = float(np.mean((mag * freqs).sum(1) / (mag.sum(1) + 1e-9)))
-    return {
-        "pitch_p5_midi": float(np.percentile(midi, 5)),
-        "pitch_p95_midi": float(np.percentile(midi, 95)),
-        "pitch_median_midi": float(np.median(midi)),
-        "spectral_centroid_hz": centroid,
-    }
+    out = {}
+    for name, lo in (("pitch", 70), ("upper_pitch", 250)):  # upper: the voice above the bass line
+        band = (freqs >= lo) & (freqs <= 1400)
+        midi = 69 + 12 * np.log2(freqs[band][np.argmax(hps[:, band], axis=1)] / 440)
+        out[f"{name}_p5_midi"] = float(np.percentile(midi, 5))
+        out[f"{name}_p95_midi"] = float(np.percentile(midi, 95))
+        out[f"{name}_median_midi"] = float(np.median(midi))
+    out["spectral_centroid_hz"] = float(np.mean((mag * freqs).sum(1) / (mag.sum(1) + 1e-9)))
+    return out
 
 
 def describe(tokens: np.ndarray) -> dict[str, Any]:
@@ -121,7 +120,7 @@ def inspect_prompts(
             t, m = d["tokens"], d["measured"]
             ax.set_title(
                 f"{t['lead']} / {t['bass']} / drums {t['drums']}, {t['bpm']} bpm {t['mode']} | measured "
-                f"{m['tempo_bpm']} bpm, pitch {m['pitch_p5_midi']:.0f}-{m['pitch_p95_midi']:.0f}, "
+                f"{m['tempo_bpm']} bpm, upper pitch {m['upper_pitch_p5_midi']:.0f}-{m['upper_pitch_p95_midi']:.0f}, "
                 f"centroid {m['spectral_centroid_hz']:.0f} Hz",
                 fontsize=8,
             )

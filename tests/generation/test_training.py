@@ -32,18 +32,22 @@ def test_checkpoint_round_trip_keeps_weights_config_and_lineage(tiny_checkpoint,
     assert load_checkpoint(tmp_path / "copy.pt")["checkpoint_id"] == ckpt["checkpoint_id"]
 
 
-def test_an_interrupted_run_resumes_to_the_same_weights(tiny_checkpoint, tmp_path):
-    cfg = PRESETS["tiny"]
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    cfg = dataclasses.replace(
+        PRESETS["tiny"], steps=12, checkpoint_every=6, eval_every=6, n_train=300, n_val=50
+    )
 
     def crash(step, total, metrics):
-        if step == cfg.checkpoint_every + 5:
+        if step == 8:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         pretrain(cfg, tmp_path / "run.pt", progress=crash, corpus_cache=None)
-    assert load_checkpoint(tmp_path / "run.pt")["step"] == cfg.checkpoint_every
+    assert load_checkpoint(tmp_path / "run.pt")["step"] == 6
     resumed = pretrain(cfg, tmp_path / "run.pt", corpus_cache=None)
-    assert resumed["checkpoint_id"] == load_checkpoint(tiny_checkpoint)["checkpoint_id"]
+    straight = pretrain(cfg, tmp_path / "straight.pt", corpus_cache=None)
+    assert resumed["checkpoint_id"] == straight["checkpoint_id"] and resumed["init_id"] == straight["init_id"]
+    assert pretrain(cfg, tmp_path / "run.pt", corpus_cache=None)["checkpoint_id"] == resumed["checkpoint_id"]
 
 
 def test_tiny_pretraining_lowers_the_validation_loss(tiny_checkpoint):
