@@ -17,7 +17,6 @@ import math
 from collections.abc import Callable, Sequence
 from itertools import combinations
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -56,13 +55,19 @@ def paired_test_power(
 
 
 def binomial_test_power(decisive: int, *, win_rate: float, alpha: float = ALPHA) -> float:
-    """Exact power of scipy's two-sided binomial test at 0.5 with ``decisive`` non-tie judgements."""
-    k = np.arange(decisive + 1)
-    # At p = 0.5 the two-sided p-value is twice the smaller tail.
-    p_values = np.minimum(
-        1.0, 2 * np.minimum(stats.binom.cdf(k, decisive, 0.5), stats.binom.sf(k - 1, decisive, 0.5))
-    )
-    return float(stats.binom.pmf(k[p_values <= alpha], decisive, win_rate).sum())
+    """Exact power of scipy's two-sided binomial test at 0.5 with ``decisive`` non-tie judgements.
+
+    At p = 0.5 the two-sided p-value is twice the smaller tail, so the test rejects k ≤ c or
+    k ≥ n − c, with c the largest k whose lower tail is at most α/2.
+    """
+    critical = int(stats.binom.ppf(alpha / 2, decisive, 0.5))
+    if stats.binom.cdf(critical, decisive, 0.5) > alpha / 2:
+        critical -= 1
+    if critical < 0:
+        return 0.0
+    low = stats.binom.cdf(critical, decisive, win_rate)
+    high = stats.binom.sf(decisive - critical - 1, decisive, win_rate)
+    return float(low + high)
 
 
 def _smallest(guess: float, reaches: Callable[[int], bool], *, n_min: int = 3) -> int | None:
@@ -112,10 +117,14 @@ def decisive_judgements_for_win_rate(
     """Fewest non-tie judgements giving the exact binomial test ``power`` (smallest n; power saw-tooths in n)."""
     if win_rate == 0.5 or math.isnan(win_rate):
         return None
-    # Start the exact scan a little below the normal approximation's answer.
+    # Scan exactly from a little below the normal approximation's answer (stepping further down
+    # while that start already reaches the target), so the first n found is the smallest.
     z_alpha, z_power = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
     guess = ((z_alpha * 0.5 + z_power * math.sqrt(win_rate * (1 - win_rate))) / (win_rate - 0.5)) ** 2
-    for n in range(max(1, int(0.85 * guess)), MAX_PROMPTS):
+    start = max(1, int(0.9 * guess))
+    while start > 1 and binomial_test_power(start, win_rate=win_rate, alpha=alpha) >= power:
+        start = max(1, int(0.8 * start))
+    for n in range(start, MAX_PROMPTS):
         if binomial_test_power(n, win_rate=win_rate, alpha=alpha) >= power:
             return n
     return None
