@@ -1,5 +1,6 @@
 """Input of the rater's pages, validated next to the views that take it."""
 
+import json
 import re
 
 from django import forms
@@ -11,11 +12,32 @@ from .services import HEADPHONE_TRIALS, ClipListening, DiversitySubmission, Qual
 SCORE_CHOICES = [(score, f"{score} {ACR_LABELS[score]}") for score in sorted(ACR_LABELS, reverse=True)]
 # Shown from "A much more" to "B much more", the order of the scale −2 … +2.
 DIVERSITY_SCALE = [(choice, label) for choice, label in sorted(DIVERSITY_CHOICES.items())]
-_LISTENING_FIELD = re.compile(r"^(?:plays|seconds|ended)_(\w+)$")
+_LISTENING_FIELD = re.compile(r"^(?:plays|seconds|ended|events)_(\w+)$")
+PLAYER_EVENTS = {"play", "pause", "seeked", "ended"}
+MAX_EVENTS = 200
+
+
+def parse_player_events(text: str) -> list:
+    """The page's event log of one clip, kept only as far as it is well formed (it is evidence, not input)."""
+    try:
+        events = json.loads(text or "[]")
+    except ValueError:
+        return []
+    if not isinstance(events, list):
+        return []
+    return [
+        [event[0], round(float(event[1]), 2)]
+        for event in events[:MAX_EVENTS]
+        if isinstance(event, list)
+        and len(event) == 2
+        and event[0] in PLAYER_EVENTS
+        and isinstance(event[1], int | float)
+        and not isinstance(event[1], bool)
+    ]
 
 
 class ListeningFieldsMixin:
-    """Hidden plays_<label>, seconds_<label>, ended_<label> per clip, filled in by listening.js."""
+    """Hidden plays_, seconds_, ended_ and events_<label> per clip, filled in by listening.js."""
 
     labels: list[str]
 
@@ -28,6 +50,7 @@ class ListeningFieldsMixin:
                 min_value=0, required=False, widget=forms.HiddenInput
             )
             self.fields[f"ended_{label}"] = forms.BooleanField(required=False, widget=forms.HiddenInput)
+            self.fields[f"events_{label}"] = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def listening(self) -> dict[str, ClipListening]:
         data = self.cleaned_data
@@ -36,6 +59,7 @@ class ListeningFieldsMixin:
                 plays=data.get(f"plays_{label}") or 0,
                 seconds=data.get(f"seconds_{label}") or 0.0,
                 ended=bool(data.get(f"ended_{label}")),
+                events=parse_player_events(data.get(f"events_{label}", "")),
             )
             for label in self.labels
         }

@@ -635,9 +635,16 @@ class ClipListening:
     plays: int = 0
     seconds: float = 0.0
     ended: bool = False
+    # The player's events in order, as [event, position in seconds]: play, pause, seeked, ended.
+    events: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"plays": self.plays, "seconds": round(self.seconds, 2), "ended": self.ended}
+        return {
+            "plays": self.plays,
+            "seconds": round(self.seconds, 2),
+            "ended": self.ended,
+            "events": self.events,
+        }
 
 
 @dataclass

@@ -181,11 +181,7 @@ def _task_context(rater: Rater, assignment, problems: list[str]) -> dict:
 
 
 def _listening_inputs(form, label: str) -> dict:
-    return {
-        "plays": form[f"plays_{label}"],
-        "seconds": form[f"seconds_{label}"],
-        "ended": form[f"ended_{label}"],
-    }
+    return {name: form[f"{name}_{label}"] for name in ("plays", "seconds", "ended", "events")}
 
 
 @require_http_methods(["GET", "POST"])

@@ -127,6 +127,8 @@ def test_rater_passes_the_headphone_check_and_does_both_parts_meeting_an_attenti
     judgements = DiversityAssignment.objects.filter(rater=rater, status=AssignmentStatus.SUBMITTED)
     assert [j.choice for j in judgements] == [-1, -1]
     assert all(clip["ended"] and clip["seconds"] >= 0.45 for j in judgements for clip in j.listening.values())
+    for clip in (clip for j in judgements for clip in j.listening.values()):
+        assert [event for event, _ in clip["events"]][0] == "play" and clip["events"][-1][0] == "ended"
     check = QualityAssignment.objects.get(rater=rater, check_item__isnull=False)
     assert check.check_passed is True and not rater.flags.exists()
 

@@ -84,11 +84,28 @@ def test_submitting_stores_the_answer_and_moves_on(client, study):
     assert response.status_code == 302 and response.url == reverse("ratings:rater_next", args=[rater.token])
     assert "Item 2 of 2" in client.get(response.url, follow=True).content.decode()
     assignment.refresh_from_db()
-    assert assignment.choice == -1 and assignment.listening["A1"] == {
-        "plays": 1,
-        "seconds": 1.0,
-        "ended": True,
-    }
+    assert assignment.choice == -1
+    assert assignment.listening["A1"] == {"plays": 1, "seconds": 1.0, "ended": True, "events": []}
+
+
+def test_the_players_event_log_is_stored_and_anything_malformed_in_it_dropped(client, study):
+    (rater,) = make_raters(study, 1)
+    assignment = services.diversity_assignment_next(rater=rater)
+    data = _post(assignment)
+    data["events_A1"] = '[["play", 0], ["pause", 0.41], ["seeked", 0.2], ["play", 0.2], ["ended", 1.0]]'
+    data["events_A2"] = '[["play", 0], ["hack", 1], ["ended", "x"], ["ended", 1.004]]'
+    data["events_B1"] = "not json"
+    client.post(_url(rater, assignment), data)
+    listening = DiversityAssignment.objects.get().listening
+    assert listening["A1"]["events"] == [
+        ["play", 0],
+        ["pause", 0.41],
+        ["seeked", 0.2],
+        ["play", 0.2],
+        ["ended", 1.0],
+    ]
+    assert listening["A2"]["events"] == [["play", 0], ["ended", 1.0]]
+    assert listening["B1"]["events"] == [] and listening["B2"]["events"] == []
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,16 @@
     const label = section.dataset.label;
     const audio = section.querySelector("audio");
     const plays = field("plays_" + label), seconds = field("seconds_" + label), ended = field("ended_" + label);
+    const events = field("events_" + label);
+    let log = [];
+    try { log = JSON.parse(events.value || "[]"); } catch (e) { log = []; }
+    function record(type) {
+      if (log.length < 200) log.push([type, Math.round(audio.currentTime * 100) / 100]);
+      events.value = JSON.stringify(log);
+    }
+    ["play", "pause", "seeked", "ended"].forEach(function (type) {
+      audio.addEventListener(type, function () { record(type); });
+    });
     const heard = document.getElementById("heard-" + label);
     if (ended.value === "True") heard.textContent = "✓ played to the end";
     let heardBefore = parseFloat(seconds.value || "0");
