@@ -78,11 +78,12 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from generation.checkpoint import model_from_checkpoint
+    from generation.checkpoint import load_checkpoint, model_from_checkpoint
     from generation.embeddings import Embeddings
     from generation.evaluate import evaluate, to_markdown, write_report
 
-    model = model_from_checkpoint(args.checkpoint)
+    ckpt = load_checkpoint(args.checkpoint)
+    model = model_from_checkpoint(ckpt)
     emb = Embeddings.load(args.embeddings)
     t0 = time.perf_counter()
     result = evaluate(
@@ -93,6 +94,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         n_prompts=args.prompts,
         samples=args.samples,
         seeds=tuple(args.seeds),
+        caption_noise=ckpt["train_config"].get("caption_noise", 0.0),
+        constrain=args.constrain,
     )
     result["checkpoint"] = str(args.checkpoint)
     result["embeddings_report"] = emb.report
@@ -185,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prompts", type=int, default=64)
     p.add_argument("--samples", type=int, default=4)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--constrain", action="store_true", help="mask tokens of the wrong kind while sampling")
     p.add_argument("--out", default="var/generation/evaluate")
     p.set_defaults(func=cmd_evaluate)
 

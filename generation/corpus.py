@@ -5,6 +5,11 @@ and drums, with attributes dropped at random) and a four-bar piece drawn from th
 key, mode, instruments, a chord progression, a melodic motif arranged in a form (AABA, ABAB, ...), a bass
 line and a drum pattern. Pieces are encoded as a fixed-length token sequence (see ``MusicVocab``).
 
+Like web-scraped captions, a fraction ``caption_noise`` of the pairs carries a caption written for another
+piece: that looseness between text and music is what classifier-free guidance corrects (on a corpus with
+exact captions the conditional model already matched the corpus's text adherence and CFG added nothing
+measurable; see docs/generation.md).
+
 Splits are reproducible from a seed: captions whose hash falls in the held-out bucket (and the paper's
 "Rock song" and "Opera singer") never occur in training; validation examples are separate draws.
 """
@@ -18,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-CORPUS_VERSION = "v1"
+CORPUS_VERSION = "v2"  # v2: caption noise
 
 # --- musical vocabulary -------------------------------------------------------------------------------
 
@@ -604,8 +609,9 @@ class TokenDataset:
         return len(self.tokens)
 
 
-def build_split(n: int, seed: int, held_out: bool = False) -> TokenDataset:
-    """``n`` examples whose captions are in (held_out=True) or out of the held-out bucket."""
+def build_split(n: int, seed: int, held_out: bool = False, caption_noise: float = 0.0) -> TokenDataset:
+    """``n`` examples whose captions are in (held_out=True) or out of the held-out bucket; a fraction
+    ``caption_noise`` of them is paired with a caption of an independent draw."""
     rng = np.random.default_rng(seed)
     tokens, texts = [], []
     while len(tokens) < n:
@@ -613,26 +619,32 @@ def build_split(n: int, seed: int, held_out: bool = False) -> TokenDataset:
         prompt = sample_prompt(attrs, rng)
         if is_held_out(prompt.text) != held_out:
             continue
-        tokens.append(compose(attrs, rng))
+        music_attrs = sample_attributes(rng) if caption_noise and rng.random() < caption_noise else attrs
+        tokens.append(compose(music_attrs, rng))
         texts.append(prompt.text)
     return TokenDataset(np.stack(tokens).astype(np.int16), encode_text(texts).astype(np.int16), texts)
 
 
 def load_corpus(
-    n_train: int, n_val: int, seed: int = 0, cache_dir: Path | None = Path("var/generation/corpus")
+    n_train: int,
+    n_val: int,
+    seed: int = 0,
+    cache_dir: Path | None = Path("var/generation/corpus"),
+    caption_noise: float = 0.0,
 ) -> tuple[TokenDataset, TokenDataset]:
     """Train and validation splits, cached as a compact versioned .npz (rebuilt if absent)."""
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"corpus-{CORPUS_VERSION}-seed{seed}-{n_train}-{n_val}.npz"
+        name = f"corpus-{CORPUS_VERSION}-seed{seed}-{n_train}-{n_val}-noise{caption_noise:g}.npz"
+        path = Path(cache_dir) / name
         if path.exists():
             z = np.load(path, allow_pickle=False)
             return (
                 TokenDataset(z["train_tokens"], z["train_text"], list(z["train_texts"])),
                 TokenDataset(z["val_tokens"], z["val_text"], list(z["val_texts"])),
             )
-    train = build_split(n_train, seed=seed * 1000 + 1)
-    val = build_split(n_val, seed=seed * 1000 + 2)
+    train = build_split(n_train, seed=seed * 1000 + 1, caption_noise=caption_noise)
+    val = build_split(n_val, seed=seed * 1000 + 2, caption_noise=caption_noise)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
@@ -665,6 +677,13 @@ def held_out_prompts(n: int, seed: int = 0) -> list[Prompt]:
     return prompts[:n]
 
 
-def corpus_samples(prompt: Prompt, k: int, rng: np.random.Generator) -> np.ndarray:
-    """``k`` pieces the corpus itself would pair with this prompt (for the corpus's own diversity)."""
-    return np.stack([compose(attributes_for(prompt, rng), rng) for _ in range(k)])
+def corpus_samples(
+    prompt: Prompt, k: int, rng: np.random.Generator, caption_noise: float = 0.0
+) -> np.ndarray:
+    """``k`` pieces the corpus itself would pair with this prompt (for the corpus's own diversity), with
+    the same share of mismatched pairs as a corpus built with ``caption_noise``."""
+    pieces = []
+    for _ in range(k):
+        noisy = caption_noise and rng.random() < caption_noise
+        pieces.append(compose(sample_attributes(rng) if noisy else attributes_for(prompt, rng), rng))
+    return np.stack(pieces)

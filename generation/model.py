@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generation.corpus import PAD_WORD, TEXT_LEN, TEXT_VOCAB, VOCAB
+from generation.corpus import PAD_WORD, SLOT_RANGES, TEXT_LEN, TEXT_VOCAB, VOCAB
 
 
 @dataclass(frozen=True)
@@ -166,6 +166,14 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
     return logits
 
 
+def grammar_bias(device: torch.device | str = "cpu") -> torch.Tensor:
+    """(music_len, vocab): 0 where a token is of the kind its position takes, -inf elsewhere."""
+    bias = torch.full((VOCAB.seq_len, VOCAB.size), float("-inf"), device=device)
+    for i, (lo, hi) in enumerate(SLOT_RANGES):
+        bias[i, lo:hi] = 0.0
+    return bias
+
+
 @dataclass
 class Generation:
     """Sampled sequences (B, music_len) starting with BOS; optionally, for every generated position, the
@@ -188,11 +196,14 @@ def generate(
     seed: int = 0,
     return_logprobs: bool = False,
     return_logits: bool = False,
+    constrain: bool = False,
 ) -> Generation:
     """Sample one sequence per row of ``text_ids`` (B, text_len) with CFG strength ``gamma`` and a KV cache.
 
     gamma == 1 runs the conditional rows alone; otherwise conditional and null-prompt rows share each
     forward pass (batch 2B). Reproducible from ``seed`` whatever else runs in the process.
+    ``constrain`` masks, at every position, the tokens of the wrong kind (the grammar of ``VOCAB``) after
+    guidance: CFG amplifies differences in the far tail of the two distributions, where wrong-kind tokens live.
     """
     model.eval()
     cfg = model.cfg
@@ -212,11 +223,14 @@ def generate(
     n_new = cfg.music_len - 1
     logprobs = torch.empty(b, n_new, device=device) if return_logprobs else None
     all_logits = torch.empty(b, n_new, cfg.vocab_size, device=device) if return_logits else None
+    slot_bias = grammar_bias(device) if constrain else None
     step_in = torch.full((rows, 1), VOCAB.bos, dtype=torch.long, device=device)
     logits = model(text_ids, step_in, cache, key_mask)[:, -1]
     for t in range(n_new):
         if guided:
             logits = cfg_logits(logits[:b], logits[b:], gamma)
+        if slot_bias is not None:
+            logits = logits + slot_bias[t + 1]
         logits = logits / max(temperature, 1e-5)
         if top_k or top_p < 1.0:
             logits = filter_logits(logits, top_k, top_p)

@@ -17,6 +17,7 @@ class SamplingConfig:
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
+    constrain: bool = False  # mask tokens of the wrong kind (see model.generate)
 
 
 PLAIN = SamplingConfig()
@@ -44,6 +45,7 @@ def generate_for_prompts(
             top_k=sampling.top_k,
             top_p=sampling.top_p,
             seed=seed * 100_003 + i,
+            constrain=sampling.constrain,
             return_logprobs=return_logprobs,
         )
         chunks.append(last.tokens.numpy())

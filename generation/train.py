@@ -31,6 +31,7 @@ class TrainConfig:
     warmup: int = 100
     weight_decay: float = 0.05
     cond_dropout: float = 0.15
+    caption_noise: float = 0.25  # share of training pairs whose caption describes another piece
     seed: int = 0
     n_train: int = 40_000
     n_val: int = 1_000
@@ -103,7 +104,7 @@ def pretrain(
     final checkpoint dict (also written to ``out``, and every ``checkpoint_every`` steps on the way)."""
     torch.set_num_threads(cfg.threads)
     out = Path(out)
-    train, val = load_corpus(cfg.n_train, cfg.n_val, cfg.seed, corpus_cache)
+    train, val = load_corpus(cfg.n_train, cfg.n_val, cfg.seed, corpus_cache, cfg.caption_noise)
     torch.manual_seed(cfg.seed)
     model = MusicTransformer(cfg.model)
     init_id = f"{cfg.preset}-seed{cfg.seed}-{weights_digest(model.state_dict())}"

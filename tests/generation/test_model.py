@@ -85,3 +85,11 @@ def test_top_k_one_is_greedy():
     out = generate(model, _text("Rock song"), top_k=1, seed=0, return_logits=True)
     greedy = out.logits.argmax(-1)
     assert torch.equal(out.tokens[:, 1:], greedy)
+
+
+def test_grammar_constrained_sampling_only_emits_tokens_of_the_right_kind():
+    from generation.corpus import SLOT_HI, SLOT_LO
+
+    model = _model()  # untrained: unconstrained, it emits tokens of every kind anywhere
+    tokens = generate(model, _text("Rock song", "Opera singer"), gamma=3.0, seed=0, constrain=True).tokens
+    assert ((tokens >= torch.from_numpy(SLOT_LO)) & (tokens < torch.from_numpy(SLOT_HI))).all()
