@@ -159,15 +159,33 @@ class RaterProgress:
 def rater_progress(rater: Rater) -> RaterProgress:
     """Items submitted, and the most this rater can do: taken + still claimable (+ checks to come), capped."""
     counts = rater_counts(rater)
-    claimable = sum(claimable_by(rater, kind).count() for kind in study_task_kinds(rater.study))
-    total = counts.taken + claimable
+    kinds = study_task_kinds(rater.study)
+    claimable = {kind: claimable_by(rater, kind).count() for kind in kinds}
+    total = counts.taken + sum(claimable.values())
     rate = rater.study.attention_rate
-    if claimable and rate > 0:
-        regular_total = sum(counts.regular.values()) + claimable
-        total += max(0, math.floor(rate * regular_total + 1e-9) - counts.checks)
+    if sum(claimable.values()) and rate > 0:
+        regular_total = sum(counts.regular.values()) + sum(claimable.values())
+        checks_to_come = max(0, math.floor(rate * regular_total + 1e-9) - counts.checks)
+        total += checks_to_come - _prompts_checks_will_use(rater, kinds, checks_to_come, claimable)
     if rater.study.max_items_per_rater is not None:
         total = min(total, max(rater.study.max_items_per_rater, counts.taken))
     return RaterProgress(done=counts.submitted, total=total)
+
+
+def _prompts_checks_will_use(rater: Rater, kinds: tuple[str, ...], checks: int, claimable: dict) -> int:
+    """How many prompts the rater could rate that quality checks to come will show instead (a rater
+    meets a prompt once); checks alternate between the parts, and take spare prompts first."""
+    if TaskKind.QUALITY not in kinds or not checks:
+        return 0
+    quality_checks = checks if len(kinds) == 1 else math.ceil(checks / 2)
+    spare = (
+        Prompt.objects.filter(study_id=rater.study_id, clips__isnull=False)
+        .exclude(quality_assignments__rater=rater)
+        .distinct()
+        .count()
+        - claimable[TaskKind.QUALITY]
+    )
+    return min(claimable[TaskKind.QUALITY], max(0, quality_checks - spare))
 
 
 # --- what a rater sees ------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def test_rater_passes_the_headphone_check_and_does_both_parts_meeting_an_attenti
 
     seen = []
     for position in range(1, 5):
-        _wait_for(driver, f"Item {position} of ")  # the total is an estimate while checks are to come
+        _wait_for(driver, f"Item {position} of 4")
         item = _open_item(rater)
         kind = "diversity" if isinstance(item, DiversityAssignment) else "quality"
         seen.append((kind, item.check_item_id is not None))

@@ -43,12 +43,15 @@ def test_attention_items_come_at_the_configured_rate(tmp_path):
     study.attention_rate = 0.5
     study.save()
     (rater,) = make_raters(study, 1)
-    sequence = []
+    sequence, totals = [], set()
     while (assignment := services.task_next(rater=rater)) is not None:
+        totals.add(selectors.rater_progress(rater).total)
         sequence.append("check" if assignment.check_item_id else "item")
         _submit_quality(assignment, text_adherence=1)
     # One check per two ordinary items: checks < floor(rate × (ordinary items + 1)).
     assert sequence[:5] == ["item", "check", "item", "item", "check"]
+    # Each check shows a prompt the rater could have rated, so the rater meets 8 items in all, as announced.
+    assert len(sequence) == 8 and totals == {8}
     assert selectors.rater_progress(rater).finished
 
 

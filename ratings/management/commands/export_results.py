@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
+from analysis.web.services import study_report_write
 from ratings import selectors
 from ratings.services import DIVERSITY_COLUMNS, FLAG_COLUMNS, RATINGS_COLUMNS
 
@@ -20,8 +21,8 @@ def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
 
 class Command(BaseCommand):
     help = (
-        "Export a study's ratings (ratings.csv, diversity.csv: MISSION.md §5) and its rater flags (rater_flags.csv) "
-        "into a folder, leaving out raters with an active exclusion flag unless --include-excluded. "
+        "Export a study's ratings (ratings.csv, diversity.csv: MISSION.md §5), its rater flags (rater_flags.csv) "
+        "and its analysis (summary.json, tables as CSV/Markdown/LaTeX, PNG plots) into a folder, leaving out raters with an active exclusion flag unless --include-excluded. "
         "Nothing partial is left on error."
     )
 
@@ -45,8 +46,15 @@ class Command(BaseCommand):
             _write_csv(scratch / "ratings.csv", RATINGS_COLUMNS, quality)
             _write_csv(scratch / "diversity.csv", DIVERSITY_COLUMNS, diversity)
             _write_csv(scratch / "rater_flags.csv", FLAG_COLUMNS, selectors.study_flag_rows(study))
+            study_report_write(study=study, out_dir=scratch / "report", include_excluded=include_excluded)
+            for written in (scratch / "report").iterdir():
+                shutil.move(str(written), scratch / written.name)
+            (scratch / "report").rmdir()
             for written in scratch.iterdir():
-                shutil.move(str(written), out / written.name)
+                target = out / written.name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                shutil.move(str(written), target)
         left_out = f", {len(excluded)} excluded rater(s) left out" if excluded else ""
         self.stdout.write(
             f"study {study.slug}: {len(quality)} quality ratings and {len(diversity)} diversity judgements "
