@@ -10,6 +10,10 @@ from pathlib import Path
 
 import dj_database_url
 
+# One BLAS thread per process: the analysis' small matrices run slower, not faster, on more threads
+# when web workers share the cores (measured in docs/analysis.md). Set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("COUNTERPOINT_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)

@@ -132,3 +132,22 @@ def test_create_invites_prints_one_secret_link_per_rater(tmp_path, capsys):
     for line in lines:
         external_id, url = line.split("\t")
         assert url.startswith("https://rate.example/r/") and url.rstrip("/").rsplit("/", 1)[1] in tokens
+
+
+def test_export_writes_the_analysis_beside_the_csv_files(tmp_path):
+    import json
+
+    study = make_study(tmp_path, prompts=3)
+    services.ratings_import(
+        study=study, path=_write(tmp_path / "r.csv", _rows(prompts=("p000", "p001", "p002")))
+    )
+    out = tmp_path / "out"
+    call_command("export_results", "--study", study.slug, "--out", str(out))
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["quality"]["variants"]) == {"base", "cfg", "distilled"}
+    means = summary["quality"]["variants"]["base"]["musicality"]
+    assert means["n_prompts"] == 3 and means["ci_low"] <= means["mean"] <= means["ci_high"]
+    assert len(summary["quality"]["pairs"]) == 3 * 3  # 3 unordered pairs × 3 criteria
+    assert {"ratings.csv", "diversity.csv", "summary.json"} <= {p.name for p in out.iterdir()}
+    assert any(p.suffix == ".png" for p in out.rglob("*")) and any(p.suffix == ".tex" for p in out.rglob("*"))
+    assert not [p for p in out.iterdir() if p.name.startswith("tmp")]
