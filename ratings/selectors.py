@@ -103,7 +103,7 @@ def rater_open_assignment(rater: Rater, kinds: tuple[str, ...] | None = None) ->
 
 
 def assignment_kind(assignment: Assignment) -> str:
-    return TaskKind.QUALITY if isinstance(assignment, QualityAssignment) else TaskKind.DIVERSITY
+    return (TaskKind.QUALITY if isinstance(assignment, QualityAssignment) else TaskKind.DIVERSITY).value
 
 
 @dataclass(frozen=True)
@@ -120,24 +120,33 @@ class RaterCounts:
         return sum(self.regular.values()) + self.checks
 
 
-def rater_counts(rater: Rater) -> RaterCounts:
-    regular, checks, submitted, open_ = {}, 0, 0, 0
-    managers = [(TaskKind.QUALITY, rater.quality_assignments)]
-    if rater.study.diversity_part:  # without it the rater cannot have a diversity item: spare the query
-        managers.append((TaskKind.DIVERSITY, rater.diversity_assignments))
-    regular[TaskKind.DIVERSITY.value] = 0
-    for kind, manager in managers:
-        row = manager.exclude(status=AssignmentStatus.WITHDRAWN).aggregate(
-            regular=Count("id", filter=Q(check_item__isnull=True)),
-            checks=Count("id", filter=Q(check_item__isnull=False)),
-            submitted=Count("id", filter=Q(status=AssignmentStatus.SUBMITTED)),
-            open=Count("id", filter=Q(status=AssignmentStatus.OPEN)),
-        )
-        regular[kind.value] = row["regular"]
-        checks += row["checks"]
-        submitted += row["submitted"]
-        open_ += row["open"]
+def _counts_from(rows: list[tuple[str, int | None, str]]) -> RaterCounts:
+    """Counts from (kind, check_item_id, status) of a rater's assignments."""
+    regular = {kind: 0 for kind in TaskKind.values}
+    checks = submitted = open_ = 0
+    for kind, check_item_id, status in rows:
+        if status == AssignmentStatus.WITHDRAWN:
+            continue
+        if check_item_id is None:
+            regular[kind] += 1
+        else:
+            checks += 1
+        submitted += status == AssignmentStatus.SUBMITTED
+        open_ += status == AssignmentStatus.OPEN
     return RaterCounts(regular, checks, submitted, open_)
+
+
+def rater_counts(rater: Rater) -> RaterCounts:
+    rows = [
+        (TaskKind.QUALITY.value, *row)
+        for row in rater.quality_assignments.values_list("check_item_id", "status")
+    ]
+    if rater.study.diversity_part:  # without it the rater cannot have a diversity item: spare the query
+        rows += [
+            (TaskKind.DIVERSITY.value, *row)
+            for row in rater.diversity_assignments.values_list("check_item_id", "status")
+        ]
+    return _counts_from(rows)
 
 
 def attention_check_due(rater: Rater, counts: RaterCounts) -> bool:
@@ -158,34 +167,40 @@ class RaterProgress:
 
 def rater_progress(rater: Rater) -> RaterProgress:
     """Items submitted, and the most this rater can do: taken + still claimable (+ checks to come), capped."""
-    counts = rater_counts(rater)
-    kinds = study_task_kinds(rater.study)
-    claimable = {kind: claimable_by(rater, kind).count() for kind in kinds}
+    claimable = {kind: claimable_by(rater, kind).count() for kind in study_task_kinds(rater.study)}
+
+    def unseen_prompts() -> int:
+        return (
+            Prompt.objects.filter(study_id=rater.study_id, clips__isnull=False)
+            .exclude(quality_assignments__rater=rater)
+            .distinct()
+            .count()
+        )
+
+    return _progress(rater.study, rater_counts(rater), claimable, unseen_prompts)
+
+
+def _progress(study: Study, counts: RaterCounts, claimable: dict[str, int], unseen_prompts) -> RaterProgress:
+    """The one rule of rater_progress, fed by per-rater queries or by the dashboard's bulk ones.
+
+    A quality check shows a prompt the rater has not met (a rater meets a prompt once): one already
+    covered if there is any (`unseen_prompts()` minus the claimable ones), else one they could have
+    rated, which the total then loses. Checks alternate between the parts of a study that has both.
+    """
+    kinds = study_task_kinds(study)
     total = counts.taken + sum(claimable.values())
-    rate = rater.study.attention_rate
+    rate = study.attention_rate
     if sum(claimable.values()) and rate > 0:
         regular_total = sum(counts.regular.values()) + sum(claimable.values())
         checks_to_come = max(0, math.floor(rate * regular_total + 1e-9) - counts.checks)
-        total += checks_to_come - _prompts_checks_will_use(rater, kinds, checks_to_come, claimable)
-    if rater.study.max_items_per_rater is not None:
-        total = min(total, max(rater.study.max_items_per_rater, counts.taken))
+        total += checks_to_come
+        if TaskKind.QUALITY in kinds and checks_to_come:
+            quality_checks = checks_to_come if len(kinds) == 1 else math.ceil(checks_to_come / 2)
+            spare = unseen_prompts() - claimable[TaskKind.QUALITY]
+            total -= min(claimable[TaskKind.QUALITY], max(0, quality_checks - spare))
+    if study.max_items_per_rater is not None:
+        total = min(total, max(study.max_items_per_rater, counts.taken))
     return RaterProgress(done=counts.submitted, total=total)
-
-
-def _prompts_checks_will_use(rater: Rater, kinds: tuple[str, ...], checks: int, claimable: dict) -> int:
-    """How many prompts the rater could rate that quality checks to come will show instead (a rater
-    meets a prompt once); checks alternate between the parts, and take spare prompts first."""
-    if TaskKind.QUALITY not in kinds or not checks:
-        return 0
-    quality_checks = checks if len(kinds) == 1 else math.ceil(checks / 2)
-    spare = (
-        Prompt.objects.filter(study_id=rater.study_id, clips__isnull=False)
-        .exclude(quality_assignments__rater=rater)
-        .distinct()
-        .count()
-        - claimable[TaskKind.QUALITY]
-    )
-    return min(claimable[TaskKind.QUALITY], max(0, quality_checks - spare))
 
 
 # --- what a rater sees ------------------------------------------------------------------------------
@@ -514,26 +529,48 @@ class StudyDashboard:
 
 
 def study_dashboard(study: Study) -> StudyDashboard:
+    """Everything the dashboard shows, in a handful of queries however many raters there are."""
     kinds = study_task_kinds(study)
     board = StudyDashboard(study=study, kinds=kinds, check_items=study.check_items.count())
+    with_clips = set(
+        study.prompts.filter(Exists(Clip.objects.filter(prompt=OuterRef("pk")))).values_list("id", flat=True)
+    )
+    open_prompts, open_comparisons = set(), set()
     if TaskKind.QUALITY in kinds:
         coverage = study_coverage(study)
-        slots = dict(study.prompts.values_list("external_id", "quality_slots_taken"))
-        prompts = study.prompts.filter(Exists(Clip.objects.filter(prompt=OuterRef("pk")))).order_by(
-            "external_id"
-        )
+        prompts = study.prompts.filter(pk__in=with_clips).order_by("external_id")
         board.quality_coverage = [
             {
                 "prompt_id": p.external_id,
                 "text": p.text,
                 "submitted": coverage[p.external_id],
-                "slots_taken": slots[p.external_id],
+                "slots_taken": p.quality_slots_taken,
             }
             for p in prompts
         ]
+        open_prompts = {p.pk for p in prompts if p.quality_slots_taken < study.raters_per_prompt}
+    if TaskKind.DIVERSITY in kinds:
+        open_comparisons = set(
+            study.diversity_comparisons.filter(slots_taken__lt=study.raters_per_prompt).values_list(
+                "id", flat=True
+            )
+        )
     board.diversity_coverage = study_diversity_coverage(study)
+    by_rater: dict[int, list[Assignment]] = {}
+    for model in (QualityAssignment, DiversityAssignment):
+        for assignment in model.objects.filter(rater__study=study).select_related("prompt"):
+            by_rater.setdefault(assignment.rater_id, []).append(assignment)
     for rater in study.raters.prefetch_related("flags").order_by("created_at", "id"):
-        assignments = [*rater.quality_assignments.all(), *rater.diversity_assignments.all()]
+        rater.study = study
+        assignments = by_rater.get(rater.pk, [])
+        seen_prompts = {a.prompt_id for a in assignments if isinstance(a, QualityAssignment)}
+        seen_comparisons = {a.comparison_id for a in assignments if isinstance(a, DiversityAssignment)}
+        claimable = {}
+        if TaskKind.QUALITY in kinds:
+            claimable[TaskKind.QUALITY.value] = len(open_prompts - seen_prompts)
+        if TaskKind.DIVERSITY in kinds:
+            claimable[TaskKind.DIVERSITY.value] = len(open_comparisons - seen_comparisons)
+        counts = _counts_from([(assignment_kind(a), a.check_item_id, a.status) for a in assignments])
         submitted = [a for a in assignments if a.status == AssignmentStatus.SUBMITTED and not _is_imported(a)]
         checks = [
             a for a in assignments if a.check_item_id is not None and a.status == AssignmentStatus.SUBMITTED
@@ -541,7 +578,9 @@ def study_dashboard(study: Study) -> StudyDashboard:
         board.raters.append(
             RaterRow(
                 rater=rater,
-                progress=rater_progress(rater),
+                progress=_progress(
+                    study, counts, claimable, lambda seen=seen_prompts: len(with_clips - seen)
+                ),
                 seconds_spent=sum((a.submitted_at - a.created_at).total_seconds() for a in submitted),
                 checks_failed=sum(1 for a in checks if a.check_passed is False),
                 checks_total=len(checks),

@@ -112,3 +112,21 @@ def test_the_index_lists_every_study_with_its_parts(staff, study, client):
     assert f'href="{_dashboard(study)}"' in page and "quality + diversity" in page
     client.logout()
     assert client.get(reverse("ratings:dashboard_index")).status_code == 302
+
+
+def test_the_dashboards_bulk_progress_agrees_with_each_raters_own(tmp_path, django_assert_max_num_queries):
+    from ratings import selectors
+
+    study = make_diversity_study(
+        tmp_path, slug="bulk", prompts=3, variants=("a", "b", "c"), raters_per_prompt=2, attention_rate=0.3
+    )
+    raters = make_raters(study, 12)
+    for number, rater in enumerate(raters):
+        for _ in range(number % 4):
+            if (assignment := services.task_next(rater=rater)) is not None:
+                answer(assignment)
+    services.task_next(rater=raters[0])
+    services.rater_flag(rater=raters[5], reason=RaterFlag.Reason.MANUAL, detail="test")
+    with django_assert_max_num_queries(15):  # however many raters
+        board = selectors.study_dashboard(study)
+    assert [row.progress for row in board.raters] == [selectors.rater_progress(r) for r in raters]
