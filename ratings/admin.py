@@ -160,8 +160,8 @@ class QualityRatingInline(admin.TabularInline):
 
 @admin.register(QualityAssignment)
 class QualityAssignmentAdmin(admin.ModelAdmin):
-    list_display = ["rater", "prompt", "status", "created_at", "submitted_at"]
-    list_filter = ["status", "prompt__study"]
+    list_display = ["rater", "prompt", "status", "check_item", "check_passed", "holds_slot", "submitted_at"]
+    list_filter = ["status", "prompt__study", "check_passed"]
     readonly_fields = ["token", "clip_order", "listening"]
     inlines = [QualityRatingInline]
 
