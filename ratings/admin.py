@@ -63,6 +63,11 @@ class StudyAdmin(admin.ModelAdmin):
         ),
     ]
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "completion_url":
+            kwargs["assume_scheme"] = "https"  # a crowd platform's page: never plain http
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     @admin.display(description="dashboard")
     def dashboard(self, study):
         url = reverse("ratings:study_dashboard", args=[study.slug])
