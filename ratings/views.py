@@ -147,7 +147,8 @@ def headphone_audio(request: HttpRequest, rater_token: str, trial: int) -> HttpR
 # --- tasks -------------------------------------------------------------------------------------------
 
 
-def _open_assignment_or_redirect(request, rater, model, assignment_token):
+def _open_assignment_or_redirect(rater: Rater, model, assignment_token: str):
+    """The rater's open assignment of that token (404 for anyone else's), or where to go instead."""
     assignment = get_object_or_404(
         model.objects.select_related("prompt"), token=assignment_token, rater=rater
     )
@@ -157,7 +158,7 @@ def _open_assignment_or_redirect(request, rater, model, assignment_token):
     return assignment, None
 
 
-def _submit(request, submit, assignment, form) -> list[str] | None:
+def _submit(submit, assignment, form) -> list[str] | None:
     """Problems to show, or None when the answer was stored."""
     if not form.is_valid():
         return [error for errors in form.errors.values() for error in errors]
@@ -189,7 +190,7 @@ def quality_task(request: HttpRequest, rater_token: str, assignment_token: str) 
     rater = _rater(rater_token)
     if (gate := _gate(request, rater)) is not None:
         return gate
-    assignment, moved_on = _open_assignment_or_redirect(request, rater, QualityAssignment, assignment_token)
+    assignment, moved_on = _open_assignment_or_redirect(rater, QualityAssignment, assignment_token)
     if moved_on is not None:
         return moved_on
     labelled = selectors.assignment_clips_in_order(assignment)
@@ -198,7 +199,7 @@ def quality_task(request: HttpRequest, rater_token: str, assignment_token: str) 
     if request.method == "POST":
         form = QualityRatingForm(request.POST, labels=labels)
         try:
-            problems = _submit(request, services.quality_rating_submit, assignment, form)
+            problems = _submit(services.quality_rating_submit, assignment, form)
         except services.RaterExcluded:
             return _excluded_page(request, rater)
         if problems is None:
@@ -227,14 +228,14 @@ def diversity_task(request: HttpRequest, rater_token: str, assignment_token: str
     rater = _rater(rater_token)
     if (gate := _gate(request, rater)) is not None:
         return gate
-    assignment, moved_on = _open_assignment_or_redirect(request, rater, DiversityAssignment, assignment_token)
+    assignment, moved_on = _open_assignment_or_redirect(rater, DiversityAssignment, assignment_token)
     if moved_on is not None:
         return moved_on
     problems: list[str] = []
     if request.method == "POST":
         form = DiversityJudgementForm(request.POST)
         try:
-            problems = _submit(request, services.diversity_judgement_submit, assignment, form)
+            problems = _submit(services.diversity_judgement_submit, assignment, form)
         except services.RaterExcluded:
             return _excluded_page(request, rater)
         if problems is None:
