@@ -42,7 +42,7 @@ class FrontConfig:
     quality_finetune: FinetuneConfig
     diversity_finetune: FinetuneConfig
     gammas: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)
-    temperatures: tuple[float, ...] = (0.7, 0.8, 0.9, 1.1)
+    temperatures: tuple[float, ...] = (0.8, 0.9, 1.1)
     lambdas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     n_prompts: int = 64
     samples: int = 4
@@ -160,10 +160,15 @@ def evaluate_variant(
     return row, by_prompt, by_seed
 
 
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The (diversity, adherence) points no other point beats on both, ordered by diversity."""
+    return sorted(p for p in points if not any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in points))
+
+
 def baseline_at(front: list[tuple[float, float]], x: float) -> float | None:
-    """Adherence of a baseline front (points of held-out diversity, adherence) at diversity ``x``, linearly
-    interpolated along the front ordered by diversity; None outside its range."""
-    pts = sorted(front)
+    """Adherence of a baseline at held-out diversity ``x``: linear along its Pareto front (its dominated points
+    dropped, so the baseline is taken at its best); None outside the front's diversity range."""
+    pts = pareto_front(front)
     xs, ys = np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
     if x < xs[0] or x > xs[-1]:
         return None

@@ -6,9 +6,9 @@ from generation.__main__ import main
 from generation.front import FRONT_PRESETS, baseline_at, front_margins
 
 
-def test_a_baseline_front_is_interpolated_along_diversity_and_undefined_outside():
-    front = [(0.6, 0.50), (0.4, 0.60), (0.5, 0.56)]
-    assert np.isclose(baseline_at(front, 0.55), 0.53)
+def test_a_baseline_is_interpolated_along_its_pareto_front_and_undefined_outside():
+    front = [(0.6, 0.50), (0.4, 0.60), (0.5, 0.56), (0.45, 0.40)]  # the last is dominated: ignored
+    assert np.isclose(baseline_at(front, 0.55), 0.53) and np.isclose(baseline_at(front, 0.45), 0.58)
     assert baseline_at(front, 0.7) is None and baseline_at(front, 0.3) is None
 
 
