@@ -31,6 +31,7 @@ def cmd_finetune(args: argparse.Namespace) -> None:
         normalise=args.normalise,
         lr=args.lr,
         seed=args.seed,
+        constrain=args.constrain or None,
     )
     _require(args.base, "base checkpoint")
     _require(args.embeddings, "embeddings")
@@ -93,6 +94,8 @@ def cmd_front(args: argparse.Namespace) -> None:
         cfg = replace(cfg, n_prompts=args.prompts)
     if args.seeds is not None:
         cfg = replace(cfg, seeds=tuple(args.seeds))
+    if args.constrain:
+        cfg = replace(cfg, constrain=True)
     _require(cfg.base, "base checkpoint")
     _require(cfg.embeddings, "embeddings")
     result = run_front(cfg, args.out or f"runs/{args.preset}/front")
@@ -120,6 +123,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prompts-per-step", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
+    p.add_argument("--constrain", action="store_true", help="grammar-constrained sampling (and masked KL)")
     p.set_defaults(func=cmd_finetune)
 
     def pair(p: argparse.ArgumentParser) -> None:
@@ -150,5 +154,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--diversity", help="beta > 0 checkpoint (trained there if missing)")
     p.add_argument("--prompts", type=int)
     p.add_argument("--seeds", type=int, nargs="+")
+    p.add_argument("--constrain", action="store_true", help="grammar-constrained sampling everywhere")
     p.add_argument("--out", help="default runs/PRESET/front")
     p.set_defaults(func=cmd_front)

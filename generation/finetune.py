@@ -43,7 +43,7 @@ from generation.corpus import (
 )
 from generation.embeddings import Embeddings
 from generation.metrics import diversity, text_adherence
-from generation.model import MusicTransformer, cfg_logits, generate
+from generation.model import MusicTransformer, cfg_logits, generate, grammar_bias
 from generation.render import render_batch
 from generation.sampling import validity_rate
 
@@ -68,6 +68,7 @@ class FinetuneConfig:
     normalise: str = "running_std"
     norm_momentum: float = 0.95  # of the running advantage variance (and of the moving-average baseline)
     kl: str = "reverse"
+    constrain: bool = False  # sample under the token grammar; the KL then distils the unmasked distribution
     lr: float = 1e-4
     grad_clip: float = 1.0
     seed: int = 0
@@ -202,13 +203,18 @@ def training_prompts(n: int, seed: int) -> list[str]:
 
 @torch.no_grad()
 def quick_eval(
-    model: MusicTransformer, emb: Embeddings, n_prompts: int, samples: int, seed: int = 0
+    model: MusicTransformer,
+    emb: Embeddings,
+    n_prompts: int,
+    samples: int,
+    seed: int = 0,
+    constrain: bool = False,
 ) -> dict[str, float]:
     """Held-out and reward diversity, MuLan adherence and validity on ``n_prompts`` held-out prompts."""
     texts = [p.text for p in held_out_prompts(n_prompts)]
     text_ids = torch.from_numpy(np.repeat(encode_text(texts), samples, axis=0))
     device = next(model.parameters()).device
-    tokens = generate(model, text_ids.to(device), seed=seed).tokens.cpu().numpy()
+    tokens = generate(model, text_ids.to(device), seed=seed, constrain=constrain).tokens.cpu().numpy()
     audio = render_batch(tokens)
     shape = (n_prompts, samples, -1)
     return {
@@ -260,6 +266,7 @@ def finetune(
                 opt.load_state_dict(ckpt["optimizer"])
                 start, log, state = ckpt["step"], ckpt["log"], dict(ckpt["rl_state"])
                 elapsed = ckpt.get("elapsed_s", 0.0)
+    grammar = (grammar_bias(dev)[1:] == 0) if cfg.constrain else None  # (music_len - 1, vocab): allowed
     prompts = training_prompts(cfg.n_train_prompts, cfg.seed)
     prompt_ids = torch.from_numpy(encode_text(prompts)).to(dev)
     k = cfg.samples_per_prompt
@@ -287,15 +294,23 @@ def finetune(
         return ckpt
 
     if start == 0 and cfg.eval_every:
-        log.append({"step": 0, **quick_eval(student, emb, cfg.eval_prompts, cfg.eval_samples)})
+        log.append(
+            {
+                "step": 0,
+                **quick_eval(student, emb, cfg.eval_prompts, cfg.eval_samples, constrain=cfg.constrain),
+            }
+        )
     for step in range(start, cfg.steps):
         rng = np.random.default_rng([cfg.seed, step])  # per-step stream: resuming replays the same batches
         idx = torch.from_numpy(rng.choice(len(prompts), cfg.prompts_per_step, replace=False)).to(dev)
         text_ids = prompt_ids[idx].repeat_interleave(k, dim=0)
-        tokens = generate(student, text_ids, seed=int(rng.integers(2**31))).tokens
+        tokens = generate(student, text_ids, seed=int(rng.integers(2**31)), constrain=cfg.constrain).tokens
         student.train()
         logits = student(text_ids, tokens)[:, :-1]
-        kl = token_kl(logits, teacher_logits(teacher, text_ids, tokens, cfg.gamma)[:, :-1], cfg.kl)
+        guided = teacher_logits(teacher, text_ids, tokens, cfg.gamma)[:, :-1]
+        kl = token_kl(logits, guided, cfg.kl, mask=grammar)
+        if grammar is not None:  # the sampling distribution: the same mask, a finite negative
+            logits = logits.masked_fill(~grammar, MASKED_LOGIT)
         log_probs = F.log_softmax(logits.float(), dim=-1)
         seq_logprob = log_probs.gather(-1, tokens[:, 1:, None])[..., 0].sum(1)
         entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
@@ -330,7 +345,9 @@ def finetune(
             "elapsed_s": time.perf_counter() - t0,
         }
         if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
-            metrics.update(quick_eval(student, emb, cfg.eval_prompts, cfg.eval_samples))
+            metrics.update(
+                quick_eval(student, emb, cfg.eval_prompts, cfg.eval_samples, constrain=cfg.constrain)
+            )
         log.append({"step": done, **metrics})
         if progress is not None:
             progress(done, cfg.steps, metrics)

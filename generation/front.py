@@ -48,6 +48,7 @@ class FrontConfig:
     samples: int = 4
     seeds: tuple[int, ...] = (0, 1, 2)
     bootstrap: int = 2000
+    constrain: bool = False  # grammar-constrained sampling for every variant (and the finetunes)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,7 +139,7 @@ def evaluate_variant(
     runs, valid, gen_s = [], [], 0.0
     for seed in cfg.seeds:
         t0 = time.perf_counter()
-        sampling = SamplingConfig(variant.gamma, variant.temperature)
+        sampling = SamplingConfig(variant.gamma, variant.temperature, constrain=cfg.constrain)
         tokens, _ = generate_for_prompts(model, texts, cfg.samples, sampling, seed)
         gen_s += time.perf_counter() - t0
         valid.append(validity_rate(tokens))
@@ -329,7 +330,12 @@ def run_front(cfg: FrontConfig, out: str | Path, log: Log = print) -> dict[str, 
     t_start = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = replace(cfg, gammas=tuple(sorted(set(cfg.gammas) | {cfg.quality_finetune.gamma})))
+    cfg = replace(
+        cfg,
+        gammas=tuple(sorted(set(cfg.gammas) | {cfg.quality_finetune.gamma})),
+        quality_finetune=replace(cfg.quality_finetune, constrain=cfg.constrain),
+        diversity_finetune=replace(cfg.diversity_finetune, constrain=cfg.constrain),
+    )
 
     def progress(name: str) -> Callable[[int, int, dict[str, float]], None]:
         def report(step: int, total: int, metrics: dict[str, float]) -> None:

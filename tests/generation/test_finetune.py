@@ -1,10 +1,11 @@
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
-from generation.checkpoint import load_checkpoint
-from generation.corpus import encode_text, is_held_out
+from generation.checkpoint import load_checkpoint, model_from_checkpoint
+from generation.corpus import SLOT_HI, SLOT_LO, encode_text, is_held_out
 from generation.finetune import (
     PRESETS,
     FinetuneConfig,
@@ -132,3 +133,14 @@ def test_forward_kl_distillation_runs(tiny_checkpoint, embeddings_path, tmp_path
     assert ckpt["train_config"]["kl"] == "forward" and all(
         torch.isfinite(v).all() for v in ckpt["model_state"].values()
     )
+
+
+def test_grammar_constrained_finetune_samples_well_kinded_tokens_with_finite_losses(
+    tiny_checkpoint, embeddings_path, tmp_path
+):
+    cfg = dataclasses.replace(TINY, constrain=True, gamma=3.0, steps=2, eval_every=0)
+    ckpt = finetune(cfg, tiny_checkpoint, embeddings_path, tmp_path / "constrained.pt")
+    assert all(np.isfinite(e["kl"]) and np.isfinite(e["pg"]) for e in ckpt["log"])
+    model = model_from_checkpoint(ckpt)
+    tokens = generate(model, torch.from_numpy(encode_text(["Rock song"] * 4)), constrain=True).tokens.numpy()
+    assert ((tokens >= SLOT_LO) & (tokens < SLOT_HI)).all()
