@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "ratings",
     "analysis.web",
+    "generation.web",
 ]
 
 MIDDLEWARE = [
@@ -136,7 +137,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     else {}
 )
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"generation.tasks.*": {"queue": "gpu"}}
+# Every task named generation.* (training, generation, model jobs) runs on a GPU worker.
+CELERY_TASK_ROUTES = {"generation.*": {"queue": "gpu"}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -167,7 +167,12 @@ def _parse_manifest(manifest: Path) -> list[_ManifestRow]:
 
 
 def clips_import(
-    *, study_slug: str, manifest: Path, variant_kind: str = Variant.Kind.EXTERNAL, variant_parameters=None
+    *,
+    study_slug: str,
+    manifest: Path,
+    variant_kind: str = Variant.Kind.EXTERNAL,
+    variant_parameters: dict | None = None,
+    variant_provenance: dict | None = None,
 ) -> ClipImportResult:
     """Import a manifest of clips into a study (created if new). All or nothing: on any error,
     nothing is written to the database or to media storage."""
@@ -198,7 +203,7 @@ def clips_import(
                         name=row.variant,
                         kind=variant_kind,
                         parameters=dict(variant_parameters or {}),
-                        provenance={"manifest": str(Path(manifest).resolve())},
+                        provenance={"manifest": str(Path(manifest).resolve()), **(variant_provenance or {})},
                     )
                     created["variants"] += 1
                 if Clip.objects.filter(

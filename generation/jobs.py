@@ -1,0 +1,162 @@
+"""The long work a researcher enqueues, as plain functions: validated parameters in, files out.
+
+The Django side (``generation.web``) stores jobs and runs these in Celery tasks on the ``gpu`` queue.
+Nothing here imports torch at module import: the web process validates parameters with this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+CHECKPOINTS_DIR = Path(__file__).resolve().parent / "checkpoints"
+# Progress: (fraction done in 0..1, a short note).
+Progress = Callable[[float, str], None]
+
+
+class JobParametersError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class PregenerateParams:
+    """Clips of one variant of the built-in model for a study's prompts."""
+
+    checkpoint: str = "demo.pt"  # a file name in generation/checkpoints/ or the runs folder
+    gamma: float = 1.0
+    temperature: float = 1.0
+    prompts: int = 12
+    samples: int = 2
+    seed: int = 0
+
+    def check(self) -> None:
+        if not 0.0 <= self.gamma <= 10.0:
+            raise JobParametersError(f"gamma must be between 0 and 10, not {self.gamma}")
+        if not 0.05 <= self.temperature <= 5.0:
+            raise JobParametersError(f"temperature must be between 0.05 and 5, not {self.temperature}")
+        if not 1 <= self.prompts <= 500:
+            raise JobParametersError(f"prompts must be between 1 and 500, not {self.prompts}")
+        if not 1 <= self.samples <= 16:
+            raise JobParametersError(f"samples must be between 1 and 16, not {self.samples}")
+        if Path(self.checkpoint).name != self.checkpoint or not self.checkpoint.endswith(".pt"):
+            raise JobParametersError(f"checkpoint must be a .pt file name, not a path: {self.checkpoint!r}")
+
+
+# generation.train.PRESETS' names, spelled out so the web process validates without importing torch
+# (tests/generation/test_jobs.py keeps the two in step).
+PRETRAIN_PRESETS = ("tiny", "demo")
+
+
+@dataclass(frozen=True)
+class PretrainParams:
+    """A base model trained from a preset (resumed when its checkpoint is there)."""
+
+    preset: str = "tiny"
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.preset not in PRETRAIN_PRESETS:
+            raise JobParametersError(
+                f"preset must be one of {', '.join(PRETRAIN_PRESETS)}, not {self.preset!r}"
+            )
+
+
+PARAMETERS = {"pregenerate": PregenerateParams, "pretrain": PretrainParams}
+
+
+def parse_parameters(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """The job's parameters, complete and checked, as a plain dict; JobParametersError if not valid."""
+    if kind not in PARAMETERS:
+        raise JobParametersError(f"kind must be one of {', '.join(PARAMETERS)}, not {kind!r}")
+    cls = PARAMETERS[kind]
+    known = {f.name: f.type for f in fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise JobParametersError(f"unknown parameter(s) for {kind}: {', '.join(unknown)}")
+    values = {}
+    for name, value in raw.items():
+        default = getattr(cls, name)
+        try:
+            values[name] = type(default)(value)
+        except (TypeError, ValueError):
+            raise JobParametersError(f"{name} must be a {type(default).__name__}, not {value!r}") from None
+    params = cls(**values)
+    params.check()
+    return asdict(params)
+
+
+def resolve_checkpoint(name: str, runs_dir: Path) -> Path:
+    for folder in (CHECKPOINTS_DIR, runs_dir / "checkpoints"):
+        path = folder / name
+        if path.is_file():
+            return path
+    raise JobParametersError(f"no checkpoint {name!r} in {CHECKPOINTS_DIR} or {runs_dir / 'checkpoints'}")
+
+
+def run_pregenerate(
+    params: dict[str, Any], out_dir: Path, runs_dir: Path, variant: str, progress: Progress
+) -> dict[str, Any]:
+    """Render the variant's clips into out_dir; returns the manifest path and what made the clips."""
+    import torch
+
+    from generation.checkpoint import load_checkpoint, model_from_checkpoint
+    from generation.pregenerate import pregenerate
+    from generation.sampling import SamplingConfig
+
+    torch.set_num_threads(1)
+    p = PregenerateParams(**params)
+    checkpoint_path = resolve_checkpoint(p.checkpoint, runs_dir)
+    progress(0.05, f"loading {p.checkpoint}")
+    checkpoint = load_checkpoint(checkpoint_path)
+    model = model_from_checkpoint(checkpoint)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
+    progress(0.1, f"generating {p.prompts} prompts × {p.samples} samples on {device}")
+    manifest = pregenerate(
+        model,
+        out_dir,
+        variant=variant,
+        n_prompts=p.prompts,
+        samples=p.samples,
+        sampling=SamplingConfig(p.gamma, p.temperature),
+        seed=p.seed,
+    )
+    progress(0.9, "clips rendered")
+    return {
+        "manifest": str(manifest),
+        "checkpoint": str(checkpoint_path),
+        "checkpoint_id": checkpoint.get("checkpoint_id"),
+        "device": device,
+    }
+
+
+def run_pretrain(
+    params: dict[str, Any], out_dir: Path, runs_dir: Path, variant: str, progress: Progress
+) -> dict[str, Any]:
+    """Train (or resume) a base model; the checkpoint lands in the runs folder's checkpoints/."""
+    import torch
+
+    from generation.train import PRESETS, pretrain
+
+    torch.set_num_threads(1)
+    p = PretrainParams(**params)
+    config = replace(PRESETS[p.preset], seed=p.seed)
+    target = runs_dir / "checkpoints" / f"{p.preset}-seed{p.seed}.pt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+
+    def report(step: int, total: int, metrics: dict[str, float]) -> None:
+        if step % 10 == 0 or step == total:
+            loss = metrics.get("loss")
+            progress(step / max(total, 1), f"step {step}/{total}" + (f", loss {loss:.3f}" if loss else ""))
+
+    checkpoint = pretrain(config, target, progress=report, corpus_cache=runs_dir / "corpus")
+    return {
+        "checkpoint": str(target),
+        "checkpoint_id": checkpoint.get("checkpoint_id"),
+        "step": checkpoint["step"],
+    }
+
+
+RUNNERS = {"pregenerate": run_pregenerate, "pretrain": run_pretrain}

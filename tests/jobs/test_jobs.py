@@ -1,0 +1,233 @@
+"""Model jobs: enqueued from a command, the API or the staff page, run by a real worker through Redis."""
+
+import time
+import uuid
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from generation.jobs import PRETRAIN_PRESETS, JobParametersError, parse_parameters
+from generation.web import services
+from generation.web.models import GenerationJob, JobStatus
+from generation.web.tasks import run_job
+from ratings.models import Clip, Variant
+from ratings.services import study_get_or_create
+
+
+def _wait_until_finished(job, seconds=180):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job still {job.status} after {seconds} s: {job.progress_note}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pregenerate_job_goes_through_redis_to_a_real_worker_and_files_the_clips(
+    redis_broker, tiny_checkpoint
+):
+    study = study_get_or_create(slug="jobs")
+    with start_worker(redis_broker, queues=["gpu"], perform_ping_check=False, shutdown_timeout=30):
+        job, created = services.job_enqueue(
+            kind="pregenerate",
+            study=study,
+            variant_name="cfg-2",
+            parameters={"checkpoint": tiny_checkpoint, "gamma": 2, "prompts": 3, "samples": 2, "seed": 5},
+        )
+        assert created
+        job = _wait_until_finished(job)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.progress == 1.0 and job.attempts == 1 and job.result["clips"] == 6
+    variant = Variant.objects.get(study=study, name="cfg-2")
+    assert variant.kind == Variant.Kind.CFG and variant.parameters["gamma"] == 2.0
+    assert variant.provenance["job"] == str(job.pk) and variant.provenance["checkpoint"].endswith(
+        tiny_checkpoint
+    )
+    clips = Clip.objects.filter(variant=variant)
+    assert clips.count() == 6 and set(clips.values_list("sample_index", flat=True)) == {0, 1}
+    assert all(clip.duration_s > 1 for clip in clips)
+
+
+def test_tasks_named_generation_are_routed_to_the_gpu_queue(settings):
+    from evalsite.celery import app
+
+    assert app.amqp.router.route({}, "generation.run_job")["queue"].name == "gpu"
+    assert app.amqp.router.route({}, "generation.pretrain")["queue"].name == "gpu"
+    assert app.amqp.router.route({}, "ratings.anything")["queue"].name == "default"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueuing_the_same_variant_twice_while_active_is_one_job(redis_broker):
+    study = study_get_or_create(slug="jobs")
+    first, created = services.job_enqueue(kind="pregenerate", study=study, variant_name="base", parameters={})
+    again, created_again = services.job_enqueue(
+        kind="pregenerate", study=study, variant_name="base", parameters={}
+    )
+    assert created and not created_again and again.pk == first.pk
+    assert GenerationJob.objects.count() == 1
+    assert redis_broker.connection_for_write().default_channel.client.llen("gpu") == 1
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"gamma": -1}, "gamma must be between 0 and 10"),
+        ({"gamma": "strong"}, "gamma must be a float"),
+        ({"samples": 0}, "samples must be between 1 and 16"),
+        ({"checkpoint": "../../etc/x.pt"}, "must be a .pt file name, not a path"),
+        ({"steps": 3}, "unknown parameter"),
+    ],
+)
+@pytest.mark.django_db
+def test_bad_job_parameters_are_refused_and_nothing_is_stored(parameters, message):
+    study = study_get_or_create(slug="jobs")
+    with pytest.raises(services.JobRefused, match=message):
+        services.job_enqueue(kind="pregenerate", study=study, variant_name="v", parameters=parameters)
+    assert not GenerationJob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_variant_name_the_study_already_has_is_refused():
+    study = study_get_or_create(slug="jobs")
+    Variant.objects.create(study=study, name="taken")
+    with pytest.raises(services.JobRefused, match="already has a variant 'taken'"):
+        services.job_enqueue(kind="pregenerate", study=study, variant_name="taken", parameters={})
+    with pytest.raises(services.JobRefused, match="needs a study and a variant name"):
+        services.job_enqueue(kind="pregenerate", parameters={})
+
+
+def test_pretrain_presets_named_for_the_web_process_are_the_trainers_presets():
+    from generation.train import PRESETS
+
+    assert set(PRETRAIN_PRESETS) == set(PRESETS)
+    with pytest.raises(JobParametersError, match="preset must be one of"):
+        parse_parameters("pretrain", {"preset": "huge"})
+
+
+@pytest.mark.django_db
+def test_a_job_runs_once_and_a_redelivered_run_of_the_same_task_may_finish_it(tiny_checkpoint):
+    study = study_get_or_create(slug="jobs")
+    job = GenerationJob.objects.create(
+        kind="pregenerate",
+        study=study,
+        variant_name="base",
+        parameters=parse_parameters(
+            "pregenerate", {"checkpoint": tiny_checkpoint, "prompts": 2, "samples": 2}
+        ),
+        status=JobStatus.RUNNING,
+        celery_task_id="first-run",
+    )
+    # Another task run while the first holds the job does nothing.
+    assert (
+        run_job.apply(args=[str(job.pk)], task_id="other-run").get()
+        == "skipped: finished or held by another run"
+    )
+    # The first run, redelivered after its worker died, takes the job back and finishes it.
+    assert run_job.apply(args=[str(job.pk)], task_id="first-run").get() == "succeeded"
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 1
+    assert Clip.objects.filter(variant__name="base").count() == 4
+    # Running it again once it succeeded changes nothing.
+    assert run_job.apply(args=[str(job.pk)], task_id="first-run").get().startswith("skipped")
+    assert Clip.objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_a_failing_job_records_why_and_can_be_retried(django_capture_on_commit_callbacks, redis_broker):
+    study = study_get_or_create(slug="jobs")
+    job = GenerationJob.objects.create(
+        kind="pregenerate",
+        study=study,
+        variant_name="v",
+        parameters=parse_parameters("pregenerate", {"checkpoint": "missing.pt"}),
+    )
+    assert run_job.apply(args=[str(job.pk)]).get() == "failed"
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and "no checkpoint 'missing.pt'" in job.error
+    assert not Variant.objects.filter(name="v").exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.job_retry(job=job)
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED and job.error == ""
+    with pytest.raises(services.JobRefused, match="only a failed job can be retried"):
+        services.job_retry(job=job)
+
+
+@pytest.fixture
+def staff_client(client, db):
+    user = get_user_model().objects.create_user("researcher", password="x", is_staff=True)
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db
+def test_the_api_enqueues_follows_and_refuses(
+    staff_client, client, redis_broker, django_capture_on_commit_callbacks
+):
+    study_get_or_create(slug="jobs")
+    body = {"kind": "pregenerate", "study": "jobs", "variant_name": "t07", "parameters": {"temperature": 0.7}}
+    with django_capture_on_commit_callbacks(execute=True):
+        created = staff_client.post("/api/jobs/", body, content_type="application/json")
+    assert created.status_code == 201 and created.json()["status"] == "queued"
+    job_id = created.json()["id"]
+    assert staff_client.post("/api/jobs/", body, content_type="application/json").json()["id"] == job_id
+    assert staff_client.get(f"/api/jobs/{job_id}/").json()["parameters"]["temperature"] == 0.7
+    assert staff_client.get(f"/api/jobs/{uuid.uuid4()}/").status_code == 404
+    assert staff_client.get("/api/jobs/not-a-job-id/").status_code == 404
+    refused = staff_client.post(
+        "/api/jobs/",
+        {**body, "variant_name": "x", "parameters": {"gamma": 99}},
+        content_type="application/json",
+    )
+    assert refused.status_code == 400 and "gamma must be between 0 and 10" in refused.json()["detail"]
+    client.logout()
+    assert client.get("/api/jobs/").status_code in (401, 403)
+    assert client.post("/api/jobs/", body, content_type="application/json").status_code in (401, 403)
+
+
+@pytest.mark.django_db
+def test_the_openapi_schema_documents_the_jobs_api(staff_client):
+    schema = staff_client.get("/api/schema/?format=json").json()
+    assert "/api/jobs/" in schema["paths"] and "post" in schema["paths"]["/api/jobs/"]
+    assert "/api/jobs/{id}/retry/" in schema["paths"]
+
+
+@pytest.mark.django_db
+def test_the_staff_jobs_page_enqueues_a_variant(
+    staff_client, client, redis_broker, django_capture_on_commit_callbacks
+):
+    study_get_or_create(slug="jobs")
+    form = {
+        "study": "jobs",
+        "variant_name": "cfg-3",
+        "checkpoint": "demo.pt",
+        "gamma": "3",
+        "temperature": "1",
+        "prompts": "4",
+        "samples": "2",
+        "seed": "0",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post("/staff/jobs/", form, follow=True)
+    page = response.content.decode()
+    assert "Enqueued" in page and "cfg-3" in page and 'http-equiv="refresh"' in page
+    assert GenerationJob.objects.get().parameters["gamma"] == 3.0
+    client.logout()
+    assert client.get("/staff/jobs/").status_code == 302  # to the login page
+
+
+@pytest.mark.django_db
+def test_the_enqueue_command_prints_the_job_and_refuses_bad_parameters(capsys, redis_broker):
+    call_command("enqueue_job", "pregenerate", "--study", "cmd", "--variant", "b", "--param", "gamma=1.5")
+    job_id = capsys.readouterr().out.split("\t")[0]
+    assert GenerationJob.objects.get(pk=job_id).parameters["gamma"] == 1.5
+    with pytest.raises(CommandError, match="must be NAME=VALUE"):
+        call_command("enqueue_job", "pregenerate", "--study", "cmd", "--variant", "c", "--param", "gamma")
+    with pytest.raises(CommandError, match="prompts must be between 1 and 500"):
+        call_command("enqueue_job", "pregenerate", "--study", "cmd", "--variant", "c", "--param", "prompts=0")
