@@ -127,15 +127,16 @@ SPECTACULAR_SETTINGS = {
 
 # Celery: long work (training, generation) goes to the "gpu" queue; everything else to "default".
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
-CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+if CELERY_BROKER_URL.startswith("filesystem"):
+    # The laptop broker: messages are files that the local worker picks up.
+    for folder in ("broker", "broker-processed"):
+        (VAR_DIR / folder).mkdir(exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(VAR_DIR / "broker"),
         "data_folder_out": str(VAR_DIR / "broker"),
         "processed_folder": str(VAR_DIR / "broker-processed"),
     }
-    if CELERY_BROKER_URL.startswith("filesystem")
-    else {}
-)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Every task named generation.* (training, generation, model jobs) runs on a GPU worker.
 CELERY_TASK_ROUTES = {"generation.*": {"queue": "gpu"}}

@@ -95,6 +95,16 @@ def resolve_checkpoint(name: str, runs_dir: Path) -> Path:
     raise JobParametersError(f"no checkpoint {name!r} in {CHECKPOINTS_DIR} or {runs_dir / 'checkpoints'}")
 
 
+def checkpoint_kind(checkpoint: dict[str, Any]) -> str:
+    """What made a checkpoint, read from the checkpoint itself: base, distilled, diversity or merged."""
+    if "merge" in checkpoint:
+        return "merged"
+    config = checkpoint.get("train_config") or {}
+    if config.get("objective") == "diversity_rewarded_cfg_distillation":
+        return "diversity" if config.get("beta", 0.0) > 0 else "distilled"
+    return "base"
+
+
 def run_pregenerate(
     params: dict[str, Any], out_dir: Path, runs_dir: Path, variant: str, progress: Progress
 ) -> dict[str, Any]:
@@ -128,6 +138,7 @@ def run_pregenerate(
         "manifest": str(manifest),
         "checkpoint": str(checkpoint_path),
         "checkpoint_id": checkpoint.get("checkpoint_id"),
+        "checkpoint_kind": checkpoint_kind(checkpoint),
         "device": device,
     }
 

@@ -19,13 +19,16 @@ class JobRefused(ValueError):
     """A job the platform will not enqueue; the message says why."""
 
 
-def variant_kind_for(parameters: dict[str, Any]) -> str:
-    """How a pre-generated variant is filed: CFG when γ≠1, a temperature baseline when T≠1, else base."""
+def variant_kind_for(parameters: dict[str, Any], checkpoint_kind: str) -> str:
+    """How a pre-generated variant is filed: by its checkpoint (distilled, diversity, merged), else CFG
+    when γ≠1, a temperature baseline when T≠1, else the base model."""
+    if checkpoint_kind in (Variant.Kind.DISTILLED, Variant.Kind.DIVERSITY, Variant.Kind.MERGED):
+        return checkpoint_kind
     if parameters.get("gamma", 1.0) != 1.0:
         return Variant.Kind.CFG
     if parameters.get("temperature", 1.0) != 1.0:
         return Variant.Kind.TEMPERATURE
-    return Variant.Kind.BASE if parameters.get("checkpoint") == "demo.pt" else Variant.Kind.EXTERNAL
+    return Variant.Kind.BASE
 
 
 def job_enqueue(
@@ -133,7 +136,7 @@ def job_import_clips(*, job: GenerationJob, manifest: Path, result: dict[str, An
     imported = ratings_services.clips_import(
         study_slug=job.study.slug,
         manifest=manifest,
-        variant_kind=variant_kind_for(job.parameters),
+        variant_kind=variant_kind_for(job.parameters, result.get("checkpoint_kind", "base")),
         variant_parameters=job.parameters,
         variant_provenance={"job": str(job.pk), **result},
     )

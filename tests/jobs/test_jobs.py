@@ -231,3 +231,23 @@ def test_the_enqueue_command_prints_the_job_and_refuses_bad_parameters(capsys, r
         call_command("enqueue_job", "pregenerate", "--study", "cmd", "--variant", "c", "--param", "gamma")
     with pytest.raises(CommandError, match="prompts must be between 1 and 500"):
         call_command("enqueue_job", "pregenerate", "--study", "cmd", "--variant", "c", "--param", "prompts=0")
+
+
+def test_variants_are_filed_by_what_made_their_checkpoint():
+    from generation.jobs import checkpoint_kind
+    from generation.web.services import variant_kind_for
+
+    distilled = {"train_config": {"objective": "diversity_rewarded_cfg_distillation", "beta": 0.0}}
+    diverse = {"train_config": {"objective": "diversity_rewarded_cfg_distillation", "beta": 10.0}}
+    merged = {"train_config": {"merge": {}}, "merge": {"lam": 0.5}}
+    base = {"train_config": {"preset": "demo"}}
+    assert [checkpoint_kind(c) for c in (distilled, diverse, merged, base)] == [
+        "distilled",
+        "diversity",
+        "merged",
+        "base",
+    ]
+    assert variant_kind_for({"gamma": 1.0}, "distilled") == "distilled"
+    assert variant_kind_for({"gamma": 2.0}, "base") == "cfg"
+    assert variant_kind_for({"gamma": 1.0, "temperature": 0.8}, "base") == "temperature"
+    assert variant_kind_for({"gamma": 1.0, "temperature": 1.0}, "base") == "base"

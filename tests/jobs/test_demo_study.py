@@ -1,0 +1,33 @@
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from generation.web.models import GenerationJob, JobStatus
+from ratings.models import Clip, DiversityComparison, Rater, Study, Variant
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_study_is_made_of_built_in_model_clips_generated_by_the_worker(redis_broker, capsys):
+    with start_worker(redis_broker, queues=["gpu", "default"], perform_ping_check=False, shutdown_timeout=30):
+        call_command("demo_study", "--prompts", "2", "--raters", "2", "--wait", "240")
+    study = Study.objects.get(slug="demo")
+    variants = dict(Variant.objects.filter(study=study).values_list("name", "kind"))
+    assert {"base": "base", "cfg": "cfg"}.items() <= variants.items()
+    assert Clip.objects.filter(prompt__study=study).count() == 2 * 2 * len(variants)
+    assert set(study.prompts.values_list("text", flat=True)) == {"Rock song", "Opera singer"}
+    assert DiversityComparison.objects.filter(study=study).exists()
+    links = [line for line in capsys.readouterr().out.splitlines() if "/r/" in line]
+    assert len(links) == 2 == Rater.objects.filter(study=study).count()
+
+    # Running it again generates nothing new and only adds invite links.
+    call_command("demo_study", "--raters", "1", "--wait", "1")
+    assert GenerationJob.objects.count() == len(variants)
+    assert Rater.objects.filter(study=study).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_study_without_a_worker_says_what_to_start(redis_broker):
+    with pytest.raises(CommandError, match="is a worker running"):
+        call_command("demo_study", "--prompts", "2", "--wait", "0.5")
+    assert set(GenerationJob.objects.values_list("status", flat=True)) == {JobStatus.QUEUED}
