@@ -20,6 +20,9 @@ def ranged_file_response(request: HttpRequest, path: Path | str) -> HttpResponse
     match = _RANGE.match(request.headers.get("Range", "").strip())
     if not match or match.groups() == ("", ""):
         response = FileResponse(path.open("rb"), content_type=content_type)
+        # FileResponse names the stored file (the clip's token) here: it would tell a rater that two
+        # positions of a comparison play the same clip, so no name leaves the server.
+        del response["Content-Disposition"]
         response["Accept-Ranges"] = "bytes"
         response["Cache-Control"] = "private, max-age=3600"
         return response

@@ -77,6 +77,16 @@ def test_audio_is_served_by_position_and_positions_outside_the_comparison_are_40
     assert client.get(foreign).status_code == 404
 
 
+def test_audio_responses_name_no_file_so_two_positions_cannot_be_matched(client, study):
+    (rater,) = make_raters(study, 1)
+    assignment = services.diversity_assignment_next(rater=rater)
+    for label, clip in selectors.diversity_clips_in_order(assignment):
+        url = reverse("ratings:diversity_audio", args=[rater.token, assignment.token, label])
+        for response in (client.get(url), client.get(url, HTTP_RANGE="bytes=0-9")):
+            assert "Content-Disposition" not in response
+            assert not any(clip.token in value or ".wav" in value for value in response.headers.values())
+
+
 def test_submitting_stores_the_answer_and_moves_on(client, study):
     (rater,) = make_raters(study, 1)
     assignment = services.diversity_assignment_next(rater=rater)
