@@ -13,7 +13,7 @@ from generation.jobs import PRETRAIN_PRESETS, JobParametersError, parse_paramete
 from generation.web import services
 from generation.web.models import GenerationJob, JobStatus
 from generation.web.tasks import run_job
-from ratings.models import Clip, Variant
+from ratings.models import Clip, Study, Variant
 from ratings.services import study_get_or_create
 
 
@@ -231,6 +231,15 @@ def test_the_enqueue_command_prints_the_job_and_refuses_bad_parameters(capsys, r
         call_command("enqueue_job", "pregenerate", "--study", "cmd", "--variant", "c", "--param", "gamma")
     with pytest.raises(CommandError, match="prompts must be between 1 and 500"):
         call_command("enqueue_job", "pregenerate", "--study", "cmd", "--variant", "c", "--param", "prompts=0")
+
+
+@pytest.mark.django_db
+def test_a_refused_enqueue_command_creates_no_study():
+    with pytest.raises(CommandError, match="gamma must be a float"):
+        call_command("enqueue_job", "pregenerate", "--study", "new", "--variant", "v", "--param", "gamma=x")
+    with pytest.raises(CommandError, match="needs a study and a variant name"):
+        call_command("enqueue_job", "pregenerate", "--study", "new")
+    assert not Study.objects.filter(slug="new").exists()
 
 
 def test_variants_are_filed_by_what_made_their_checkpoint():

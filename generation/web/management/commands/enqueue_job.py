@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from generation.web import services
 from ratings.services import study_get_or_create
@@ -30,11 +31,13 @@ class Command(BaseCommand):
             if not sep:
                 raise CommandError(f"--param {item!r} must be NAME=VALUE")
             parameters[name] = value  # typed and checked by generation.jobs.parse_parameters
-        target = study_get_or_create(slug=study) if study else None
         try:
-            job, created = services.job_enqueue(
-                kind=kind, parameters=parameters, study=target, variant_name=variant
-            )
+            # One transaction: a refused job leaves no new study behind.
+            with transaction.atomic():
+                target = study_get_or_create(slug=study) if study else None
+                job, created = services.job_enqueue(
+                    kind=kind, parameters=parameters, study=target, variant_name=variant
+                )
         except services.JobRefused as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"{job.pk}\t{'enqueued' if created else 'already active'}\t{job}")
