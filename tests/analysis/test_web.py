@@ -72,6 +72,17 @@ def test_analyze_on_an_unknown_study_fails_in_one_line_and_writes_nothing(tmp_pa
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("command", ["analyze", "export_results"])
+def test_an_out_path_that_is_a_file_is_a_one_line_error(study, tmp_path, command):
+    taken = tmp_path / "taken"
+    taken.write_text("keep me")
+    with pytest.raises(CommandError, match="is a file; give a folder"):
+        call_command(command, study=study.slug, out=taken)
+    with pytest.raises(CommandError, match="cannot write into"):
+        call_command(command, study=study.slug, out=taken / "inside")
+    assert taken.read_text() == "keep me"
+
+
 def test_analyze_has_help(capsys):
     with pytest.raises(SystemExit) as exit_info:
         execute_from_command_line(["manage.py", "analyze", "--help"])

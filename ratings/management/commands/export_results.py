@@ -9,7 +9,7 @@ from analysis.web.services import study_report_write
 from ratings import selectors
 from ratings.services import DIVERSITY_COLUMNS, FLAG_COLUMNS, RATINGS_COLUMNS
 
-from ._base import study_or_error
+from ._base import out_folder_or_error, study_or_error
 
 
 def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
@@ -37,6 +37,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, study, out, include_excluded, **options):
         study = study_or_error(study)
+        out = out_folder_or_error(out)
         excluded = set() if include_excluded else selectors.study_excluded_rater_ids(study)
         quality = [row for row in selectors.study_quality_rows(study) if row["rater_id"] not in excluded]
         diversity = [row for row in selectors.study_diversity_rows(study) if row["rater_id"] not in excluded]

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError  # noqa: E402
 
 from analysis.data import RatingsFormatError  # noqa: E402
 from analysis.web.services import study_report_write  # noqa: E402
-from ratings.models import Study  # noqa: E402
+from ratings.management.commands._base import out_folder_or_error, study_or_error  # noqa: E402
 
 
 class Command(BaseCommand):
@@ -34,9 +34,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, study, out, include_excluded, seed, **options):
-        found = Study.objects.filter(slug=study).first()
-        if found is None:
-            raise CommandError(f"no study {study!r}; create it with import_clips first")
+        found = study_or_error(study)
+        out = out_folder_or_error(out)
         try:
             summary = study_report_write(
                 study=found, out_dir=out, include_excluded=include_excluded, seed=seed
