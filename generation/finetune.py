@@ -112,7 +112,8 @@ PRESETS: dict[str, FinetuneConfig] = {
         eval_samples=2,
         checkpoint_every=3,
     ),
-    "demo": FinetuneConfig(),
+    # The largest gamma of the front's grid: with grammar-constrained sampling its output stays well-formed.
+    "demo": FinetuneConfig(gamma=3.0, constrain=True),
 }
 
 
@@ -342,6 +343,7 @@ def finetune(
             "pg": float(pg.detach()),
             "loss": float(loss.detach()),
             "grad_norm": grad_norm,
+            "advantage_std": float(state["adv_var"] ** 0.5) if state["adv_var"] is not None else float(adv.std()),
             "elapsed_s": time.perf_counter() - t0,
         }
         if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):

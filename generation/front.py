@@ -84,7 +84,8 @@ FRONT_PRESETS: dict[str, FrontConfig] = {
         embeddings="generation/checkpoints/demo-embeddings.pt",
         quality="generation/checkpoints/demo-distilled.pt",
         diversity="generation/checkpoints/demo-diverse.pt",
-        **_finetunes("demo", gamma=1.5, beta=10.0),
+        **_finetunes("demo", gamma=3.0, beta=10.0),
+        constrain=True,
     ),
 }
 
