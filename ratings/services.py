@@ -1069,6 +1069,12 @@ def _quality_ratings_import(study: Study, path: Path) -> RatingsImportResult:
                 raise ImportFailed(
                     f"{where}: rater {row['rater_id']} met prompt {row['prompt_id']} as an attention item"
                 )
+            if assignment is not None and assignment.status != AssignmentStatus.SUBMITTED:
+                # Ratings added to an open item would make the rater's own submission collide later.
+                raise ImportFailed(
+                    f"{where}: rater {row['rater_id']} holds prompt {row['prompt_id']} {assignment.status} on "
+                    "the platform; import their ratings under another rater_id"
+                )
             if assignment is None:
                 Prompt.objects.filter(pk=prompt.pk).update(quality_slots_taken=F("quality_slots_taken") + 1)
                 assignment = QualityAssignment.objects.create(

@@ -109,6 +109,18 @@ def test_importing_the_same_ratings_twice_is_refused(tmp_path):
     assert QualityRating.objects.count() == len(_rows())
 
 
+def test_ratings_for_a_prompt_a_rater_holds_open_are_refused_and_their_own_submission_still_works(tmp_path):
+    study = make_study(tmp_path, prompts=1)
+    (rater,) = make_raters(study, 1)
+    assignment = services.quality_assignment_next(rater=rater)
+    rows = _rows(raters=(rater.external_id,), prompts=(assignment.prompt.external_id,))
+    with pytest.raises(services.ImportFailed, match="holds prompt p000 open on the platform"):
+        services.ratings_import(study=study, path=_write(tmp_path / "r.csv", rows))
+    assert not QualityRating.objects.exists()
+    services.quality_rating_submit(assignment=assignment, submission=full_submission(assignment))
+    assert QualityRating.objects.count() == 3 * len(services.CRITERIA)
+
+
 def test_unrecognised_header_and_unknown_study_are_one_line_command_errors(tmp_path):
     study = make_study(tmp_path, prompts=1)
     path = _write(tmp_path / "odd.csv", [{"a": 1, "b": 2}], header=("a", "b"))
