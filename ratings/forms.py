@@ -1,6 +1,7 @@
 """Input of the rater's pages, validated next to the views that take it."""
 
 import json
+import math
 import re
 
 from django import forms
@@ -31,9 +32,15 @@ def parse_player_events(text: str) -> list:
         if isinstance(event, list)
         and len(event) == 2
         and event[0] in PLAYER_EVENTS
-        and isinstance(event[1], int | float)
-        and not isinstance(event[1], bool)
+        and _is_position(event[1])
     ]
+
+
+def _is_position(value: object) -> bool:
+    """A finite number of seconds: JSON also spells Infinity, NaN and ints too large for a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return abs(value) < 1e9 and math.isfinite(value)
 
 
 class ListeningFieldsMixin:

@@ -105,6 +105,8 @@ def test_the_players_event_log_is_stored_and_anything_malformed_in_it_dropped(cl
     data["events_A1"] = '[["play", 0], ["pause", 0.41], ["seeked", 0.2], ["play", 0.2], ["ended", 1.0]]'
     data["events_A2"] = '[["play", 0], ["hack", 1], ["ended", "x"], ["ended", 1.004]]'
     data["events_B1"] = "not json"
+    huge = "1" + "0" * 400  # too large for a float
+    data["events_B2"] = f'[["play", Infinity], ["pause", NaN], ["seeked", {huge}], ["ended", -Infinity]]'
     client.post(_url(rater, assignment), data)
     listening = DiversityAssignment.objects.get().listening
     assert listening["A1"]["events"] == [
