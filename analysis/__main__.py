@@ -154,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     except RatingsFormatError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # an --out that is a file, a folder that cannot be written
+        print(f"error: {error.filename}: {error.strerror}", file=sys.stderr)
+        return 2
     return 0
 
 

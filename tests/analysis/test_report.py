@@ -178,6 +178,16 @@ def test_command_line_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys)
     assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == [tmp_path / "ratings.csv"]
 
 
+def test_command_line_out_that_is_a_file_is_one_line_and_leaves_it_alone(study, tmp_path, capsys):
+    study[0].to_csv(tmp_path / "ratings.csv", index=False)
+    (tmp_path / "taken").write_text("keep me")
+    assert main(["report", str(tmp_path / "ratings.csv"), "--out", str(tmp_path / "taken")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "taken: File exists" in error
+    assert (tmp_path / "taken").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ratings.csv", "taken"]
+
+
 def test_command_line_power_from_effect_sizes(capsys):
     assert (
         main(["power", "--difference", "0.5", "--sd-prompt", "1", "--sd-rater", "0", "--win-rate", "0.65"])
