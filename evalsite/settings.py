@@ -137,6 +137,11 @@ if CELERY_BROKER_URL.startswith("filesystem"):
         "data_folder_out": str(VAR_DIR / "broker"),
         "processed_folder": str(VAR_DIR / "broker-processed"),
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Tasks are acknowledged late, and Redis hands an unacknowledged task to another worker once its
+    # visibility timeout (1 h by default) passes: a training run longer than that would run twice at
+    # once. A worker process that dies is requeued at once (reject_on_worker_lost) whatever this is.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 24 * 3600}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Every task named generation.* (training, generation, model jobs) runs on a GPU worker.
 CELERY_TASK_ROUTES = {"generation.*": {"queue": "gpu"}}

@@ -1,5 +1,9 @@
 """Model jobs: enqueued from a command, the API or the staff page, run by a real worker through Redis."""
 
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 
@@ -60,6 +64,21 @@ def test_tasks_named_generation_are_routed_to_the_gpu_queue(settings):
     assert app.amqp.router.route({}, "generation.run_job")["queue"].name == "gpu"
     assert app.amqp.router.route({}, "generation.pretrain")["queue"].name == "gpu"
     assert app.amqp.router.route({}, "ratings.anything")["queue"].name == "default"
+
+
+def test_on_redis_a_long_running_job_is_not_handed_to_a_second_worker_after_an_hour():
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, evalsite.settings as s; print(json.dumps(s.CELERY_BROKER_TRANSPORT_OPTIONS))",
+        ],
+        env={**os.environ, "CELERY_BROKER_URL": "redis://redis:6379/0"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(shown.stdout)["visibility_timeout"] >= 24 * 3600
 
 
 @pytest.mark.django_db(transaction=True)
