@@ -27,7 +27,10 @@ def measure_tempo(audio: np.ndarray, sr: int = SAMPLE_RATE, hop: int = 256) -> f
     ac = np.correlate(flux, flux, "full")[len(flux) - 1 :]
     lags = np.arange(len(ac)) * hop / sr
     ok = (lags >= 60 / 180) & (lags <= 60 / 60)
-    best = np.flatnonzero(ok)[np.argmax(ac[ok])]
+    best = int(np.flatnonzero(ok)[np.argmax(ac[ok])])
+    # octave correction: prefer the beat over the half-bar when the beat's peak is nearly as strong
+    while lags[best // 2] >= 60 / 180 and ac[best // 2 - 1 : best // 2 + 2].max() > 0.6 * ac[best]:
+        best //= 2
     return float(60 / lags[best])
 
 
