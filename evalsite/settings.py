@@ -105,7 +105,7 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
-# Audio is never served from MEDIA_URL: raters fetch it by an opaque token (ratings.views.clip_audio).
+# Audio is never served from MEDIA_URL: raters fetch it by item token and position (ratings.views.task_audio).
 MEDIA_URL = "/media-not-served/"
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 5000
 

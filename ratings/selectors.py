@@ -228,23 +228,19 @@ def clip_label(position: int) -> str:
     return letters
 
 
-def rater_clip_by_token(rater: Rater, clip_token: str) -> Clip | None:
-    """A clip of this rater's quality items, or None: raters reach no other audio."""
-    clip = Clip.objects.filter(token=clip_token, prompt__study_id=rater.study_id).first()
-    if clip is None:
-        return None
-    for clip_order in rater.quality_assignments.values_list("clip_order", flat=True):
-        if clip.pk in clip_order:
-            return clip
+def rater_task_clip(rater: Rater, assignment_token: str, label: str) -> Clip | None:
+    """The clip heard at one position (A, B… or A1, A2, B1, B2) of one of this rater's items, or None.
+
+    By position, never by clip: a clip met in two items (an attention item reuses another prompt's
+    clips, an identical pair plays one clip twice) must not look alike to the rater.
+    """
+    quality = rater.quality_assignments.filter(token=assignment_token).first()
+    if quality is not None:
+        return dict(assignment_clips_in_order(quality)).get(label)
+    diversity = rater.diversity_assignments.filter(token=assignment_token).first()
+    if diversity is not None:
+        return dict(diversity_clips_in_order(diversity)).get(label)
     return None
-
-
-def rater_diversity_clip(rater: Rater, assignment_token: str, label: str) -> Clip | None:
-    """The clip heard at one position (A1, A2, B1, B2) of one of this rater's comparisons."""
-    assignment = rater.diversity_assignments.filter(token=assignment_token).first()
-    if assignment is None or label not in DIVERSITY_LABELS:
-        return None
-    return dict(diversity_clips_in_order(assignment))[label]
 
 
 def rater_is_excluded(rater: Rater) -> bool:

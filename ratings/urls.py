@@ -15,11 +15,8 @@ urlpatterns = [
     path(
         "r/<str:rater_token>/diversity/<str:assignment_token>/", views.diversity_task, name="diversity_task"
     ),
-    path("r/<str:rater_token>/audio/<str:clip_token>/", views.clip_audio, name="clip_audio"),
     path(
-        "r/<str:rater_token>/audio/<str:assignment_token>/<str:label>/",
-        views.diversity_audio,
-        name="diversity_audio",
+        "r/<str:rater_token>/audio/<str:assignment_token>/<str:label>/", views.task_audio, name="task_audio"
     ),
     path("r/<str:rater_token>/done/", views.rater_done, name="rater_done"),
     path("p/<slug:study_slug>/", views.prolific_entry, name="prolific_entry"),

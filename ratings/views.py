@@ -260,19 +260,8 @@ def diversity_task(request: HttpRequest, rater_token: str, assignment_token: str
 
 
 @require_http_methods(["GET", "HEAD"])
-def clip_audio(request: HttpRequest, rater_token: str, clip_token: str) -> HttpResponse:
-    clip = selectors.rater_clip_by_token(_rater(rater_token), clip_token)
-    if clip is None:
-        raise Http404("No such clip.")
-    return ranged_file_response(request, clip.audio.path)
-
-
-@require_http_methods(["GET", "HEAD"])
-def diversity_audio(
-    request: HttpRequest, rater_token: str, assignment_token: str, label: str
-) -> HttpResponse:
-    # By position, not by clip: the two clips of an identical pair must not look alike.
-    clip = selectors.rater_diversity_clip(_rater(rater_token), assignment_token, label)
+def task_audio(request: HttpRequest, rater_token: str, assignment_token: str, label: str) -> HttpResponse:
+    clip = selectors.rater_task_clip(_rater(rater_token), assignment_token, label)
     if clip is None:
         raise Http404("No such clip.")
     return ranged_file_response(request, clip.audio.path)

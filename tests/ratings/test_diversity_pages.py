@@ -56,7 +56,7 @@ def test_the_page_never_names_a_variant_a_file_or_a_clip(client, study):
     assert "secret" not in page and ".wav" not in page and "p000" not in page and "p001" not in page
     sources = re.findall(r'<audio[^>]* src="([^"]+)"', page)
     assert sources == [
-        reverse("ratings:diversity_audio", args=[rater.token, assignment.token, label])
+        reverse("ratings:task_audio", args=[rater.token, assignment.token, label])
         for label in ("A1", "A2", "B1", "B2")
     ]
     for _, clip in selectors.diversity_clips_in_order(assignment):
@@ -67,13 +67,13 @@ def test_audio_is_served_by_position_and_positions_outside_the_comparison_are_40
     owner, other = make_raters(study, 2)
     assignment = services.diversity_assignment_next(rater=owner)
     clips = dict(selectors.diversity_clips_in_order(assignment))
-    url = reverse("ratings:diversity_audio", args=[owner.token, assignment.token, "B2"])
+    url = reverse("ratings:task_audio", args=[owner.token, assignment.token, "B2"])
     response = client.get(url, HTTP_RANGE="bytes=0-99")
     assert response.status_code == 206 and response.content == Path(clips["B2"].audio.path).read_bytes()[:100]
     for label in ("C1", "A3", "B"):
-        bad = reverse("ratings:diversity_audio", args=[owner.token, assignment.token, label])
+        bad = reverse("ratings:task_audio", args=[owner.token, assignment.token, label])
         assert client.get(bad).status_code == 404
-    foreign = reverse("ratings:diversity_audio", args=[other.token, assignment.token, "A1"])
+    foreign = reverse("ratings:task_audio", args=[other.token, assignment.token, "A1"])
     assert client.get(foreign).status_code == 404
 
 
@@ -81,7 +81,7 @@ def test_audio_responses_name_no_file_so_two_positions_cannot_be_matched(client,
     (rater,) = make_raters(study, 1)
     assignment = services.diversity_assignment_next(rater=rater)
     for label, clip in selectors.diversity_clips_in_order(assignment):
-        url = reverse("ratings:diversity_audio", args=[rater.token, assignment.token, label])
+        url = reverse("ratings:task_audio", args=[rater.token, assignment.token, label])
         for response in (client.get(url), client.get(url, HTTP_RANGE="bytes=0-9")):
             assert "Content-Disposition" not in response
             assert not any(clip.token in value or ".wav" in value for value in response.headers.values())

@@ -86,6 +86,25 @@ def test_an_attention_item_looks_exactly_like_an_ordinary_one(client, tmp_path):
     assert _skeleton(check_page) == _skeleton(page)
 
 
+def test_clips_an_attention_item_borrows_are_heard_at_addresses_of_their_own(client, tmp_path):
+    study = _quality_study(tmp_path, attention_rate=0.5)
+    (rater,) = make_raters(study, 1)
+    sources = {}
+    while (assignment := services.task_next(rater=rater)) is not None:
+        url = reverse("ratings:quality_task", args=[rater.token, assignment.token])
+        page = client.get(url).content.decode()
+        for (_, clip), source in zip(
+            selectors.assignment_clips_in_order(assignment),
+            re.findall(r'<audio[^>]* src="([^"]+)"', page),
+            strict=True,
+        ):
+            assert clip.token not in page
+            sources.setdefault(clip.pk, set()).add(source)
+        _submit_quality(assignment, text_adherence=1)
+    borrowed = [clip for clip, addresses in sources.items() if len(addresses) > 1]
+    assert borrowed  # the rater met the same clips in an ordinary item and in an attention item
+
+
 def test_passing_an_attention_item_is_recorded_and_changes_nothing_else(tmp_path):
     study = _quality_study(tmp_path, attention_rate=1.0)
     (rater,) = make_raters(study, 1)

@@ -54,9 +54,13 @@ def test_task_page_shows_prompt_and_labels_but_never_variant_or_file_names(clien
     assert "Item 1 of 3" in page and "5 Excellent" in page and "1 Bad" in page
     assert "secret" not in page and ".wav" not in page and "p000" not in page
     sources = re.findall(r'<audio[^>]* src="([^"]+)"', page)
-    clips = [clip for _, clip in selectors.assignment_clips_in_order(assignment)]
-    assert sources == [reverse("ratings:clip_audio", args=[rater.token, clip.token]) for clip in clips]
-    assert not any(clip.audio.name in page or f"/{clip.pk}/" in page for clip in clips)
+    labelled = selectors.assignment_clips_in_order(assignment)
+    assert sources == [
+        reverse("ratings:task_audio", args=[rater.token, assignment.token, label]) for label, _ in labelled
+    ]
+    assert not any(
+        clip.audio.name in page or clip.token in page or f"/{clip.pk}/" in page for _, clip in labelled
+    )
 
 
 def test_submitting_moves_on_and_progress_advances(client, study):
@@ -153,8 +157,8 @@ def test_finished_rater_lands_on_the_thank_you_page(client, tmp_path):
 def test_audio_is_served_whole_and_by_byte_range(client, study):
     (rater,) = make_raters(study, 1)
     assignment = services.quality_assignment_next(rater=rater)
-    _, clip = selectors.assignment_clips_in_order(assignment)[0]
-    url = reverse("ratings:clip_audio", args=[rater.token, clip.token])
+    label, clip = selectors.assignment_clips_in_order(assignment)[0]
+    url = reverse("ratings:task_audio", args=[rater.token, assignment.token, label])
     data = Path(clip.audio.path).read_bytes()
 
     whole = client.get(url)
@@ -172,6 +176,8 @@ def test_audio_is_served_whole_and_by_byte_range(client, study):
 def test_audio_of_clips_outside_the_raters_tasks_is_404(client, study):
     owner, other = make_raters(study, 2)
     assignment = services.quality_assignment_next(rater=owner)
-    _, clip = selectors.assignment_clips_in_order(assignment)[0]
-    assert client.get(reverse("ratings:clip_audio", args=[other.token, clip.token])).status_code == 404
-    assert client.get(reverse("ratings:clip_audio", args=[owner.token, "forged"])).status_code == 404
+    audio = lambda rater, token, label: reverse("ratings:task_audio", args=[rater.token, token, label])  # noqa: E731
+    assert client.get(audio(owner, assignment.token, "A")).status_code == 200
+    assert client.get(audio(other, assignment.token, "A")).status_code == 404
+    assert client.get(audio(owner, assignment.token, "Z")).status_code == 404
+    assert client.get(audio(owner, "forged", "A")).status_code == 404
