@@ -59,12 +59,24 @@ def quality_prompts_claimable_by(rater: Rater) -> QuerySet[Prompt]:
     )
 
 
+def _two_clips(variant: str) -> Exists:
+    """The comparison's prompt has at least two clips of its `variant` ("variant_x" or "variant_y")."""
+    clips = Clip.objects.filter(prompt=OuterRef("prompt"), variant=OuterRef(variant))
+    return Exists(clips.values("prompt").annotate(n=Count("pk")).filter(n__gte=2))
+
+
+def diversity_comparisons_open(study: Study) -> QuerySet[DiversityComparison]:
+    """Comparisons with a free rater slot that raters can be shown: two clips of each variant. One made
+    by import_ratings from judgements collected elsewhere may lack them, and is then never handed out."""
+    return DiversityComparison.objects.filter(
+        _two_clips("variant_x"), _two_clips("variant_y"), study=study, slots_taken__lt=study.raters_per_prompt
+    )
+
+
 def diversity_comparisons_claimable_by(rater: Rater) -> QuerySet[DiversityComparison]:
-    """Planned comparisons with a free rater slot that the rater has not judged, least covered first."""
+    """Open comparisons that the rater has not judged, least covered first."""
     return (
-        DiversityComparison.objects.filter(
-            study_id=rater.study_id, slots_taken__lt=rater.study.raters_per_prompt
-        )
+        diversity_comparisons_open(rater.study)
         .exclude(assignments__rater=rater)
         .order_by("slots_taken", "id")
     )
@@ -546,11 +558,7 @@ def study_dashboard(study: Study) -> StudyDashboard:
         ]
         open_prompts = {p.pk for p in prompts if p.quality_slots_taken < study.raters_per_prompt}
     if TaskKind.DIVERSITY in kinds:
-        open_comparisons = set(
-            study.diversity_comparisons.filter(slots_taken__lt=study.raters_per_prompt).values_list(
-                "id", flat=True
-            )
-        )
+        open_comparisons = set(diversity_comparisons_open(study).values_list("id", flat=True))
     board.diversity_coverage = study_diversity_coverage(study)
     by_rater: dict[int, list[Assignment]] = {}
     for model in (QualityAssignment, DiversityAssignment):

@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 
 from ratings import selectors, services
 from ratings.models import AssignmentStatus, DiversityAssignment, DiversityComparison, Rater
@@ -17,6 +18,7 @@ from .factories import (
     full_judgement,
     make_diversity_study,
     make_raters,
+    make_study,
     write_manifest,
 )
 
@@ -297,6 +299,25 @@ def test_imported_diversity_csv_keeps_rater_ids_and_exports_unchanged(tmp_path):
     expected = [{k: str(v) for k, v in row.items()} for row in _diversity_rows()]
     assert sorted(exported, key=lambda r: r["created_at"]) == expected
     assert study.diversity_comparisons.get(prompt__external_id="p000").slots_taken == 2
+
+
+def test_judgements_imported_for_variants_with_one_sample_per_prompt_are_never_handed_to_raters(
+    client, tmp_path
+):
+    study = make_study(tmp_path, prompts=2, variants=("base", "cfg"))  # one sample each
+    services.ratings_import(study=study, path=_write(tmp_path / "diversity.csv", _diversity_rows()))
+    (rater,) = make_raters(study, 1)
+    kinds = []
+    while True:
+        response = client.post(reverse("ratings:rater_next", args=[rater.token]))
+        assert response.status_code == 302
+        if response.url.endswith("/done/"):
+            break
+        kinds.append(answer(services.task_next(rater=rater)))
+    assert len(kinds) == 2 and not DiversityAssignment.objects.filter(rater=rater).exists()
+    assert selectors.rater_progress(rater).total == 2
+    row = next(row for row in selectors.study_dashboard(study).raters if row.rater == rater)
+    assert row.progress == selectors.rater_progress(rater)
 
 
 def test_the_diversity_file_is_recognised_by_its_header_in_any_column_order(tmp_path):
