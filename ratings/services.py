@@ -59,6 +59,9 @@ class ImportFailed(ServiceError):
 
 
 def study_get_or_create(*, slug: str, title: str = "", raters_per_prompt: int | None = None) -> Study:
+    # The slug names the study in URLs and in the media folder: nothing else may get in.
+    if not re.fullmatch(r"[-a-zA-Z0-9_]{1,50}", slug):
+        raise ServiceError(f"study slug {slug!r} must be 1–50 letters, digits, '-' or '_'")
     defaults = {"title": title or slug}
     if raters_per_prompt is not None:
         defaults["raters_per_prompt"] = raters_per_prompt

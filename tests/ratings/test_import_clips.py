@@ -110,6 +110,17 @@ def test_command_exits_nonzero_with_a_one_line_reason(tmp_path):
     assert "\n" not in str(failure.value) and "nope.wav" in str(failure.value)
 
 
+@pytest.mark.parametrize("slug", ["my study", "../escape", "x" * 51])
+def test_a_study_slug_that_cannot_name_a_url_or_a_folder_is_refused(tmp_path, settings, slug):
+    manifest = write_manifest(tmp_path, clip_rows(tmp_path, 1, ["base"]))
+    with pytest.raises(CommandError, match="must be 1–50 letters, digits, '-' or '_'"):
+        call_command("import_clips", "--study", slug, str(manifest))
+    with pytest.raises(CommandError, match="must be 1–50 letters, digits, '-' or '_'"):
+        call_command("enqueue_job", "pregenerate", "--study", slug, "--variant", "v")
+    assert not Study.objects.exists()
+    _assert_nothing_written(settings)
+
+
 def test_command_reports_what_it_imported(tmp_path, capsys):
     call_command(
         "import_clips", "--study", "s", str(write_manifest(tmp_path, clip_rows(tmp_path, 3, ["a", "b"])))

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from generation.web import services
-from ratings.services import study_get_or_create
+from ratings.services import ServiceError, study_get_or_create
 
 
 class Command(BaseCommand):
@@ -38,6 +38,6 @@ class Command(BaseCommand):
                 job, created = services.job_enqueue(
                     kind=kind, parameters=parameters, study=target, variant_name=variant
                 )
-        except services.JobRefused as exc:
+        except (services.JobRefused, ServiceError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"{job.pk}\t{'enqueued' if created else 'already active'}\t{job}")
