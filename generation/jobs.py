@@ -80,7 +80,7 @@ def parse_parameters(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
         default = getattr(cls, name)
         try:
             values[name] = type(default)(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int() of an infinite float
             raise JobParametersError(f"{name} must be a {type(default).__name__}, not {value!r}") from None
     params = cls(**values)
     params.check()

@@ -205,6 +205,12 @@ def test_the_api_enqueues_follows_and_refuses(
         content_type="application/json",
     )
     assert refused.status_code == 400 and "gamma must be between 0 and 10" in refused.json()["detail"]
+    huge = staff_client.post(  # JSON's 1e400 reads as an infinite float
+        "/api/jobs/",
+        '{"kind": "pregenerate", "study": "jobs", "variant_name": "y", "parameters": {"prompts": 1e400}}',
+        content_type="application/json",
+    )
+    assert huge.status_code == 400 and "prompts must be a int, not inf" in huge.json()["detail"]
     client.logout()
     assert client.get("/api/jobs/").status_code in (401, 403)
     assert client.post("/api/jobs/", body, content_type="application/json").status_code in (401, 403)
