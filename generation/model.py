@@ -54,14 +54,14 @@ class Block(nn.Module):
         if cache is not None:
             k, v = cache.append(layer, k, v)
         p = self.dropout if self.training else 0.0
-        if (
-            t == 1 and mask.dtype != torch.bool
-        ):  # one decoding step: plain matmuls beat the fused kernel's setup
-            y = torch.softmax(q @ k.transpose(-2, -1) * (q.shape[-1] ** -0.5) + mask, dim=-1) @ v
-        else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
-        x = x + F.dropout(self.proj(y.transpose(1, 2).reshape(b, t, d)), p, self.training)
-        return x + F.dropout(self.out(F.gelu(self.fc(self.ln2(x)))), p, self.training)
+        y = self.proj(
+            F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            .transpose(1, 2)
+            .reshape(b, t, d)
+        )
+        x = x + (F.dropout(y, p, True) if p else y)  # no dropout op at all when off: decoding is op-bound
+        y = self.out(F.gelu(self.fc(self.ln2(x))))
+        return x + (F.dropout(y, p, True) if p else y)
 
 
 class KVCache:
@@ -231,7 +231,8 @@ def generate(
             logits = cfg_logits(logits[:b], logits[b:], gamma)
         if slot_bias is not None:
             logits = logits + slot_bias[t + 1]
-        logits = logits / max(temperature, 1e-5)
+        if temperature != 1.0:
+            logits = logits / max(temperature, 1e-5)
         if top_k or top_p < 1.0:
             logits = filter_logits(logits, top_k, top_p)
         nxt = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen)
