@@ -803,8 +803,11 @@ def _release_slot(assignment: Assignment) -> None:
 
 
 def _rater_release(rater: Rater) -> None:
-    for model, *_ in _SLOT_COUNTERS:
-        for assignment in model.objects.filter(rater=rater).exclude(status=AssignmentStatus.WITHDRAWN):
+    # Counters in one order (by prompt or comparison id) in every release, so that two raters excluded
+    # at once, who met the same prompts in other orders, never wait on each other's counters: a deadlock.
+    for model, _, key, _ in _SLOT_COUNTERS:
+        assignments = model.objects.filter(rater=rater).exclude(status=AssignmentStatus.WITHDRAWN)
+        for assignment in assignments.order_by(key, "pk"):
             if assignment.holds_slot or assignment.status == AssignmentStatus.OPEN:
                 _release_slot(assignment)
 
@@ -814,7 +817,7 @@ def _rater_restore(rater: Rater) -> None:
     for model, counter_model, key, counter in _SLOT_COUNTERS:
         for assignment in model.objects.filter(
             rater=rater, status=AssignmentStatus.SUBMITTED, holds_slot=False, check_item__isnull=True
-        ):
+        ).order_by(key, "pk"):  # one order, as in _rater_release
             if model.objects.filter(pk=assignment.pk, holds_slot=False).update(holds_slot=True):
                 counter_model.objects.filter(pk=getattr(assignment, key)).update(**{counter: F(counter) + 1})
 

@@ -3,6 +3,7 @@
 Run with DATABASE_URL=postgres://postgres@127.0.0.1:5432/counterpoint (``make test`` does).
 """
 
+import contextlib
 import threading
 from collections import Counter
 
@@ -83,3 +84,33 @@ def test_30_raters_asking_once_at_the_same_moment_get_30_different_prompts(tmp_p
     coverage = Counter(QualityAssignment.objects.values_list("prompt_id", flat=True))
     assert len(coverage) == 30 and set(coverage.values()) == {1}
     assert set(study.prompts.values_list("quality_slots_taken", flat=True)) == {1}
+
+
+def test_two_raters_excluded_at_once_release_their_shared_prompts_without_deadlock(tmp_path, monkeypatch):
+    study = make_study(tmp_path, prompts=2, raters_per_prompt=3)
+    first, second = make_raters(study, 2)
+    prompts = list(study.prompts.order_by("id"))
+    # The two raters met the two prompts in opposite orders.
+    for rater, order in ((first, prompts), (second, prompts[::-1])):
+        for prompt in order:
+            assignment = QualityAssignment.objects.create(rater=rater, prompt=prompt, clip_order=[])
+            QualityAssignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.SUBMITTED)
+    study.prompts.update(quality_slots_taken=2)
+
+    # Each release holds its first counter, then waits (a moment at most) for the other to hold one too.
+    barrier = threading.Barrier(2)
+    release = services._release_slot
+    released = Counter()
+
+    def release_in_step(assignment):
+        release(assignment)
+        released[threading.get_ident()] += 1
+        if released[threading.get_ident()] == 1:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=3)
+
+    monkeypatch.setattr(services, "_release_slot", release_in_step)
+    raters = (first, second)
+    errors = _all_at_once(2, lambda i: services.rater_flag(rater=raters[i], reason="manual", detail="test"))
+    assert errors == []
+    assert set(study.prompts.values_list("quality_slots_taken", flat=True)) == {0}
