@@ -2,7 +2,7 @@
 null rows, two passes' worth of rows per token), in one run, timings interleaved.
 
     python benchmarks/front_speed.py [--base generation/checkpoints/demo.pt]
-        [--distilled generation/checkpoints/demo-distilled.pt] [--gamma G] [--batch 16] [--repeats 7]
+        [--distilled generation/checkpoints/demo-distilled.pt] [--gamma G] [--batch 64] [--repeats 7]
 
 --gamma defaults to the gamma the distilled checkpoint was trained against. Prints tokens per second and
 seconds of audio per second for both, then ``speedup_distilled_vs_cfg: R`` (CFG's median time over the
@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--base", default="generation/checkpoints/demo.pt")
     parser.add_argument("--distilled", default="generation/checkpoints/demo-distilled.pt")
     parser.add_argument("--gamma", type=float)
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +17,14 @@ def _require(path: str | Path, what: str) -> None:
         raise ValueError(f"{what} {path} does not exist; train it with `python -m generation pretrain`")
 
 
+def _command() -> str:
+    """The command line that made an output, for its sidecar (empty when called from Python)."""
+    from_cli = Path(sys.argv[0]).name in ("__main__.py", "generation")
+    return "python -m generation " + " ".join(sys.argv[1:]) if from_cli else ""
+
+
 def cmd_finetune(args: argparse.Namespace) -> None:
+    from generation.checkpoint import write_sidecar
     from generation.finetune import config_for, finetune
 
     cfg = config_for(
@@ -50,17 +58,19 @@ def cmd_finetune(args: argparse.Namespace) -> None:
             )
 
     ckpt = finetune(cfg, args.base, args.embeddings, args.out, progress=progress)
+    write_sidecar(args.out, command=_command(), base=str(args.base), embeddings=str(args.embeddings))
     print(f"finetune: {args.out} checkpoint_id {ckpt['checkpoint_id']} step {ckpt['step']}")
 
 
 def cmd_merge(args: argparse.Namespace) -> None:
-    from generation.checkpoint import load_checkpoint, save_checkpoint
+    from generation.checkpoint import load_checkpoint, save_checkpoint, write_sidecar
     from generation.merge import merge_checkpoints
 
     _require(args.quality, "checkpoint")
     _require(args.diversity, "checkpoint")
     ckpt = merge_checkpoints(load_checkpoint(args.quality), load_checkpoint(args.diversity), args.lam)
     save_checkpoint(ckpt, args.out)
+    write_sidecar(args.out, command=_command(), quality=str(args.quality), diversity=str(args.diversity))
     print(f"merge: {args.out} checkpoint_id {ckpt['checkpoint_id']} {json.dumps(ckpt['merge']['parents'])}")
 
 

@@ -42,7 +42,7 @@ class FrontConfig:
     quality_finetune: FinetuneConfig
     diversity_finetune: FinetuneConfig
     gammas: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)
-    temperatures: tuple[float, ...] = (0.8, 0.9, 1.1)
+    temperatures: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 1.1)
     lambdas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     n_prompts: int = 64
     samples: int = 4
