@@ -93,3 +93,14 @@ def test_grammar_constrained_sampling_only_emits_tokens_of_the_right_kind():
     model = _model()  # untrained: unconstrained, it emits tokens of every kind anywhere
     tokens = generate(model, _text("Rock song", "Opera singer"), gamma=3.0, seed=0, constrain=True).tokens
     assert ((tokens >= torch.from_numpy(SLOT_LO)) & (tokens < torch.from_numpy(SLOT_HI))).all()
+
+
+def test_generated_tensors_can_feed_a_training_loss():
+    model = _model()
+    text = _text("Rock song")
+    out = generate(model, text, gamma=2.0, seed=0, return_logprobs=True, return_logits=True)
+    model.train()
+    student = model(text, out.tokens)[:, :-1].log_softmax(-1)
+    loss = (student.exp() * (student - out.logits.log_softmax(-1))).sum() + out.logprobs.sum() * 0
+    loss.backward()
+    assert model.head.weight.grad is not None
