@@ -132,7 +132,14 @@ def job_work_dir(job: GenerationJob) -> Path:
 
 
 def job_import_clips(*, job: GenerationJob, manifest: Path, result: dict[str, Any]) -> dict[str, Any]:
-    """File a pre-generated variant's clips in the job's study, recording what made them."""
+    """File a pre-generated variant's clips in the job's study, recording what made them.
+
+    A run redelivered after its worker died between filing the clips and marking the job done finds
+    the variant this job made and files nothing twice.
+    """
+    made = Variant.objects.filter(study=job.study, name=job.variant_name, provenance__job=str(job.pk)).first()
+    if made is not None:
+        return {"clips": made.clips.count(), "prompts_created": 0}
     imported = ratings_services.clips_import(
         study_slug=job.study.slug,
         manifest=manifest,

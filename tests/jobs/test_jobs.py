@@ -285,3 +285,23 @@ def test_variants_are_filed_by_what_made_their_checkpoint():
     assert variant_kind_for({"gamma": 2.0}, "base") == "cfg"
     assert variant_kind_for({"gamma": 1.0, "temperature": 0.8}, "base") == "temperature"
     assert variant_kind_for({"gamma": 1.0, "temperature": 1.0}, "base") == "base"
+
+
+@pytest.mark.django_db
+def test_a_run_redelivered_after_the_clips_were_filed_finishes_without_filing_them_twice(tiny_checkpoint):
+    study = study_get_or_create(slug="jobs")
+    job = GenerationJob.objects.create(
+        kind="pregenerate",
+        study=study,
+        variant_name="base",
+        parameters=parse_parameters(
+            "pregenerate", {"checkpoint": tiny_checkpoint, "prompts": 2, "samples": 2}
+        ),
+    )
+    assert run_job.apply(args=[str(job.pk)], task_id="run-1").get() == "succeeded"
+    # The worker died after filing the clips but before the job was marked done: redelivered.
+    GenerationJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
+    assert run_job.apply(args=[str(job.pk)], task_id="run-1").get() == "succeeded"
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and job.result["clips"] == 4 and job.attempts == 2
+    assert Clip.objects.filter(variant__study=study).count() == 4
