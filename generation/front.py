@@ -326,6 +326,69 @@ def plot_front(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
     return path
 
 
+def to_markdown(result: dict[str, Any]) -> str:
+    """The rows and the claims of a front, as Markdown."""
+
+    def ci(d: dict[str, float]) -> str:
+        return f"{d['mean']:.4f} [{d['ci_low']:.4f}, {d['ci_high']:.4f}]"
+
+    cfg = result["config"]
+    lines = [
+        f"{len(result['prompts'])} held-out prompts x {cfg['samples']} samples x seeds {cfg['seeds']}"
+        f"{', grammar-constrained sampling' if cfg.get('constrain') else ''}; mean [95% CI over prompts].",
+        "",
+        "| variant | kind | γ | T | λ | adherence (MuLan) | diversity, held-out emb. | diversity, reward emb. "
+        "| valid | tokens/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        lam = "" if r["lam"] is None else f"{r['lam']:g}"
+        lines.append(
+            f"| {r['name']} | {r['kind']} | {r['gamma']:g} | {r['temperature']:g} | {lam} | {ci(r['adherence'])} "
+            f"| {ci(r['diversity_heldout'])} | {ci(r['diversity_reward'])} | {r['valid_rate']:.3f} "
+            f"| {r['tokens_per_s']:.0f} |"
+        )
+    claims = result["claims"]
+    if "claim2" in claims:
+        c = claims["claim2"]
+        lines += [
+            "",
+            f"Claim 2: distilled adherence {c['adherence_distilled']:.4f} vs its teacher ({c['teacher']}) "
+            f"{c['adherence_teacher']:.4f}: difference {ci(c['difference'])}, Wilcoxon p = "
+            f"{c['test']['wilcoxon_p']:.3g}; within 0.01 or the CI: {c['within_0.01_or_ci']}; tokens/s ratio in "
+            f"this run {c['tokens_per_s_ratio_distilled_over_cfg']:.2f}.",
+        ]
+    if "claim3" in claims:
+        c = claims["claim3"]
+        lines += [
+            "",
+            f"Claim 3: held-out diversity beta=0 {ci(c['diversity_heldout']['beta=0'])} -> beta>0 "
+            f"{ci(c['diversity_heldout']['beta>0'])}: +{c['over_prompts']['mean_diff']:.4f}, Wilcoxon over prompts "
+            f"p = {c['over_prompts']['wilcoxon_p']:.3g}, paired t over seeds p = {c['over_seeds']['paired_t_p']:.3g} "
+            f"(per-seed differences {', '.join(f'{d:+.3f}' for d in c['over_seeds']['per_seed_difference'])}); "
+            f"adherence cost {ci(c['adherence_cost'])}.",
+        ]
+    lines += [
+        "",
+        "Claim 4: adherence minus the baseline's Pareto front at the same held-out diversity "
+        "(95% bootstrap CI over prompts).",
+        "",
+        "| variant | vs CFG γ front | vs temperature front |",
+        "|---|---|---|",
+    ]
+    for name, fronts in claims.get("claim4", {}).items():
+        cells = []
+        for f in ("cfg", "temperature"):
+            m = fronts[f]
+            cells.append(
+                m["verdict"]
+                if m["margin"] is None
+                else f"{m['margin']:+.4f} [{m['ci_low']:+.4f}, {m['ci_high']:+.4f}] {m['verdict']}"
+            )
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def run_front(cfg: FrontConfig, out: str | Path, log: Log = print) -> dict[str, Any]:
     """Train the missing finetunes, evaluate every variant, write ``out/front.json`` and ``out/front.png``."""
     t_start = time.perf_counter()
@@ -397,10 +460,11 @@ def run_front(cfg: FrontConfig, out: str | Path, log: Log = print) -> dict[str, 
         "elapsed_s": time.perf_counter() - t_start,
     }
     (out / "front.json").write_text(json.dumps(result, indent=2))
+    (out / "front.md").write_text(to_markdown(result))
     plot_front(
         result["rows"],
         out / "front.png",
         f"Quality-diversity fronts ({cfg.preset}, {cfg.n_prompts} held-out prompts)",
     )
-    log(f"front: wrote {out / 'front.json'} and {out / 'front.png'} ({result['elapsed_s']:.1f}s)")
+    log(f"front: wrote {out / 'front.json'}, front.md and front.png ({result['elapsed_s']:.1f}s)")
     return result
