@@ -318,7 +318,17 @@ def _task_claim(rater: Rater, kinds: tuple[str, ...]) -> Assignment | None:
 
 def _quality_claim(rater: Rater) -> QualityAssignment | None:
     limit = rater.study.raters_per_prompt
-    for prompt_id in selectors.quality_prompts_claimable_by(rater).values_list("id", flat=True):
+    candidates = selectors.quality_prompts_claimable_by(rater)
+    # On PostgreSQL, first take the least-covered prompt no other request holds (SKIP LOCKED), so
+    # raters arriving together spread over prompts instead of queueing on one row; then, if every
+    # candidate was held, wait on them in order. SQLite serialises writers and ignores the lock.
+    unheld = (
+        Prompt.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(pk__in=candidates.values("id"))
+        .order_by("quality_slots_taken", "id")
+        .values_list("id", flat=True)[:1]
+    )
+    for prompt_id in [*unheld, *candidates.values_list("id", flat=True)]:
         claimed = Prompt.objects.filter(pk=prompt_id, quality_slots_taken__lt=limit).update(
             quality_slots_taken=F("quality_slots_taken") + 1
         )
