@@ -64,23 +64,3 @@ def test_the_ml_code_imports_without_django():
         "assert 'django' not in sys.modules, 'django imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_celery_tasks_import_without_torch():
-    code = "import sys, generation.tasks; assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_pregenerate_task_runs_eagerly_and_returns_the_manifest(tiny_checkpoint, tmp_path):
-    from generation.tasks import pregenerate_task
-
-    result = pregenerate_task.apply(
-        kwargs={
-            "checkpoint": str(tiny_checkpoint),
-            "out": str(tmp_path),
-            "variant": "base",
-            "n_prompts": 1,
-            "samples": 2,
-        }
-    )
-    assert result.successful() and result.result == str(tmp_path / "manifest.csv")
