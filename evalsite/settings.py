@@ -130,12 +130,13 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
     # The laptop broker: messages are files that the local worker picks up.
-    for folder in ("broker", "broker-processed"):
+    for folder in ("broker", "broker-processed", "broker-control"):
         (VAR_DIR / folder).mkdir(exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(VAR_DIR / "broker"),
         "data_folder_out": str(VAR_DIR / "broker"),
         "processed_folder": str(VAR_DIR / "broker-processed"),
+        "control_folder": str(VAR_DIR / "broker-control"),  # kombu's default is ./control
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Tasks are acknowledged late, and Redis hands an unacknowledged task to another worker once its
