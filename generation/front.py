@@ -360,11 +360,13 @@ def to_markdown(result: dict[str, Any]) -> str:
         ]
     if "claim3" in claims:
         c = claims["claim3"]
+        p = c["over_seeds"]["paired_t_p"]
+        seeds_p = "n/a (one seed)" if p is None else f"{p:.3g}"
         lines += [
             "",
             f"Claim 3: held-out diversity beta=0 {ci(c['diversity_heldout']['beta=0'])} -> beta>0 "
             f"{ci(c['diversity_heldout']['beta>0'])}: +{c['over_prompts']['mean_diff']:.4f}, Wilcoxon over prompts "
-            f"p = {c['over_prompts']['wilcoxon_p']:.3g}, paired t over seeds p = {c['over_seeds']['paired_t_p']:.3g} "
+            f"p = {c['over_prompts']['wilcoxon_p']:.3g}, paired t over seeds p = {seeds_p} "
             f"(per-seed differences {', '.join(f'{d:+.3f}' for d in c['over_seeds']['per_seed_difference'])}); "
             f"adherence cost {ci(c['adherence_cost'])}.",
         ]
@@ -382,7 +384,7 @@ def to_markdown(result: dict[str, Any]) -> str:
             m = fronts[f]
             cells.append(
                 m["verdict"]
-                if m["margin"] is None
+                if "ci_low" not in m
                 else f"{m['margin']:+.4f} [{m['ci_low']:+.4f}, {m['ci_high']:+.4f}] {m['verdict']}"
             )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
