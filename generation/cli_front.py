@@ -106,6 +106,9 @@ def cmd_front(args: argparse.Namespace) -> None:
         cfg = replace(cfg, seeds=tuple(args.seeds))
     if args.constrain:
         cfg = replace(cfg, constrain=True)
+    overrides = {k: v for k, v in {"beta": args.beta, "kl": args.kl}.items() if v is not None}
+    if overrides:
+        cfg = replace(cfg, diversity_finetune=replace(cfg.diversity_finetune, **overrides))
     _require(cfg.base, "base checkpoint")
     _require(cfg.embeddings, "embeddings")
     result = run_front(cfg, args.out or f"runs/{args.preset}/front")
@@ -165,5 +168,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prompts", type=int)
     p.add_argument("--seeds", type=int, nargs="+")
     p.add_argument("--constrain", action="store_true", help="grammar-constrained sampling everywhere")
+    p.add_argument("--beta", type=float, help="beta of the diversity finetune (default: the preset's)")
+    p.add_argument("--kl", choices=KL_DIRECTIONS, help="KL direction of the diversity finetune")
     p.add_argument("--out", help="default runs/PRESET/front")
     p.set_defaults(func=cmd_front)
