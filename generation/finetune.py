@@ -35,6 +35,7 @@ from generation.checkpoint import (
 from generation.corpus import (
     NULL_WORD,
     PAD_WORD,
+    TEXT_LEN,
     encode_text,
     held_out_prompts,
     is_held_out,
@@ -172,7 +173,7 @@ def policy_gradient_surrogate(sequence_logprobs: torch.Tensor, adv: torch.Tensor
 
 
 def null_text(n: int, device: torch.device) -> torch.Tensor:
-    null = torch.full((n, encode_text(["x"]).shape[1]), PAD_WORD, dtype=torch.long, device=device)
+    null = torch.full((n, TEXT_LEN), PAD_WORD, dtype=torch.long, device=device)
     null[:, -1] = NULL_WORD
     return null
 
@@ -343,7 +344,9 @@ def finetune(
             "pg": float(pg.detach()),
             "loss": float(loss.detach()),
             "grad_norm": grad_norm,
-            "advantage_std": float(state["adv_var"] ** 0.5) if state["adv_var"] is not None else float(adv.std()),
+            "advantage_std": float(state["adv_var"] ** 0.5)
+            if state["adv_var"] is not None
+            else float(adv.std()),
             "elapsed_s": time.perf_counter() - t0,
         }
         if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
