@@ -30,6 +30,10 @@ class PregenerateParams:
     prompts: int = 12
     samples: int = 2
     seed: int = 0
+    # Deployment-time steering: with merge_with set, sample θ_λ = (1−λ)·checkpoint + λ·merge_with.
+    merge_with: str = ""
+    lam: float = 0.0
+    constrain: bool = False  # grammar-constrained sampling (how the demo finetunes were trained)
 
     def check(self) -> None:
         if not 0.0 <= self.gamma <= 10.0:
@@ -40,8 +44,13 @@ class PregenerateParams:
             raise JobParametersError(f"prompts must be between 1 and 500, not {self.prompts}")
         if not 1 <= self.samples <= 16:
             raise JobParametersError(f"samples must be between 1 and 16, not {self.samples}")
-        if Path(self.checkpoint).name != self.checkpoint or not self.checkpoint.endswith(".pt"):
-            raise JobParametersError(f"checkpoint must be a .pt file name, not a path: {self.checkpoint!r}")
+        for name in (self.checkpoint, self.merge_with):
+            if name and (Path(name).name != name or not name.endswith(".pt")):
+                raise JobParametersError(f"checkpoint must be a .pt file name, not a path: {name!r}")
+        if not self.checkpoint:
+            raise JobParametersError("checkpoint must name a .pt file")
+        if not 0.0 <= self.lam <= 1.0:
+            raise JobParametersError(f"lam must be between 0 and 1, not {self.lam}")
 
 
 # generation.train.PRESETS' names, spelled out so the web process validates without importing torch
@@ -79,12 +88,23 @@ def parse_parameters(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
     for name, value in raw.items():
         default = getattr(cls, name)
         try:
-            values[name] = type(default)(value)
+            values[name] = _as_bool(value) if isinstance(default, bool) else type(default)(value)
         except (TypeError, ValueError, OverflowError):  # OverflowError: int() of an infinite float
             raise JobParametersError(f"{name} must be a {type(default).__name__}, not {value!r}") from None
     params = cls(**values)
     params.check()
     return asdict(params)
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(value)
 
 
 def resolve_checkpoint(name: str, runs_dir: Path) -> Path:
@@ -112,6 +132,7 @@ def run_pregenerate(
     import torch
 
     from generation.checkpoint import load_checkpoint, model_from_checkpoint
+    from generation.merge import merge_checkpoints
     from generation.pregenerate import pregenerate
     from generation.sampling import SamplingConfig
 
@@ -120,6 +141,9 @@ def run_pregenerate(
     checkpoint_path = resolve_checkpoint(p.checkpoint, runs_dir)
     progress(0.05, f"loading {p.checkpoint}")
     checkpoint = load_checkpoint(checkpoint_path)
+    if p.merge_with:
+        diversity = load_checkpoint(resolve_checkpoint(p.merge_with, runs_dir))
+        checkpoint = merge_checkpoints(checkpoint, diversity, p.lam)  # refuses unrelated checkpoints
     model = model_from_checkpoint(checkpoint)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
@@ -130,7 +154,7 @@ def run_pregenerate(
         variant=variant,
         n_prompts=p.prompts,
         samples=p.samples,
-        sampling=SamplingConfig(p.gamma, p.temperature),
+        sampling=SamplingConfig(p.gamma, p.temperature, constrain=p.constrain),
         seed=p.seed,
     )
     progress(0.9, "clips rendered")

@@ -13,7 +13,15 @@ def test_demo_study_is_made_of_built_in_model_clips_generated_by_the_worker(redi
         call_command("demo_study", "--prompts", "2", "--raters", "2", "--wait", "240")
     study = Study.objects.get(slug="demo")
     variants = dict(Variant.objects.filter(study=study).values_list("name", "kind"))
-    assert {"base": "base", "cfg": "cfg"}.items() <= variants.items()
+    assert variants == {
+        "base": "base",
+        "cfg": "cfg",
+        "distilled": "distilled",
+        "diverse": "diversity",
+        "lerp-50": "merged",
+    }
+    merged = Variant.objects.get(study=study, name="lerp-50")
+    assert merged.parameters["lam"] == 0.5 and merged.parameters["constrain"] is True
     assert Clip.objects.filter(prompt__study=study).count() == 2 * 2 * len(variants)
     assert set(study.prompts.values_list("text", flat=True)) == {"Rock song", "Opera singer"}
     assert DiversityComparison.objects.filter(study=study).exists()

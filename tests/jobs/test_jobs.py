@@ -305,3 +305,19 @@ def test_a_run_redelivered_after_the_clips_were_filed_finishes_without_filing_th
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED and job.result["clips"] == 4 and job.attempts == 2
     assert Clip.objects.filter(variant__study=study).count() == 4
+
+
+def test_steering_and_switch_parameters_are_typed_and_checked():
+    params = parse_parameters(
+        "pregenerate", {"merge_with": "demo-diverse.pt", "lam": "0.25", "constrain": "false"}
+    )
+    assert (
+        params["lam"] == 0.25 and params["constrain"] is False and params["merge_with"] == "demo-diverse.pt"
+    )
+    assert parse_parameters("pregenerate", {"constrain": "yes"})["constrain"] is True
+    with pytest.raises(JobParametersError, match="constrain must be a bool"):
+        parse_parameters("pregenerate", {"constrain": "maybe"})
+    with pytest.raises(JobParametersError, match="lam must be between 0 and 1"):
+        parse_parameters("pregenerate", {"merge_with": "demo-diverse.pt", "lam": 1.5})
+    with pytest.raises(JobParametersError, match="not a path"):
+        parse_parameters("pregenerate", {"merge_with": "../elsewhere.pt"})
