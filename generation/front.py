@@ -334,7 +334,7 @@ def to_markdown(result: dict[str, Any]) -> str:
 
     cfg = result["config"]
     lines = [
-        f"{len(result['prompts'])} held-out prompts x {cfg['samples']} samples x seeds {cfg['seeds']}"
+        f"{len(result['prompts'])} held-out prompts x {cfg['samples']} samples x seeds {list(cfg['seeds'])}"
         f"{', grammar-constrained sampling' if cfg.get('constrain') else ''}; mean [95% CI over prompts].",
         "",
         "| variant | kind | γ | T | λ | adherence (MuLan) | diversity, held-out emb. | diversity, reward emb. "
