@@ -44,6 +44,24 @@ def test_evaluate_reports_every_gamma_with_tests_against_gamma_one(tiny_model, u
     assert "| gamma=2 |" in to_markdown(result)
 
 
+def test_evaluate_tests_against_gamma_one_even_when_it_is_not_asked_for_first(
+    tiny_model, untrained_embeddings
+):
+    result = evaluate(
+        tiny_model,
+        untrained_embeddings,
+        gammas=(2.0, 1.5),
+        n_prompts=3,
+        samples=2,
+        seeds=(0,),
+        zero_shot_clips=10,
+        log=lambda s: None,
+    )
+    assert result["protocol"]["gammas"][0] == 1.0 and "gamma=1" in result["variants"]
+    assert set(result["tests_vs_gamma1"]) == {"gamma=2", "gamma=1.5"}
+    assert result["base_vs_corpus"]["valid_rate"] == result["variants"]["gamma=1"]["valid_rate"]
+
+
 @pytest.mark.parametrize(
     "command", ["pretrain", "sample", "evaluate", "pregenerate", "inspect", "train-embeddings"]
 )
