@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generation.corpus import PAD_WORD, SLOT_RANGES, TEXT_LEN, TEXT_VOCAB, VOCAB
+from generation.corpus import NULL_WORD, PAD_WORD, SLOT_RANGES, TEXT_LEN, TEXT_VOCAB, VOCAB
 
 
 @dataclass(frozen=True)
@@ -207,61 +207,43 @@ def generate(
     returned as ordinary tensors, usable in autograd (e.g. as inputs of a distillation loss).
     """
     with torch.inference_mode():
-        out = _sample(
-            model, text_ids, gamma, temperature, top_k, top_p, seed, return_logprobs, return_logits, constrain
-        )
-    return Generation(*(None if x is None else x.clone() for x in (out.tokens, out.logprobs, out.logits)))
-
-
-def _sample(
-    model: MusicTransformer,
-    text_ids: torch.Tensor,
-    gamma: float = 1.0,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    seed: int = 0,
-    return_logprobs: bool = False,
-    return_logits: bool = False,
-    constrain: bool = False,
-) -> Generation:
-    model.eval()
-    cfg = model.cfg
-    device = next(model.parameters()).device
-    b = text_ids.shape[0]
-    guided = gamma != 1.0
-    if guided:
-        null = torch.full_like(text_ids, PAD_WORD)
-        null[:, -1] = 1  # <null>
-        text_ids = torch.cat([text_ids, null])
-    rows = text_ids.shape[0]
-    gen = torch.Generator(device=device).manual_seed(seed)
-    cache = KVCache(cfg, rows, device, next(model.parameters()).dtype)
-    key_mask = model.key_mask(text_ids)
-    attn_bias = torch.zeros(key_mask.shape, device=device).masked_fill(~key_mask, float("-inf"))
-    tokens = torch.full((b, cfg.music_len), VOCAB.bos, dtype=torch.long, device=device)
-    n_new = cfg.music_len - 1
-    logprobs = torch.empty(b, n_new, device=device) if return_logprobs else None
-    all_logits = torch.empty(b, n_new, cfg.vocab_size, device=device) if return_logits else None
-    slot_bias = grammar_bias(device) if constrain else None
-    step_in = torch.full((rows, 1), VOCAB.bos, dtype=torch.long, device=device)
-    logits = model(text_ids, step_in, cache, key_mask)[:, -1]
-    for t in range(n_new):
+        model.eval()
+        cfg = model.cfg
+        device = next(model.parameters()).device
+        b = text_ids.shape[0]
+        guided = gamma != 1.0
         if guided:
-            logits = cfg_logits(logits[:b], logits[b:], gamma)
-        if slot_bias is not None:
-            logits = logits + slot_bias[t + 1]
-        if temperature != 1.0:
-            logits = logits / max(temperature, 1e-5)
-        if top_k or top_p < 1.0:
-            logits = filter_logits(logits, top_k, top_p)
-        nxt = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen)
-        tokens[:, t + 1] = nxt[:, 0]
-        if logprobs is not None:
-            logprobs[:, t] = torch.log_softmax(logits, dim=-1).gather(1, nxt)[:, 0]
-        if all_logits is not None:
-            all_logits[:, t] = logits
-        if t + 1 < n_new:
-            step_in = nxt.repeat(2, 1) if guided else nxt
-            logits = model(None, step_in, cache, attn_bias)[:, -1]
-    return Generation(tokens, logprobs, all_logits)
+            null = torch.full_like(text_ids, PAD_WORD)
+            null[:, -1] = NULL_WORD
+            text_ids = torch.cat([text_ids, null])
+        rows = text_ids.shape[0]
+        gen = torch.Generator(device=device).manual_seed(seed)
+        cache = KVCache(cfg, rows, device, next(model.parameters()).dtype)
+        key_mask = model.key_mask(text_ids)
+        attn_bias = torch.zeros(key_mask.shape, device=device).masked_fill(~key_mask, float("-inf"))
+        tokens = torch.full((b, cfg.music_len), VOCAB.bos, dtype=torch.long, device=device)
+        n_new = cfg.music_len - 1
+        logprobs = torch.empty(b, n_new, device=device) if return_logprobs else None
+        all_logits = torch.empty(b, n_new, cfg.vocab_size, device=device) if return_logits else None
+        slot_bias = grammar_bias(device) if constrain else None
+        step_in = torch.full((rows, 1), VOCAB.bos, dtype=torch.long, device=device)
+        logits = model(text_ids, step_in, cache, key_mask)[:, -1]
+        for t in range(n_new):
+            if guided:
+                logits = cfg_logits(logits[:b], logits[b:], gamma)
+            if slot_bias is not None:
+                logits = logits + slot_bias[t + 1]
+            if temperature != 1.0:
+                logits = logits / max(temperature, 1e-5)
+            if top_k or top_p < 1.0:
+                logits = filter_logits(logits, top_k, top_p)
+            nxt = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen)
+            tokens[:, t + 1] = nxt[:, 0]
+            if logprobs is not None:
+                logprobs[:, t] = torch.log_softmax(logits, dim=-1).gather(1, nxt)[:, 0]
+            if all_logits is not None:
+                all_logits[:, t] = logits
+            if t + 1 < n_new:
+                step_in = nxt.repeat(2, 1) if guided else nxt
+                logits = model(None, step_in, cache, attn_bias)[:, -1]
+    return Generation(*(None if x is None else x.clone() for x in (tokens, logprobs, all_logits)))
