@@ -1,15 +1,15 @@
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from generation.web.models import GenerationJob, JobStatus
 from ratings.models import Clip, DiversityComparison, Rater, Study, Variant
+from tests.jobs.conftest import running_worker
 
 
 @pytest.mark.django_db(transaction=True)
 def test_demo_study_is_made_of_built_in_model_clips_generated_by_the_worker(redis_broker, capsys):
-    with start_worker(redis_broker, queues=["gpu", "default"], perform_ping_check=False, shutdown_timeout=30):
+    with running_worker(redis_broker):
         call_command("demo_study", "--prompts", "2", "--raters", "2", "--wait", "240")
     study = Study.objects.get(slug="demo")
     variants = dict(Variant.objects.filter(study=study).values_list("name", "kind"))

@@ -8,7 +8,6 @@ import time
 import uuid
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -19,6 +18,7 @@ from generation.web.models import GenerationJob, JobStatus
 from generation.web.tasks import run_job
 from ratings.models import Clip, Study, Variant
 from ratings.services import study_get_or_create
+from tests.jobs.conftest import running_worker
 
 
 def _wait_until_finished(job, seconds=180):
@@ -36,7 +36,7 @@ def test_a_pregenerate_job_goes_through_redis_to_a_real_worker_and_files_the_cli
     redis_broker, tiny_checkpoint
 ):
     study = study_get_or_create(slug="jobs")
-    with start_worker(redis_broker, queues=["gpu"], perform_ping_check=False, shutdown_timeout=30):
+    with running_worker(redis_broker):
         job, created = services.job_enqueue(
             kind="pregenerate",
             study=study,
