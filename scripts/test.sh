@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: ruff, then everything on the embedded SQLite default, then the concurrency and queue
-# tests again on the real PostgreSQL and Redis (127.0.0.1).
+# The whole test suite: ruff, then everything on the embedded SQLite default (the queue tests talk to
+# the real Redis on 127.0.0.1), then the concurrency tests again on the real PostgreSQL (127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONHASHSEED=0
