@@ -576,6 +576,7 @@ def recipe_plan(recipe: Recipe) -> list[Step]:
     for v in recipe.variants:
         params = {
             "variant": v.name,
+            "model": v.model,
             "prompts": prompts,
             "seeds": list(v.seeds),
             **{k: v.params[k] for k in ("gamma", "temperature", "constrain", "manifest") if k in v.params},
