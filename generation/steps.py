@@ -1,7 +1,7 @@
 """The work of a study recipe's steps, as plain functions: parameters and earlier steps' results in, a
 folder of files out.
 
-Each step writes into a folder named by its key (``jobs.recipe.step_key``: a hash of the step's kind,
+Each step writes into a folder named by its key (``launches.recipe.step_key``: a hash of the step's kind,
 parameters and inputs' keys). Work happens in ``KEY.partial/`` and the folder is renamed to ``KEY/`` once
 the step is complete, so a finished folder is never half-written, a relaunch reuses every finished step,
 and a step interrupted half-way resumes from what its ``.partial`` folder holds (a finetune from its last
@@ -9,7 +9,7 @@ saved checkpoint). ``result.json`` in a finished folder says what the step made;
 relative to the folder and come back as absolute paths.
 
 Nothing here imports Django, and torch only inside the functions: the web process plans with
-``jobs.recipe`` and never runs these.
+``launches.recipe`` and never runs these.
 """
 
 from __future__ import annotations
@@ -121,7 +121,9 @@ def run_pretrain(params, inputs, work: Path, runs_dir: Path, progress: Progress)
 
     def report(step: int, total: int, metrics: dict[str, float]) -> None:
         if step % 10 == 0 or step == total:
-            progress(0.8 * step / max(total, 1), f"pretrain step {step}/{total}, loss {metrics['train_loss']:.3f}")
+            progress(
+                0.8 * step / max(total, 1), f"pretrain step {step}/{total}, loss {metrics['train_loss']:.3f}"
+            )
 
     config = replace(PRESETS[params["preset"]], seed=params["seed"])
     pretrain(config, work / "model.pt", progress=report, corpus_cache=runs_dir / "corpus")

@@ -7,7 +7,7 @@ import pytest
 
 from generation import steps
 from generation.steps import StepFailed, model_identity, named_model, step_folder, step_result, step_run
-from jobs.recipe import recipe_parse, recipe_plan
+from launches.recipe import recipe_parse, recipe_plan
 
 
 def no_progress(fraction: float, note: str) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jobs.recipe import RecipeError, plan_cost, recipe_load, recipe_parse, recipe_plan, recipe_prompts
+from launches.recipe import RecipeError, plan_cost, recipe_load, recipe_parse, recipe_plan, recipe_prompts
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 KNOWN_MODELS = {"demo.pt": "ckpt-demo", "other.pt": "ckpt-other"}
