@@ -49,8 +49,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_results",
     "ratings",
-    "analysis.web",
-    "generation.web",
+    "jobs",
+    "reports",
     "launches",
 ]
 

@@ -126,4 +126,3 @@ def test_the_tiny_recipe_survives_a_killed_worker_and_opens_the_study_with_nothi
     assert all("metrics" in v.provenance for v in Variant.objects.filter(study__slug="tiny"))
     rater = raters_invite(study=Study.objects.get(slug="tiny"), count=1)[0]
     assert task_next(rater=Rater.objects.get(pk=rater.pk)) is not None  # the study is open to raters
-
