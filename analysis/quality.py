@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from .data import CRITERIA
-from .stats import bca_interval, holm, t_interval, win_rate
+from .stats import bca_interval, holm, t_interval, wilcoxon_signed_rank, win_rate
 
 
 @dataclass
@@ -123,10 +123,7 @@ def pair_comparisons(ratings: pd.DataFrame, variants: Sequence[str]) -> tuple[pd
                 continue
             wins, ties, losses = _tally(_column(by_rater, criterion, a), _column(by_rater, criterion, b))
             prompt_wins, prompt_ties, prompt_losses = _tally(prompt_a, prompt_b)
-            with warnings.catch_warnings():
-                # scipy warns (and answers p = 1) when every difference is zero.
-                warnings.simplefilter("ignore", RuntimeWarning)
-                test = stats.wilcoxon(differences)
+            statistic, p = wilcoxon_signed_rank(differences)
             if not np.any(differences):
                 notes.append(f"quality: {a} and {b} tie on every prompt on {criterion} (p = 1)")
             rows.append(
@@ -144,8 +141,8 @@ def pair_comparisons(ratings: pd.DataFrame, variants: Sequence[str]) -> tuple[pd
                     "prompt_win_rate": win_rate(prompt_wins, prompt_losses),
                     "n_prompts": len(differences),
                     "mean_difference": float(differences.mean()),
-                    "wilcoxon_statistic": float(test.statistic),
-                    "p_value": float(test.pvalue),
+                    "wilcoxon_statistic": statistic,
+                    "p_value": p,
                     "rank_biserial": rank_biserial(differences),
                 }
             )
