@@ -253,7 +253,12 @@ def ordinal_model(ratings: pd.DataFrame, variants: Sequence[str]) -> tuple[pd.Da
         except (np.linalg.LinAlgError, ValueError) as error:
             notes.append(f"ordinal model on {criterion} could not be fitted: {error}")
             continue
-        intervals = fit.conf_int()
+        with np.errstate(over="ignore", invalid="ignore"):
+            odds = np.exp(fit.conf_int().loc[list(exog.columns)])
+        if not np.isfinite(odds.to_numpy()).all():
+            # Few ratings can separate the variants: the likelihood then has no finite maximum.
+            notes.append(f"ordinal model on {criterion}: too few ratings for finite odds ratios; left out")
+            continue
         for variant in exog.columns:
             rows.append(
                 {
@@ -262,8 +267,8 @@ def ordinal_model(ratings: pd.DataFrame, variants: Sequence[str]) -> tuple[pd.Da
                     "reference": levels[0],
                     "log_odds": float(fit.params[variant]),
                     "odds_ratio": float(np.exp(fit.params[variant])),
-                    "ci_low": float(np.exp(intervals.loc[variant, 0])),
-                    "ci_high": float(np.exp(intervals.loc[variant, 1])),
+                    "ci_low": float(odds.loc[variant, 0]),
+                    "ci_high": float(odds.loc[variant, 1]),
                     "p_value": float(fit.pvalues[variant]),
                 }
             )
