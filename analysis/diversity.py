@@ -20,6 +20,10 @@ BOOTSTRAP_DRAWS = 2000
 # choix's weak regularization keeps the strengths finite when a variant wins every comparison.
 BT_REGULARIZATION = 1e-3
 BT_MAX_ITERATIONS = 1000
+# choix stops when an iteration moves the strengths by less than this (L1). A resample's interval
+# end is printed to two decimals: 1e-5 keeps its fit within about 1e-5 of the converged one and
+# saves a third of the iterations over choix's 1e-8, which the point estimate keeps.
+BT_RESAMPLE_TOLERANCE = 1e-5
 
 
 @dataclass
@@ -108,16 +112,20 @@ def win_matrices(frame: pd.DataFrame, order: Sequence[str]) -> tuple[list[str], 
 
 
 def bradley_terry(
-    wins: np.ndarray, *, regularization: float = BT_REGULARIZATION, initial: np.ndarray | None = None
+    wins: np.ndarray,
+    *,
+    regularization: float = BT_REGULARIZATION,
+    initial: np.ndarray | None = None,
+    tolerance: float = 1e-8,
 ) -> np.ndarray:
     """Bradley–Terry log-strengths from a win matrix (choix's I-LSR), shifted to sum to zero.
 
     P(i beats j) = 1 / (1 + exp(θj − θi)). ``regularization`` is choix's ``alpha``; at 0 the strengths
     are the maximum-likelihood estimate (which needs a connected, unseparated design). ``initial``
-    starts the iterations, as the bootstrap does from the full sample's strengths.
+    starts the iterations (the bootstrap starts from the full sample's strengths); ``tolerance`` is choix's ``tol``.
     """
     strengths = choix.ilsr_pairwise_dense(
-        wins, alpha=regularization, initial_params=initial, max_iter=BT_MAX_ITERATIONS
+        wins, alpha=regularization, initial_params=initial, max_iter=BT_MAX_ITERATIONS, tol=tolerance
     )
     return strengths - strengths.mean()
 
@@ -152,7 +160,10 @@ def strengths_with_bootstrap(
     def resampled_strengths(prompts: np.ndarray, axis: int = -1) -> np.ndarray:
         """Strengths of each resample of prompt indices (last axis), variants on the first axis."""
         rows = prompts.reshape(-1, prompts.shape[-1])
-        fits = [bradley_terry(matrices[row].sum(axis=0), initial=strengths) for row in rows]
+        fits = [
+            bradley_terry(matrices[row].sum(axis=0), initial=strengths, tolerance=BT_RESAMPLE_TOLERANCE)
+            for row in rows
+        ]
         return np.moveaxis(np.reshape(fits, (*prompts.shape[:-1], len(order))), -1, 0)
 
     if len(matrices) > 1:

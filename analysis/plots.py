@@ -24,9 +24,10 @@ DPI = 150
 SCALE = (1.0, 5.0)
 
 
-def _png(figure: Figure) -> bytes:
+def _png(figure: Figure, *, tight: bool = True) -> bytes:
+    """PNG bytes; ``tight`` crops to the drawn content (a constrained layout already fits it, one draw less)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight" if tight else None)
     return buffer.getvalue()
 
 
@@ -137,7 +138,7 @@ def win_rate_plot(quality_pairs: pd.DataFrame, diversity_pairs: pd.DataFrame, or
         "Win rate W/(W+L) of the row variant over the column variant (* Holm p < 0.05; grey: not compared)",
         fontsize=11,
     )
-    return _png(figure)
+    return _png(figure, tight=False)
 
 
 # Where a label may sit around its point, in points, nearest first: the first that covers nothing is taken.

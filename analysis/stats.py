@@ -122,14 +122,14 @@ def oneway_anova(targets: pd.Series, values: pd.Series) -> tuple[float, float, f
     Unequal group sizes use k0 = (N − Σk²/N)/(n − 1), the ANOVA estimator's average k.
     None when there are fewer than two targets or no target has two values.
     """
-    frame = pd.DataFrame({"target": targets.to_numpy(), "value": values.to_numpy(dtype=float)})
-    groups = frame.groupby("target")["value"]
-    sizes, means = groups.size().to_numpy(), groups.mean().to_numpy()
-    n_targets, n_values = len(sizes), int(sizes.sum())
+    _, group = np.unique(targets.to_numpy(), return_inverse=True)
+    values = values.to_numpy(dtype=float)
+    sizes = np.bincount(group)
+    means = np.bincount(group, weights=values) / sizes
+    n_targets, n_values = len(sizes), len(values)
     if n_targets < 2 or n_values <= n_targets:
         return None
-    grand = frame["value"].mean()
-    between = float((sizes * (means - grand) ** 2).sum() / (n_targets - 1))
-    within = float(((frame["value"] - groups.transform("mean")) ** 2).sum() / (n_values - n_targets))
+    between = float((sizes * (means - values.mean()) ** 2).sum() / (n_targets - 1))
+    within = float(((values - means[group]) ** 2).sum() / (n_values - n_targets))
     k0 = float((n_values - (sizes**2).sum() / n_values) / (n_targets - 1))
     return between, within, k0
