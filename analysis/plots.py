@@ -93,7 +93,9 @@ def _matrix(
     for row in pairs.itertuples():
         i, j = index[row.a], index[row.b]
         rates[i, j], rates[j, i] = row.win_rate, 1 - row.win_rate
-        significant[i, j] = significant[j, i] = getattr(row, p_column) < 0.05
+        p = getattr(row, p_column)
+        # All-tie pairs have no test (p is None or NaN): not significant.
+        significant[i, j] = significant[j, i] = p is not None and p < 0.05
         compared[i, j] = compared[j, i] = True
     return rates, significant, compared
 
@@ -158,7 +160,10 @@ def _on_scale(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _error(frame: pd.DataFrame, centre: str, low: str, high: str) -> np.ndarray:
-    return np.vstack([frame[centre] - frame[low], frame[high] - frame[centre]])
+    """Error-bar lengths below and above; none where the interval is missing or does not reach the point
+    (a percentile bootstrap interval of very few prompts can lie to one side of the estimate)."""
+    lengths = np.vstack([frame[centre] - frame[low], frame[high] - frame[centre]]).astype(float)
+    return np.nan_to_num(lengths.clip(min=0.0), nan=0.0)
 
 
 def _overlap(box: Bbox, other: Bbox) -> float:

@@ -9,7 +9,7 @@ from scipy import stats
 
 from analysis.__main__ import main
 from analysis.data import CRITERIA
-from analysis.report import write_report
+from analysis.report import build_report, write_report
 from analysis.simulate import simulate_diversity, simulate_quality
 
 VARIANTS = ["base", "cfg", "rewarded"]
@@ -281,3 +281,21 @@ def test_report_md_headings_go_down_one_level_at_a_time(written):
     assert levels[0] == 1 and levels.count(1) == 1
     assert all(later - earlier <= 1 for earlier, later in zip(levels, levels[1:], strict=False))
     assert (out / "quality_pairs.md").read_text().startswith("# Quality: pairwise comparisons\n")
+
+
+def test_any_handful_of_rows_gives_a_report_without_errors_or_warnings():
+    import warnings
+
+    ratings = simulate_quality(n_prompts=4, raters_per_prompt=2, n_raters=3, variants=VARIANTS, seed=5)
+    judgements = simulate_diversity(
+        n_prompts=4, raters_per_comparison=2, n_raters=3, strengths={"base": 0, "cfg": -0.5, "rewarded": 0.5}
+    )
+    rng = np.random.default_rng(1)
+    for _ in range(12):
+        some_ratings = ratings.sample(int(rng.integers(0, 16)), random_state=rng)
+        some_judgements = judgements.sample(int(rng.integers(0, 8)), random_state=rng)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            summary = build_report(some_ratings, some_judgements).summary
+        assert summary["meta"]["n_ratings"] == len(some_ratings)
+        assert set(summary["agreement"]) == set(CRITERIA)
