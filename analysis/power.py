@@ -193,13 +193,15 @@ def quality_power_table(
     rater_counts: Sequence[int] = RATER_COUNTS,
 ) -> pd.DataFrame:
     """Per pair and criterion of a pilot: its effect and spread, power now, and prompts needed per rater count."""
-    scores = rater_prompt_scores(ratings)
+    scores = {
+        criterion: rows.droplevel(0) for criterion, rows in rater_prompt_scores(ratings).groupby(level=0)
+    }
     rows = []
     for a, b in combinations(variant_order(ratings, variants), 2):
         for criterion in CRITERIA:
-            if criterion not in scores.index.get_level_values(0) or not {a, b} <= set(scores.columns):
+            if criterion not in scores or not {a, b} <= set(scores[criterion].columns):
                 continue
-            differences = (scores.loc[criterion, a] - scores.loc[criterion, b]).dropna()
+            differences = (scores[criterion][a] - scores[criterion][b]).dropna()
             if len(differences) < 2:
                 continue
             difference = float(differences.groupby(level="prompt_id").mean().mean())
