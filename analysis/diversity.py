@@ -159,7 +159,7 @@ def strengths_with_bootstrap(
     strengths = bradley_terry(total)
 
     def resampled_strengths(prompts: np.ndarray, axis: int = -1) -> np.ndarray:
-        """Strengths of each resample of prompt indices (last axis), variants on the first axis."""
+        """Strengths of each resample of prompt indices (scipy passes axis=-1), variants on the first axis."""
         rows = prompts.reshape(-1, prompts.shape[-1])
         fits = [
             bradley_terry(matrices[row].sum(axis=0), initial=strengths, tolerance=BT_RESAMPLE_TOLERANCE)
