@@ -4,15 +4,16 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+import formats
 from ratings import services
-from ratings.models import QualityAssignment, QualityRating, Rater
+from ratings.models import QualityRating, Rater, Task
 
 from .factories import full_submission, make_raters, make_study
 
 pytestmark = pytest.mark.django_db
 
 
-def _write(path, rows, header=services.RATINGS_COLUMNS):
+def _write(path, rows, header=formats.RATINGS_COLUMNS):
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=header)
         writer.writeheader()
@@ -33,7 +34,7 @@ def _rows(raters=("ext-1", "ext-2"), prompts=("p000", "p001"), variants=("base",
         for r, rater in enumerate(raters)
         for p, prompt in enumerate(prompts)
         for v, variant in enumerate(variants)
-        for c, criterion in enumerate(services.CRITERIA)
+        for c, criterion in enumerate(formats.CRITERIA)
     ]
 
 
@@ -50,7 +51,7 @@ def test_imported_ratings_keep_their_rater_ids_and_export_unchanged(tmp_path):
     assert set(Rater.objects.values_list("external_id", flat=True)) == {"ext-1", "ext-2"}
     call_command("export_results", "--study", study.slug, "--out", str(tmp_path / "out"))
     exported = _read(tmp_path / "out" / "ratings.csv")
-    assert list(exported[0]) == list(services.RATINGS_COLUMNS)
+    assert list(exported[0]) == list(formats.RATINGS_COLUMNS)
     key = lambda r: (r["rater_id"], r["prompt_id"], r["variant"], r["criterion"])  # noqa: E731
     assert sorted((key(r), int(r["score"])) for r in exported) == sorted((key(r), r["score"]) for r in rows)
     assert {r["created_at"] for r in exported} == {"2026-11-01T10:00:00+00:00"}
@@ -67,7 +68,7 @@ def test_export_of_platform_ratings_lists_every_score(tmp_path):
     study = make_study(tmp_path, prompts=2, raters_per_prompt=1)
     (rater,) = make_raters(study, 1)
     while (assignment := services.quality_assignment_next(rater=rater)) is not None:
-        services.quality_rating_submit(assignment=assignment, submission=full_submission(assignment, score=3))
+        services.task_submit(task=assignment, submission=full_submission(assignment, score=3))
     call_command("export_results", "--study", study.slug, "--out", str(tmp_path / "out"))
     exported = _read(tmp_path / "out" / "ratings.csv")
     assert len(exported) == 2 * 3 * 3
@@ -96,7 +97,7 @@ def test_bad_ratings_file_is_refused_and_nothing_is_written(tmp_path, spoil, mes
     with pytest.raises(services.ImportFailed, match=message):
         services.ratings_import(study=study, path=_write(tmp_path / "r.csv", rows))
     assert not QualityRating.objects.exists() and not Rater.objects.exists()
-    assert not QualityAssignment.objects.exists()
+    assert not Task.objects.filter(kind="quality").exists()
     assert set(study.prompts.values_list("quality_slots_taken", flat=True)) == {0}
 
 
@@ -117,8 +118,8 @@ def test_ratings_for_a_prompt_a_rater_holds_open_are_refused_and_their_own_submi
     with pytest.raises(services.ImportFailed, match="holds prompt p000 open on the platform"):
         services.ratings_import(study=study, path=_write(tmp_path / "r.csv", rows))
     assert not QualityRating.objects.exists()
-    services.quality_rating_submit(assignment=assignment, submission=full_submission(assignment))
-    assert QualityRating.objects.count() == 3 * len(services.CRITERIA)
+    services.task_submit(task=assignment, submission=full_submission(assignment))
+    assert QualityRating.objects.count() == 3 * len(formats.CRITERIA)
 
 
 def test_unrecognised_header_and_unknown_study_are_one_line_command_errors(tmp_path):

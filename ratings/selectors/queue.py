@@ -1,0 +1,145 @@
+"""The claim queue's reads: what a rater may claim next, what they hold, how far they are."""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from ..kinds import KINDS
+from ..models import CheckItem, Rater, Study, Task, TaskStatus
+
+
+def study_task_kinds(study: Study) -> tuple[str, ...]:
+    """The parts a study has, in the registry's order: quality (on unless turned off), diversity (once
+    comparisons are planned)."""
+    return tuple(name for name, kind in KINDS.items() if kind.part_of(study))
+
+
+def claimable_by(rater: Rater, kind: str) -> QuerySet:
+    return KINDS[kind].claimable(rater)
+
+
+def rater_open_task(rater: Rater) -> Task | None:
+    """The rater's one open task, of whatever kind (the database allows one)."""
+    return rater.tasks.filter(status=TaskStatus.OPEN).first()
+
+
+@dataclass(frozen=True)
+class RaterCounts:
+    """Tasks a rater took (withdrawn ones left out), split into ordinary and check items."""
+
+    regular: dict[str, int]
+    checks: int
+    submitted: int
+    open: int
+
+    @property
+    def taken(self) -> int:
+        return sum(self.regular.values()) + self.checks
+
+
+def counts_from(rows: list[tuple[str, int | None, str]]) -> RaterCounts:
+    """Counts from (kind, check_item_id, status) of a rater's tasks."""
+    regular = dict.fromkeys(KINDS, 0)
+    checks = submitted = open_ = 0
+    for kind, check_item_id, status in rows:
+        if status == TaskStatus.WITHDRAWN:
+            continue
+        if check_item_id is None:
+            regular[kind] += 1
+        else:
+            checks += 1
+        submitted += status == TaskStatus.SUBMITTED
+        open_ += status == TaskStatus.OPEN
+    return RaterCounts(regular, checks, submitted, open_)
+
+
+def rater_counts(rater: Rater) -> RaterCounts:
+    return counts_from(list(rater.tasks.values_list("kind", "check_item_id", "status")))
+
+
+def attention_check_due(rater: Rater, counts: RaterCounts) -> bool:
+    """Whether the next item should be a check: checks so far < rate × (ordinary items so far + 1)."""
+    rate = rater.study.attention_rate
+    return rate > 0 and counts.checks < math.floor(rate * (sum(counts.regular.values()) + 1) + 1e-9)
+
+
+@dataclass(frozen=True)
+class RaterProgress:
+    done: int
+    total: int
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.total
+
+
+def rater_progress(rater: Rater) -> RaterProgress:
+    """Items submitted, and the most this rater can do: taken + still claimable (+ checks to come), capped."""
+    claimable = {kind: claimable_by(rater, kind).count() for kind in study_task_kinds(rater.study)}
+
+    def unseen_items(kind: str) -> int:
+        met = {KINDS[kind].item_of(task) for task in rater.tasks.filter(kind=kind)}
+        return len(KINDS[kind].all_items(rater.study) - met)
+
+    return progress_from_counts(rater.study, rater_counts(rater), claimable, unseen_items)
+
+
+def progress_from_counts(
+    study: Study, counts: RaterCounts, claimable: dict[str, int], unseen_items: Callable[[str], int]
+) -> RaterProgress:
+    """The one rule of rater_progress, fed by per-rater queries or by the dashboard's bulk ones.
+
+    Checks to come are shared between the parts of the study. A kind whose check spends an item (a
+    quality check shows a prompt the rater has not met, and a rater meets a prompt once) takes one
+    already covered if there is any (`unseen_items(kind)` minus the claimable ones), else one they
+    could have done, which the total then loses.
+    """
+    kinds = study_task_kinds(study)
+    total = counts.taken + sum(claimable.values())
+    rate = study.attention_rate
+    if sum(claimable.values()) and rate > 0:
+        regular_total = sum(counts.regular.values()) + sum(claimable.values())
+        checks_to_come = max(0, math.floor(rate * regular_total + 1e-9) - counts.checks)
+        total += checks_to_come
+        for kind in kinds:
+            if KINDS[kind].check_spends_an_item and checks_to_come:
+                kind_checks = math.ceil(checks_to_come / len(kinds))
+                spare = unseen_items(kind) - claimable[kind]
+                total -= min(claimable[kind], max(0, kind_checks - spare))
+    if study.max_items_per_rater is not None:
+        total = min(total, max(study.max_items_per_rater, counts.taken))
+    return RaterProgress(done=counts.submitted, total=total)
+
+
+def check_items_unseen_by(rater: Rater, kind: str) -> QuerySet[CheckItem]:
+    """Gold items of this kind the rater has not met (attention items are made for one rater), nor, for
+    a kind whose check spends an item, whose prompt they have met."""
+    items = CheckItem.objects.filter(
+        study_id=rater.study_id, kind=kind, source=CheckItem.Source.GOLD
+    ).exclude(tasks__rater=rater)
+    if KINDS[kind].check_spends_an_item:
+        items = items.exclude(prompt__in=Task.objects.filter(rater=rater, kind=kind).values("prompt_id"))
+    return items.distinct()
+
+
+def study_raters_progress(study: Study, tasks_by_rater: dict[int, list[Task]]) -> dict[int, RaterProgress]:
+    """rater_progress of every rater of the study, in a few queries per kind however many raters."""
+    kinds = study_task_kinds(study)
+    open_items = {kind: KINDS[kind].open_items(study) for kind in kinds}
+    all_items: dict[str, set[int]] = {}
+    progress = {}
+    for rater_id in study.raters.values_list("id", flat=True):
+        tasks = tasks_by_rater.get(rater_id, [])
+        met = {kind: {KINDS[kind].item_of(t) for t in tasks if t.kind == kind} for kind in kinds}
+        claimable = {kind: len(open_items[kind] - met[kind]) for kind in kinds}
+
+        def unseen_items(kind: str, met=met) -> int:
+            if kind not in all_items:
+                all_items[kind] = KINDS[kind].all_items(study)
+            return len(all_items[kind] - met[kind])
+
+        counts = counts_from([(t.kind, t.check_item_id, t.status) for t in tasks])
+        progress[rater_id] = progress_from_counts(study, counts, claimable, unseen_items)
+    return progress
