@@ -23,6 +23,7 @@ from .exports import (
     study_kind_rows,
     study_quality_rows,
 )
+from .fingerprint import study_answers_fingerprint
 from .queue import (
     RaterCounts,
     RaterProgress,
@@ -62,6 +63,7 @@ __all__ = [
     "rater_progress",
     "rater_screening_findings",
     "rater_task_clip",
+    "study_answers_fingerprint",
     "study_coverage",
     "study_dashboard",
     "METRICS",
