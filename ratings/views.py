@@ -173,6 +173,12 @@ def task_page(request: HttpRequest, rater_token: str, kind: str, task_token: str
                 problems = rejected.problems
             else:
                 return redirect("ratings:rater_next", rater_token=rater.token)
+    in_place = set(task_kind.problems_in_place(form)) if problems else set()
+    if in_place:
+        problems = [
+            f"{len(in_place)} answer(s) still missing: each is marked where it is.",
+            *[problem for problem in problems if problem not in in_place],
+        ]
     progress = selectors.rater_progress(rater)
     context = {
         "rater": rater,
