@@ -41,13 +41,16 @@ def rater_home(request: HttpRequest, rater_token: str) -> HttpResponse:
     rater = _rater(rater_token)
     if rater.excluded:
         return _excluded_page(request, rater)
+    progress = selectors.rater_progress(rater)
+    left = max(0, progress.total - progress.done)
     return render(
         request,
         "ratings/rater_home.html",
         {
             "rater": rater,
             "study": rater.study,
-            "progress": selectors.rater_progress(rater),
+            "progress": progress,
+            "minutes_left": selectors.study_session(rater.study).minutes_for(left),
             "open_task": selectors.rater_open_task(rater),
         },
     )

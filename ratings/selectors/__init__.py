@@ -27,6 +27,7 @@ from .fingerprint import study_answers_fingerprint
 from .queue import (
     RaterCounts,
     RaterProgress,
+    StudySession,
     attention_check_due,
     check_items_unseen_by,
     claimable_by,
@@ -34,6 +35,7 @@ from .queue import (
     rater_open_task,
     rater_progress,
     study_raters_progress,
+    study_session,
     study_task_kinds,
 )
 from .raters import rater_is_excluded, rater_onboarding_step
@@ -50,6 +52,7 @@ __all__ = [
     "KindCoverage",
     "RaterCounts",
     "RaterProgress",
+    "StudySession",
     "RaterRow",
     "StudyDashboard",
     "attention_check_due",
@@ -75,6 +78,7 @@ __all__ = [
     "study_kind_rows",
     "study_quality_rows",
     "study_raters_progress",
+    "study_session",
     "study_screening_findings",
     "study_task_kinds",
     "task_clips_in_order",

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from ratings import selectors, services
-from ratings.models import CheckItem, RaterFlag, Task
+from ratings.models import CheckItem, RaterFlag, Study, Task
 
 from .factories import answer, full_judgement, full_submission, make_diversity_study, make_raters, make_study
 
@@ -116,8 +116,12 @@ def test_passing_an_attention_item_is_recorded_and_changes_nothing_else(tmp_path
     assert check.check_passed is True and not selectors.rater_is_excluded(rater)
 
 
-def test_failing_an_attention_item_excludes_the_rater_at_once(client, tmp_path):
-    study = _quality_study(tmp_path, attention_rate=1.0)
+def test_a_study_allows_one_missed_check_by_default():
+    assert Study().attention_failures_allowed == 1
+
+
+def test_failing_an_attention_item_with_no_miss_allowed_excludes_the_rater_at_once(client, tmp_path):
+    study = _quality_study(tmp_path, attention_rate=1.0, attention_failures_allowed=0)
     (rater,) = make_raters(study, 1)
     check = services.task_next(rater=rater)
     _submit_quality(check, text_adherence=4)
@@ -178,7 +182,12 @@ def test_a_diversity_attention_item_pairs_one_clip_with_itself_behind_two_differ
 @pytest.mark.parametrize(("twin_side_answer", "passed"), [(-2, False), (0, False), (1, True), (2, True)])
 def test_the_pair_of_identical_clips_must_be_judged_less_diverse(tmp_path, twin_side_answer, passed):
     study = make_diversity_study(
-        tmp_path, prompts=2, variants=("a", "b"), quality_part=False, attention_rate=1.0
+        tmp_path,
+        prompts=2,
+        variants=("a", "b"),
+        quality_part=False,
+        attention_rate=1.0,
+        attention_failures_allowed=0,
     )
     (rater,) = make_raters(study, 1)
     check = services.task_next(rater=rater)
@@ -212,7 +221,12 @@ def test_gold_items_of_the_researcher_come_before_made_up_attention_items(tmp_pa
 
 def test_a_diversity_gold_item_is_scored_against_its_expected_range(tmp_path):
     study = make_diversity_study(
-        tmp_path, prompts=2, variants=("a", "b"), quality_part=False, attention_rate=1.0
+        tmp_path,
+        prompts=2,
+        variants=("a", "b"),
+        quality_part=False,
+        attention_rate=1.0,
+        attention_failures_allowed=0,
     )
     call_command(
         "add_gold_item", "--study", study.slug, "--kind", "diversity", "--prompt", "p001",
