@@ -192,6 +192,7 @@ def task_page(request: HttpRequest, rater_token: str, kind: str, task_token: str
         "position": progress.done + 1,
         "progress": progress,
         "heard_fraction": HEARD_FRACTION,
+        "reminder": selectors.rater_reminder_due(rater, task),
         **task_kind.page_context(form, labelled),
     }
     return render(request, "ratings/task.html", context, status=400 if problems else 200)

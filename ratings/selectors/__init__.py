@@ -38,7 +38,7 @@ from .queue import (
     study_session,
     study_task_kinds,
 )
-from .raters import rater_is_excluded, rater_onboarding_step
+from .raters import REMINDER_AFTER, rater_is_excluded, rater_onboarding_step, rater_reminder_due
 from .screening import (
     DROPPED_OUT_AFTER,
     rater_screening_findings,
@@ -61,6 +61,8 @@ __all__ = [
     "prompt_quality_clips",
     "rater_counts",
     "rater_is_excluded",
+    "rater_reminder_due",
+    "REMINDER_AFTER",
     "rater_onboarding_step",
     "rater_open_task",
     "rater_progress",
