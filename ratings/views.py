@@ -179,7 +179,9 @@ def task_page(request: HttpRequest, rater_token: str, kind: str, task_token: str
     in_place = set(task_kind.problems_in_place(form)) if problems else set()
     if in_place:
         problems = [
-            f"{len(in_place)} answer(s) still missing: each is marked where it is.",
+            "One answer is still missing: it is marked where it is."
+            if len(in_place) == 1
+            else f"{len(in_place)} answers are still missing: each is marked where it is.",
             *[problem for problem in problems if problem not in in_place],
         ]
     progress = selectors.rater_progress(rater)

@@ -174,8 +174,15 @@ def test_the_rating_page_reads_at_laptop_and_phone_width(live_server, tmp_path, 
     (rater,) = make_raters(study, 1)
     browser = chromium_driver(width=width, height=900)
     try:
-        browser.get(f"{live_server.url}/r/{rater.token}/next/")
+        browser.get(f"{live_server.url}/r/{rater.token}/")
+        assert "This session has 1 item: about 1 minute of listening" in browser.page_source
+        screenshot(browser, f"rater-home-{width}.png")
+        browser.find_element(By.CSS_SELECTOR, "button.primary").click()
         WebDriverWait(browser, 10).until(lambda d: "Item 1 of 1" in d.page_source)
+        browser.find_element(By.ID, "submit").click()  # disabled: nothing happens
+        browser.execute_script("document.getElementById('submit').disabled = false")
+        browser.find_element(By.ID, "submit").click()  # every scale is marked
+        assert len(browser.find_elements(By.CSS_SELECTOR, "fieldset[aria-invalid='true']")) == 9
         assert browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth") <= 0
         about = browser.find_elements(By.CSS_SELECTOR, "dl.criteria dd")
         assert len(about) == 3 and all(a.is_displayed() and a.text for a in about)

@@ -204,7 +204,9 @@
     scales.forEach(function (fieldset) { setMissing(fieldset, missing.indexOf(fieldset) >= 0); });
     if (missing.length) {
       event.preventDefault();
-      hint.textContent = missing.length + " answer(s) still missing: each is marked where it is.";
+      hint.textContent = missing.length === 1
+        ? "One answer is still missing: it is marked where it is."
+        : missing.length + " answers are still missing: each is marked where it is.";
       missing[0].scrollIntoView({ block: "center" });
       const first = missing[0].querySelector('input[type="radio"]');
       if (first) first.focus({ preventScroll: true });
