@@ -46,8 +46,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "ratings",
-    "analysis.web",
-    "generation.web",
+    "jobs",
+    "reports",
 ]
 
 MIDDLEWARE = [
