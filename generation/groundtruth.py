@@ -14,6 +14,8 @@ Metrics, one value per prompt (plain numpy, like generation.metrics):
   steps where the sounding lead degree differs), the rhythm (Jaccard distance of the lead onsets), the bass
   line and the drums (share of steps that differ), weighted equally;
 - off-prompt diversity: over the same pairs, the share of the stated attributes on which they differ.
+On-prompt diversity is also given part by part (``ON_PARTS``): the unstated caption attributes together,
+the key, the melody, the rhythm, the bass line and the drums.
 """
 
 from __future__ import annotations
@@ -262,6 +264,9 @@ def on_off_prompt(diff: dict[str, float], stated: set[str]) -> tuple[float, floa
     return float(np.mean(free)), float(np.mean(off)) if off else 0.0
 
 
+ON_PARTS = ("free_attributes", *FREE_MUSIC)  # the unstated caption attributes together, then each other part
+
+
 @dataclass
 class GroundTruthScores:
     """Per prompt (P,) means, and the per-sample (P, K) and per-pair (P, K(K-1)/2) values behind them (pairs
@@ -270,7 +275,7 @@ class GroundTruthScores:
     satisfaction: np.ndarray
     on_prompt: np.ndarray
     off_prompt: np.ndarray
-    melody: np.ndarray  # the melody component of on-prompt diversity alone
+    on_parts: dict[str, np.ndarray]  # ON_PARTS -> (P,): on-prompt diversity one part at a time
     sample_satisfied: np.ndarray
     pair_on: np.ndarray
     pair_off: np.ndarray
@@ -283,20 +288,24 @@ def score(specs: list[tuple[tuple[str, str], ...]], truths: list[list[Truth]]) -
     satisfied = np.array(
         [[t.satisfies(spec) for t in samples] for spec, samples in zip(specs, truths, strict=True)]
     )
-    pair_on, pair_off, melody = [], [], []
+    pair_on, pair_off, parts = [], [], []
     for spec, samples in zip(specs, truths, strict=True):
         stated = {name for name, _ in spec}
         diffs = [differences(a, b) for a, b in combinations(samples, 2)]
         on_off = [on_off_prompt(d, stated) for d in diffs]
         pair_on.append([on for on, _ in on_off])
         pair_off.append([off for _, off in on_off])
-        melody.append(np.mean([d["melody"] for d in diffs]))
+        free = [name for name in ATTRIBUTE_NAMES if name not in stated]
+        parts.append(
+            [np.mean([d[n] for d in diffs for n in free]) if free else np.nan]
+            + [np.mean([d[n] for d in diffs]) for n in FREE_MUSIC]
+        )
     pair_on_a, pair_off_a = np.array(pair_on), np.array(pair_off)
     return GroundTruthScores(
         satisfaction=satisfied.mean(1),
         on_prompt=pair_on_a.mean(1),
         off_prompt=pair_off_a.mean(1),
-        melody=np.array(melody),
+        on_parts=dict(zip(ON_PARTS, np.array(parts).T, strict=True)),
         sample_satisfied=satisfied,
         pair_on=pair_on_a,
         pair_off=pair_off_a,

@@ -2,7 +2,7 @@
 (generation.groundtruth) beside the learned metrics (generation.metrics on the trained embeddings), with rank
 correlations between the two, over samples and over variants.
 
-    python -m generation.groundtruth_table [--prompts 48] [--samples 6] [--out docs/groundtruth.md]
+    python -m generation.groundtruth_table [--prompts 64] [--samples 8] [--out docs/groundtruth.md]
 
 Test prompts only (corpus.test_prompts). Rewrites the part of ``--out`` between the table markers (the whole
 file if it has none) and writes the figures as JSON beside it (``--json``).
@@ -23,9 +23,17 @@ import numpy as np
 from scipy import stats
 
 from generation.corpus import corpus_samples, test_prompts
-from generation.groundtruth import GroundTruthScores, score_tokens
+from generation.groundtruth import ON_PARTS, GroundTruthScores, score_tokens
 from generation.metrics import diversity, mean_ci, paired_test, text_adherence
 
+PART_LABELS = {
+    "free_attributes": "unstated caption attributes",
+    "key": "key",
+    "melody": "melody",
+    "rhythm": "rhythm",
+    "bass_line": "bass line",
+    "drums": "drums",
+}
 BEGIN, END = "<!-- groundtruth-table:begin -->", "<!-- groundtruth-table:end -->"
 Log = Callable[[str], None]
 
@@ -34,8 +42,8 @@ Log = Callable[[str], None]
 class TableConfig:
     checkpoint: str = "generation/checkpoints/demo.pt"
     embeddings: str = "generation/checkpoints/demo-embeddings.pt"
-    n_prompts: int = 48
-    samples: int = 6
+    n_prompts: int = 64
+    samples: int = 8
     gammas: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)
     temperatures: tuple[float, ...] = (0.6, 0.8, 1.0)
     seed: int = 0
@@ -156,17 +164,25 @@ def run_table(cfg: TableConfig, log: Log = print) -> dict[str, Any]:
             name = f"base gamma={gamma:g} T={temperature:g}"
             rows.append(measure(name, tokens, specs, texts, emb, gamma=gamma, temperature=temperature))
             log(f"groundtruth table: {name} ({time.perf_counter() - t0:.0f}s)")
-    model_rows = {(r.gamma, r.temperature): r for r in rows if r.gamma is not None}
-    cfg_tests = {
-        f"T={t:g}": paired_test(model_rows[(1.0, t)].truth.on_prompt, model_rows[(3.0, t)].truth.on_prompt)
+    by_name = {r.name: r for r in rows}
+    comparisons = [("corpus", f"base gamma=1 T={t:g}") for t in cfg.temperatures] + [
+        (f"base gamma=1 T={t:g}", f"base gamma={g:g} T={t:g}")
         for t in cfg.temperatures
-        if (1.0, t) in model_rows and (3.0, t) in model_rows
-    }
-    corpus_vs_base = {
-        f"T={t:g}": paired_test(rows[0].truth.on_prompt, model_rows[(1.0, t)].truth.on_prompt)
-        for t in cfg.temperatures
-        if (1.0, t) in model_rows
-    }
+        for g in cfg.gammas
+        if g != 1
+    ]
+    tests = [
+        {
+            "a": a,
+            "b": b,
+            **{
+                part: paired_test(_on(by_name[a], part), _on(by_name[b], part))
+                for part in ("on_prompt", *ON_PARTS)
+            },
+        }
+        for a, b in comparisons
+        if a in by_name and b in by_name
+    ]
     return {
         "protocol": {
             **asdict(cfg),
@@ -180,10 +196,8 @@ def run_table(cfg: TableConfig, log: Log = print) -> dict[str, Any]:
                 "gamma": r.gamma,
                 "temperature": r.temperature,
                 "valid": r.valid,
-                **{
-                    m: mean_ci(getattr(r.truth, m))
-                    for m in ("satisfaction", "on_prompt", "off_prompt", "melody")
-                },
+                **{m: mean_ci(getattr(r.truth, m)) for m in ("satisfaction", "on_prompt", "off_prompt")},
+                "on_parts": {part: mean_ci(_on(r, part)) for part in ON_PARTS},
                 "adherence": mean_ci(r.adherence_per_prompt),
                 "diversity_heldout": mean_ci(r.diversity_heldout),
                 "diversity_reward": mean_ci(r.diversity_reward),
@@ -191,9 +205,17 @@ def run_table(cfg: TableConfig, log: Log = print) -> dict[str, Any]:
             for r in rows
         ],
         "correlations": correlations(rows),
-        "on_prompt_gamma3_vs_gamma1": cfg_tests,
-        "on_prompt_base_gamma1_vs_corpus": corpus_vs_base,
+        "on_prompt_tests": tests,
+        "on_prompt_gamma3_vs_gamma1": {
+            t["b"].split()[-1]: t["on_prompt"] for t in tests if t["b"].startswith("base gamma=3 ")
+        },
     }
+
+
+def _on(row: Variant, part: str) -> np.ndarray:
+    """Per-prompt on-prompt diversity, whole or one part (0 where a prompt leaves nothing of that part free)."""
+    values = row.truth.on_prompt if part == "on_prompt" else row.truth.on_parts[part]
+    return np.nan_to_num(values, nan=0.0)
 
 
 def _cell(v: dict[str, float]) -> str:
@@ -208,15 +230,14 @@ def to_markdown(result: dict[str, Any]) -> str:
         f"embeddings `{proto['embeddings']}`; {proto['seconds']:.0f} s with {proto['threads']} torch thread. "
         "Mean ±half the 95% t-interval over prompts.",
         "",
-        "| variant | valid | satisfaction | on-prompt div. | off-prompt div. | melody div. | adherence (MuLan) "
+        "| variant | valid | satisfaction | on-prompt div. | off-prompt div. | adherence (MuLan) "
         "| div. held-out emb. | div. reward emb. |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     metrics = (
         "satisfaction",
         "on_prompt",
         "off_prompt",
-        "melody",
         "adherence",
         "diversity_heldout",
         "diversity_reward",
@@ -224,6 +245,17 @@ def to_markdown(result: dict[str, Any]) -> str:
     for row in result["rows"]:
         lines.append(
             f"| {row['name']} | {row['valid']:.3f} | " + " | ".join(_cell(row[m]) for m in metrics) + " |"
+        )
+    lines += [
+        "",
+        "On-prompt diversity part by part (mean over prompts of the mean difference over pairs):",
+        "",
+        "| variant | " + " | ".join(PART_LABELS[p] for p in ON_PARTS) + " |",
+        "|---|" + "---|" * len(ON_PARTS),
+    ]
+    for row in result["rows"]:
+        lines.append(
+            f"| {row['name']} | " + " | ".join(f"{row['on_parts'][p]['mean']:.3f}" for p in ON_PARTS) + " |"
         )
     lines += ["", "Spearman rank correlations, learned against ground truth:", ""]
     lines += ["| learned ~ ground truth | over samples (pairs) | over variants |", "|---|---|---|"]
@@ -235,16 +267,17 @@ def to_markdown(result: dict[str, Any]) -> str:
             f"| {s_key} / {v_key} | {s['rho']:.3f} (n={s['n']}, p={s['p']:.2g}) "
             f"| {v['rho']:.3f} (n={v['n']}, p={v['p']:.2g}) |"
         )
-    lines += ["", "On-prompt diversity per test prompt, Wilcoxon signed-rank (two-sided):", ""]
-    for label, key, a, b in (
-        ("base gamma=3 against gamma=1", "on_prompt_gamma3_vs_gamma1", "gamma=1", "gamma=3"),
-        ("base gamma=1 against the corpus", "on_prompt_base_gamma1_vs_corpus", "corpus", "base"),
-    ):
-        for t, test in result[key].items():
-            lines.append(
-                f"- {label}, {t}: mean difference ({b} - {a}) {test['mean_diff']:+.4f}, "
-                f"p = {test['wilcoxon_p']:.3g} over {test['n_prompts']} prompts"
-            )
+    parts = ("on_prompt", *ON_PARTS)
+    lines += [
+        "",
+        "On-prompt diversity, B against A per test prompt: mean difference B - A (two-sided Wilcoxon p):",
+        "",
+        "| A | B | on-prompt | " + " | ".join(PART_LABELS[p] for p in ON_PARTS) + " |",
+        "|---|---|" + "---|" * len(parts),
+    ]
+    for t in result["on_prompt_tests"]:
+        cells = [f"{t[p]['mean_diff']:+.4f} ({t[p]['wilcoxon_p']:.2g})" for p in parts]
+        lines.append(f"| {t['a']} | {t['b']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

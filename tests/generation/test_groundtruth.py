@@ -108,9 +108,12 @@ def test_planted_differences_land_on_or_off_prompt_by_what_the_prompt_states():
     assert lead.off_prompt[0] == 1 and lead.on_prompt[0] == 0
     tune = score([states_lead], [[base, other_tune]])
     assert tune.off_prompt[0] == 0
-    assert tune.on_prompt[0] == pytest.approx(1 / (len(COMPONENTS) - 1)) and tune.melody[0] == 1
+    assert tune.on_prompt[0] == pytest.approx(1 / (len(COMPONENTS) - 1))
+    assert tune.on_parts["melody"][0] == 1 and tune.on_parts["rhythm"][0] == 0
+    assert lead.on_parts["free_attributes"][0] == 0
     free_lead = score([(("genre", "rock"),)], [[base, other_lead]])  # the same change, now free
     assert free_lead.on_prompt[0] == pytest.approx(1 / (len(COMPONENTS) - 1)) and free_lead.off_prompt[0] == 0
+    assert free_lead.on_parts["free_attributes"][0] == pytest.approx(1 / 5)  # lead, one of five unstated
 
 
 def test_pair_differences_are_shares_of_steps_and_onsets():
@@ -126,7 +129,7 @@ def test_the_corpus_satisfies_its_exact_captions_and_varies_only_in_what_they_le
     prompts = corpus.test_prompts(12)
     scores = score_tokens([p.spec for p in prompts], np.stack([corpus_samples(p, 6, rng) for p in prompts]))
     assert np.all(scores.satisfaction == 1) and np.all(scores.off_prompt == 0)
-    assert np.all(scores.on_prompt > 0.2) and np.all(scores.melody > 0.5)
+    assert np.all(scores.on_prompt > 0.2) and np.all(scores.on_parts["melody"] > 0.5)
 
 
 def test_ground_truth_diversity_needs_pairs():

@@ -25,6 +25,10 @@ def test_the_table_judges_corpus_and_base_by_ground_truth_beside_the_learned_met
     assert result["on_prompt_gamma3_vs_gamma1"]["T=1"]["n_prompts"] == 4
     md = to_markdown(json.loads(json.dumps(result)))
     assert "| base gamma=3 T=1 |" in md and "Wilcoxon" in md
+    assert [(t["a"], t["b"]) for t in result["on_prompt_tests"]] == [
+        ("corpus", "base gamma=1 T=1"),
+        ("base gamma=1 T=1", "base gamma=3 T=1"),
+    ]
 
 
 def test_the_table_replaces_only_its_block_of_the_doc(tmp_path):
