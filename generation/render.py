@@ -5,9 +5,10 @@ drive); bass and a drum kit (acoustic or electronic) join it. The four bars loop
 
 Rendering is batched: every distinct note of a batch is synthesised once, and a pitch's oscillators once for
 all its lengths (their first n samples do not depend on the length), with harmonics as powers of a complex
-exponential instead of one sine each. Notes and oscillators are cached across batches. The output equals
-the former one-sine-per-harmonic, note-by-note synthesizer to float precision
-(tests/generation/test_render_and_corpus.py holds its fingerprints).
+exponential instead of one sine each. Notes (float32, like the output) and oscillators are cached across
+batches; scratch buffers are reused, since a fresh large temporary costs a page fault every 4 KiB. The output
+equals the former one-sine-per-harmonic, note-by-note synthesizer's to float32 precision (about 1e-7;
+tests/generation/test_render_and_corpus.py holds its fingerprints).
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def _oscillators(key: Hashable, n: int) -> np.ndarray:
     f0 = midi_hz(midi)
     freq = f0 * (1 + tb.vibrato_depth * np.sin(2 * np.pi * tb.vibrato_hz * t)) if tb.vibrato_hz else f0
     phase = 2 * np.pi * (np.cumsum(np.broadcast_to(freq, t.shape)) / sr)
-    wave = np.zeros(n)
+    wave, scaled = np.zeros(n), np.empty(n)  # reused: a fresh large temporary costs page faults
     for f_mult in (1.0, 1.5) if tb.fifth else (1.0,):
         step = np.exp(1j * f_mult * phase)
         harmonic = step.copy()
@@ -127,7 +128,7 @@ def _oscillators(key: Hashable, n: int) -> np.ndarray:
             if amp != 0.0:
                 if tb.formants:
                     amp *= sum(np.exp(-0.5 * ((fk - c) / bw) ** 2) for c, bw in tb.formants) + 0.02
-                wave += amp * harmonic.imag
+                wave += np.multiply(harmonic.imag, amp, out=scaled)
             harmonic *= step
     if tb.noise:
         wave += tb.noise * np.random.default_rng(midi).standard_normal(n) * np.abs(np.sin(phase / 2))
@@ -164,13 +165,19 @@ def note_wave(instrument: str, midi: int, n_samples: int, sr: int = SAMPLE_RATE)
     n = n_samples + rel
     wave = OSCILLATORS.get((instrument, midi, sr), n)
     if tb.drive:
-        wave = np.tanh(tb.drive * wave / (np.abs(wave).max() + 1e-9))
-    env = ENVELOPES.get((instrument, sr), n).copy()
-    env[n_samples:] *= np.linspace(1.0, 0.0, rel)
-    wave = wave * env
-    wave /= np.abs(wave).max() + 1e-9
-    wave.setflags(write=False)
-    return wave
+        driven = np.multiply(wave, tb.drive)
+        driven /= _peak(wave) + 1e-9
+        wave = np.tanh(driven, out=driven)
+    note = np.multiply(wave, ENVELOPES.get((instrument, sr), n), out=np.empty(n, np.float32))
+    note[n_samples:] *= np.linspace(1.0, 0.0, rel)
+    note /= _peak(note) + 1e-9
+    note.setflags(write=False)
+    return note
+
+
+def _peak(x: np.ndarray) -> float:
+    """max |x| without a temporary array."""
+    return float(max(x.max(), -x.min()))
 
 
 @lru_cache(maxsize=16)
@@ -260,27 +267,28 @@ def score(piece: Piece, sr: int = SAMPLE_RATE) -> Score:
     return Score(step_samples * N_STEPS, notes, hits)
 
 
-def mix(sc: Score, out: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """The score's loop played into ``out`` (float64, overwritten) as many times as it fits."""
+def mix(sc: Score, out: np.ndarray, sr: int = SAMPLE_RATE, scratch: np.ndarray | None = None) -> np.ndarray:
+    """The score's loop played into ``out`` (float64, overwritten) as many times as it fits; ``scratch``
+    (float64, as long as ``out``) spares a temporary per sound."""
     out.fill(0.0)
     n_out = len(out)
+    scratch = np.empty(n_out) if scratch is None else scratch
     sounds = [(start, gain, note_wave(*note, sr)) for start, gain, note in sc.notes]
     sounds += [(start, gain, drum_wave(*hit, sr)) for start, gain, hit in sc.hits]
     for onset, gain, wave in sounds:
-        wave = gain * wave
         for start in range(onset, n_out, sc.loop_samples):
             part = wave[: n_out - start]
-            out[start : start + len(part)] += part
+            out[start : start + len(part)] += np.multiply(part, gain, out=scratch[: len(part)])
     return out
 
 
 def normalise(audio: np.ndarray, sr: int = SAMPLE_RATE, out: np.ndarray | None = None) -> np.ndarray:
     """RMS to -20 dBFS, then scaled down if the peak would pass PEAK_LIMIT; short fades at both ends. The
-    result is float32, written into ``out`` when given."""
-    audio = audio - audio.mean()
-    rms = np.sqrt(np.mean(np.square(audio)))
+    result is float32, written into ``out`` when given; ``audio`` (float64) is centred in place."""
+    audio -= audio.mean()
+    rms = np.sqrt(np.einsum("i,i->", audio, audio) / len(audio))  # einsum: no temporary, no BLAS threads
     gain = TARGET_RMS / rms if rms > 1e-8 else 1.0
-    peak = gain * max(audio.max(), -audio.min())
+    peak = gain * _peak(audio)
     if peak > PEAK_LIMIT:
         gain *= PEAK_LIMIT / peak
     out = np.multiply(audio, gain, out=np.empty(len(audio), np.float32) if out is None else out)
@@ -305,9 +313,9 @@ def render_batch(tokens: np.ndarray, sr: int = SAMPLE_RATE, seconds: float = CLI
         note_wave(*note, sr)
     n_out = int(round(seconds * sr))
     out = np.empty((len(scores), n_out), dtype=np.float32)
-    mixed = np.empty(n_out)
+    mixed, scratch = np.empty(n_out), np.empty(n_out)
     for i, sc in enumerate(scores):
-        normalise(mix(sc, mixed, sr), sr, out=out[i])
+        normalise(mix(sc, mixed, sr, scratch), sr, out=out[i])
     return out
 
 
