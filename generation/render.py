@@ -119,7 +119,10 @@ def _oscillators(key: Hashable, n: int) -> np.ndarray:
     phase = 2 * np.pi * (np.cumsum(np.broadcast_to(freq, t.shape)) / sr)
     wave, scaled = np.zeros(n), np.empty(n)  # reused: a fresh large temporary costs page faults
     for f_mult in (1.0, 1.5) if tb.fifth else (1.0,):
-        step = np.exp(1j * f_mult * phase)
+        angle = f_mult * phase
+        step = np.empty(n, np.complex128)  # exp(i * angle): cos and sin are twice as fast as a complex exp
+        np.cos(angle, out=step.real)
+        np.sin(angle, out=step.imag)
         harmonic = step.copy()
         for k, amp in enumerate(tb.harmonics, start=1):
             fk = f0 * k * f_mult
