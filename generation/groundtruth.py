@@ -15,7 +15,9 @@ Metrics, one value per prompt (plain numpy, like generation.metrics):
   line and the drums (share of steps that differ), weighted equally;
 - off-prompt diversity: over the same pairs, the share of the stated attributes on which they differ.
 On-prompt diversity is also given part by part (``ON_PARTS``): the unstated caption attributes together,
-the key, the melody, the rhythm, the bass line and the drums.
+the key, the melody, the rhythm, the bass line and the drums; and over the pairs whose samples both satisfy
+the prompt alone (a sample that leaves the prompt, a jazz tune for "rock song", also tends to change what the
+prompt leaves free, its lead and drums).
 """
 
 from __future__ import annotations
@@ -279,6 +281,14 @@ class GroundTruthScores:
     sample_satisfied: np.ndarray
     pair_on: np.ndarray
     pair_off: np.ndarray
+
+    @property
+    def on_prompt_satisfied(self) -> np.ndarray:
+        """(P,) on-prompt diversity over the pairs whose samples both satisfy the prompt (NaN where no such
+        pair): free variation inside the prompt, apart from what leaving the prompt brings along."""
+        both = np.array([[a and b for a, b in combinations(row, 2)] for row in self.sample_satisfied])
+        with np.errstate(invalid="ignore"):
+            return np.where(both.any(1), (self.pair_on * both).sum(1) / both.sum(1), np.nan)
 
 
 def score(specs: list[tuple[tuple[str, str], ...]], truths: list[list[Truth]]) -> GroundTruthScores:

@@ -176,8 +176,8 @@ def run_table(cfg: TableConfig, log: Log = print) -> dict[str, Any]:
             "a": a,
             "b": b,
             **{
-                part: paired_test(_on(by_name[a], part), _on(by_name[b], part))
-                for part in ("on_prompt", *ON_PARTS)
+                part: _paired(_on(by_name[a], part), _on(by_name[b], part))
+                for part in ("on_prompt", "on_prompt_satisfied", *ON_PARTS)
             },
         }
         for a, b in comparisons
@@ -197,6 +197,7 @@ def run_table(cfg: TableConfig, log: Log = print) -> dict[str, Any]:
                 "temperature": r.temperature,
                 "valid": r.valid,
                 **{m: mean_ci(getattr(r.truth, m)) for m in ("satisfaction", "on_prompt", "off_prompt")},
+                "on_prompt_satisfied": _mean_ci(r.truth.on_prompt_satisfied),
                 "on_parts": {part: mean_ci(_on(r, part)) for part in ON_PARTS},
                 "adherence": mean_ci(r.adherence_per_prompt),
                 "diversity_heldout": mean_ci(r.diversity_heldout),
@@ -213,9 +214,25 @@ def run_table(cfg: TableConfig, log: Log = print) -> dict[str, Any]:
 
 
 def _on(row: Variant, part: str) -> np.ndarray:
-    """Per-prompt on-prompt diversity, whole or one part (0 where a prompt leaves nothing of that part free)."""
-    values = row.truth.on_prompt if part == "on_prompt" else row.truth.on_parts[part]
-    return np.nan_to_num(values, nan=0.0)
+    """Per-prompt on-prompt diversity: whole, over satisfying pairs only (NaN where a prompt has none), or
+    one part (0 where a prompt leaves nothing of that part free)."""
+    if part in ("on_prompt", "on_prompt_satisfied"):
+        return getattr(row.truth, part)
+    return np.nan_to_num(row.truth.on_parts[part], nan=0.0)
+
+
+def _mean_ci(values: np.ndarray) -> dict[str, float]:
+    """``mean_ci`` over the prompts where the value exists."""
+    values = values[np.isfinite(values)]
+    return mean_ci(values) if len(values) else {"mean": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": 0}
+
+
+def _paired(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """``paired_test`` over the prompts where both values exist."""
+    keep = np.isfinite(a) & np.isfinite(b)
+    if not keep.any():
+        return {"mean_diff": np.nan, "wilcoxon_p": np.nan, "ttest_p": np.nan, "n_prompts": 0}
+    return paired_test(a[keep], b[keep])
 
 
 def _cell(v: dict[str, float]) -> str:
@@ -230,13 +247,14 @@ def to_markdown(result: dict[str, Any]) -> str:
         f"embeddings `{proto['embeddings']}`; {proto['seconds']:.0f} s with {proto['threads']} torch thread. "
         "Mean ±half the 95% t-interval over prompts.",
         "",
-        "| variant | valid | satisfaction | on-prompt div. | off-prompt div. | adherence (MuLan) "
-        "| div. held-out emb. | div. reward emb. |",
-        "|---|---|---|---|---|---|---|---|",
+        "| variant | valid | satisfaction | on-prompt div. | on-prompt div., satisfying pairs "
+        "| off-prompt div. | adherence (MuLan) | div. held-out emb. | div. reward emb. |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     metrics = (
         "satisfaction",
         "on_prompt",
+        "on_prompt_satisfied",
         "off_prompt",
         "adherence",
         "diversity_heldout",
@@ -267,16 +285,18 @@ def to_markdown(result: dict[str, Any]) -> str:
             f"| {s_key} / {v_key} | {s['rho']:.3f} (n={s['n']}, p={s['p']:.2g}) "
             f"| {v['rho']:.3f} (n={v['n']}, p={v['p']:.2g}) |"
         )
-    parts = ("on_prompt", *ON_PARTS)
+    parts = ("on_prompt", "on_prompt_satisfied", *ON_PARTS)
     lines += [
         "",
-        "On-prompt diversity, B against A per test prompt: mean difference B - A (two-sided Wilcoxon p):",
+        "On-prompt diversity, B against A per test prompt: mean difference B - A (two-sided Wilcoxon p; "
+        "satisfying pairs: over the prompts where both rows have a pair of satisfying samples, n given):",
         "",
-        "| A | B | on-prompt | " + " | ".join(PART_LABELS[p] for p in ON_PARTS) + " |",
+        "| A | B | on-prompt | satisfying pairs | " + " | ".join(PART_LABELS[p] for p in ON_PARTS) + " |",
         "|---|---|" + "---|" * len(parts),
     ]
     for t in result["on_prompt_tests"]:
         cells = [f"{t[p]['mean_diff']:+.4f} ({t[p]['wilcoxon_p']:.2g})" for p in parts]
+        cells[1] = cells[1][:-1] + f", n={t['on_prompt_satisfied']['n_prompts']})"
         lines.append(f"| {t['a']} | {t['b']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -150,3 +150,13 @@ def test_dev_and_test_prompts_are_disjoint_from_each_other_and_from_training_cap
     }
     assert [p.text for p in corpus.test_prompts(300)] == [p.text for p in test]  # reproducible
     assert all(parse_caption(p.text) == p.spec for p in dev + test)
+
+
+def test_on_prompt_diversity_of_satisfying_pairs_leaves_out_samples_that_miss_the_prompt():
+    rng = np.random.default_rng(9)
+    rock = [decode_truth(t) for t in corpus_samples(ROCK, 3, rng)]
+    jazz = decode_truth(corpus_samples(Prompt("jazz", (("genre", "jazz"),)), 1, rng)[0])
+    scores = score([ROCK.spec, ROCK.spec], [[*rock, jazz], [jazz, jazz, rock[0], jazz]])
+    inside = score([ROCK.spec], [rock]).on_prompt[0]
+    assert scores.on_prompt_satisfied[0] == pytest.approx(inside) and scores.on_prompt[0] > inside
+    assert np.isnan(scores.on_prompt_satisfied[1])  # one rock sample: no pair inside the prompt
