@@ -5,7 +5,7 @@ correlations between the two, over samples and over variants.
     python -m generation.groundtruth_table [--prompts 64] [--samples 8] [--out docs/groundtruth.md]
 
 Test prompts only (corpus.test_prompts). Rewrites the part of ``--out`` between the table markers (the whole
-file if it has none) and writes the figures as JSON beside it (``--json``).
+file if it has none) and writes every figure as JSON to ``--json`` (var/generation/groundtruth.json).
 """
 
 from __future__ import annotations
