@@ -106,7 +106,8 @@ def _per_bar(onsets: np.ndarray) -> list[tuple[int, ...]]:
     ]
 
 
-def _one(values: list) -> object | None:
+def _one(values: list[str | None]) -> str | None:
+    """The value every bar agrees on, or None."""
     return values[0] if values and all(v == values[0] for v in values) else None
 
 
@@ -157,8 +158,8 @@ def decode_truth(tokens: np.ndarray) -> Truth:
         kit=piece.kit,
         tempo_bin=tempo_bin,
         key=piece.key,
-        melody_style=melody_style,  # type: ignore[arg-type]
-        bass_style=bass_style,  # type: ignore[arg-type]
+        melody_style=melody_style,
+        bass_style=bass_style,
         drum_pattern=drum_pattern,
         fill=fill,
         melody=_sounding(piece.lead_steps, LEAD_OFFSET),
