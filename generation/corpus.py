@@ -697,7 +697,7 @@ def load_corpus(
     return train, val
 
 
-PROMPT_SETS = ("dev", "test")
+PROMPT_SETS = ("dev", "test")  # the two sets of held-out captions
 
 
 def prompt_set(text: str) -> str:
@@ -707,7 +707,7 @@ def prompt_set(text: str) -> str:
         return "train"
     if text.lower() in {p.lower() for p in PAPER_PROMPTS}:
         return "test"
-    return ("dev", "test")[int(hashlib.sha1(f"set:{text.lower()}".encode()).hexdigest(), 16) % 2]
+    return PROMPT_SETS[int(hashlib.sha1(f"set:{text.lower()}".encode()).hexdigest(), 16) % 2]
 
 
 def _draw_prompts(n: int, seed: int, keep: Callable[[str], bool], prefix: str) -> list[Prompt]:
