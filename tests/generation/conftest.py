@@ -23,6 +23,13 @@ def tiny_model(tiny_checkpoint):
 
 
 @pytest.fixture(scope="session")
+def tiny_backend(tiny_model):
+    from generation.backend_builtin import BuiltinBackend
+
+    return BuiltinBackend(tiny_model)
+
+
+@pytest.fixture(scope="session")
 def untrained_embeddings():
     from generation.embeddings import EMBEDDING_PRESETS, Embeddings, EncoderConfig, _build
 
