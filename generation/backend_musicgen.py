@@ -68,7 +68,9 @@ class MusicgenBackend(Backend):
     @classmethod
     def from_pretrained(cls, source: str, seconds: float = DEFAULT_SECONDS) -> MusicgenBackend:
         from transformers import AutoTokenizer, MusicgenForConditionalGeneration
+        from transformers.utils import logging
 
+        logging.disable_progress_bar()  # command lines answer in one line; a worker's log stays readable
         path = resolve_pretrained(source)
         model = MusicgenForConditionalGeneration.from_pretrained(
             path, local_files_only=True, dtype=torch.float32

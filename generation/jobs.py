@@ -165,6 +165,7 @@ def run_pregenerate(
         checkpoint = (
             load_checkpoint(checkpoint_path) if checkpoint_path.is_file() else {"checkpoint_id": None}
         )
+    model.set_seconds(p.seconds or model.default_seconds)  # a cached model may have served another length
     progress(0.1, f"generating {p.prompts} prompts × {p.samples} samples on {device}")
     manifest = pregenerate(
         model,
