@@ -20,6 +20,7 @@ import copy
 import importlib
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -59,21 +60,23 @@ class Conditioning:
 
 @dataclass
 class Clips:
-    """Generated clips as the metrics and the reward see them: audio at ``sample_rate``, decoded on first use,
-    and, for the built-in backend only, the symbolic tokens (the reward embedding's shortcut)."""
+    """Generated clips as the metrics and the reward see them: audio at ``sample_rate`` (given, or decoded
+    from ``tokens`` on first use) and the tokens; ``symbolic`` when the tokens are the built-in model's music
+    events (the symbolic reward embedding's shortcut)."""
 
-    tokens: np.ndarray
+    tokens: np.ndarray | None
     sample_rate: int
-    backend: Backend = field(repr=False)
+    symbolic: bool = False
+    decoder: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+    given_audio: np.ndarray | None = field(default=None, repr=False)
 
     @cached_property
     def audio(self) -> np.ndarray:
         """(N, samples) float32 mono audio."""
-        return self.backend.decode(self.tokens)
-
-    @property
-    def symbolic(self) -> bool:
-        return self.backend.symbolic_tokens
+        if self.given_audio is not None:
+            return self.given_audio
+        assert self.decoder is not None and self.tokens is not None
+        return self.decoder(self.tokens)
 
 
 class Backend(ABC):
@@ -168,7 +171,8 @@ class Backend(ABC):
     def clips(self, tokens: np.ndarray) -> Clips:
         """Clips of tokens (..., *token_shape), leading axes flattened."""
         t = np.asarray(tokens)
-        return Clips(t.reshape(-1, *t.shape[t.ndim - self.token_ndim :]), self.sample_rate, self)
+        flat = t.reshape(-1, *t.shape[t.ndim - self.token_ndim :])
+        return Clips(flat, self.sample_rate, self.symbolic_tokens, self.decode)
 
     # --- weights -------------------------------------------------------------------------------------
     @property
