@@ -66,3 +66,20 @@ def test_steering_merges_on_the_fly_caches_and_matches_a_stored_merge(parents):
     assert np.array_equal(on_the_fly, expected)
     steering.model(0.0), steering.model(1.0)
     assert len(steering._models) == 2
+
+
+def test_a_worker_keeps_a_loaded_model_until_its_file_changes(parents, tmp_path):
+    import os
+
+    from generation.backend import cached_backend
+
+    a, b = parents
+    path = save_checkpoint(a, tmp_path / "served.pt")
+    first = cached_backend(path)
+    assert cached_backend(path) is first
+    save_checkpoint(b, path)
+    os.utime(path, ns=(1, 1))  # a new modification time, as a replaced checkpoint has
+    reloaded = cached_backend(path)
+    assert reloaded is not first and torch.equal(
+        reloaded.state()["head.weight"], b["model_state"]["head.weight"]
+    )
