@@ -152,13 +152,17 @@ def cmd_train_embeddings(args: argparse.Namespace) -> None:
 
 
 def cmd_embeddings(args: argparse.Namespace) -> None:
-    from generation.embeddings import EMBEDDING_PRESETS, train_audio_embeddings
+    from generation.embeddings import EMBEDDING_PRESETS, Embeddings, train_audio_embeddings
 
     overrides = {"steps": args.steps, "seed": args.seed}
     cfg = replace(EMBEDDING_PRESETS[args.preset], **{k: v for k, v in overrides.items() if v is not None})
     if not Path(args.audio).is_dir():
         raise ValueError(f"--audio {args.audio} is not a folder of audio files")
+    mulan = Embeddings.load(args.mulan_from) if args.mulan_from else None  # checked before training
     emb = train_audio_embeddings(args.audio, cfg)
+    if mulan is not None:
+        emb.text, emb.mulan_audio = mulan.text, mulan.mulan_audio
+        emb.report["mulan_from"] = str(args.mulan_from)
     emb.save(args.out)
     print(json.dumps(emb.report, indent=2))
     print(f"embeddings: {args.out}")
@@ -212,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument(
         "--preset", choices=("tiny", "demo"), default="demo", help="encoder size and training steps"
+    )
+    p.add_argument(
+        "--mulan-from",
+        help="an embeddings file whose MuLan text-audio pair to keep beside the new encoders (for adherence)",
     )
     p.add_argument("--steps", type=int)
     p.add_argument("--seed", type=int)

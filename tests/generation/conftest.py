@@ -109,16 +109,22 @@ def tiny_musicgen_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def audio_embeddings_path(tmp_path_factory) -> Path:
-    """Reward and held-out embeddings trained by ``python -m generation embeddings --audio DIR`` on ten
-    rendered corpus clips."""
-    from generation.__main__ import main
+def audio_folder(tmp_path_factory) -> Path:
+    """Ten rendered corpus clips, as a researcher's folder of audio."""
     from generation.corpus import build_split
     from generation.render import render_batch, write_wav
 
     folder = tmp_path_factory.mktemp("audio")
     for i, audio in enumerate(render_batch(build_split(10, seed=3).tokens)):
         write_wav(folder / f"clip{i}.wav", audio)
-    out = folder.parent / "audio-embeddings.pt"
-    assert main(["embeddings", "--audio", str(folder), "--out", str(out), "--preset", "tiny"]) == 0
+    return folder
+
+
+@pytest.fixture(scope="session")
+def audio_embeddings_path(audio_folder) -> Path:
+    """Reward and held-out embeddings trained by ``python -m generation embeddings --audio DIR``."""
+    from generation.__main__ import main
+
+    out = audio_folder.parent / "audio-embeddings.pt"
+    assert main(["embeddings", "--audio", str(audio_folder), "--out", str(out), "--preset", "tiny"]) == 0
     return out

@@ -200,3 +200,28 @@ def test_pregenerating_with_a_musicgen_folder_writes_clips_that_import_clips_acc
     assert imported.clips_created == 4
     clip = Clip.objects.filter(variant__name="musicgen-cfg3").first()
     assert clip.sample_rate == 8000 and clip.duration_s == pytest.approx(0.5)
+
+
+def test_claim_one_evaluation_runs_on_musicgen_with_a_kept_mulan_pair(
+    musicgen, audio_folder, untrained_embeddings, tmp_path
+):
+    from generation.evaluate import evaluate
+
+    mulan = untrained_embeddings.save(tmp_path / "mulan.pt")
+    out = tmp_path / "mixed.pt"
+    args = ["embeddings", "--audio", str(audio_folder), "--out", str(out), "--preset", "tiny", "--steps", "2"]
+    assert main([*args, "--mulan-from", str(mulan)]) == 0
+    emb = Embeddings.load(out)
+    assert emb.has_mulan and emb.reward_encoder.cfg.kind == "audio"
+    result = evaluate(
+        musicgen,
+        emb,
+        gammas=(1.0, 3.0),
+        n_prompts=2,
+        samples=2,
+        seeds=(0,),
+        zero_shot_clips=10,
+        log=lambda s: None,
+    )
+    assert set(result["variants"]) == {"gamma=1", "gamma=3"} and "base_vs_corpus" not in result
+    assert result["variants"]["gamma=3"]["valid_rate"] is None
