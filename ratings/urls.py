@@ -11,14 +11,10 @@ urlpatterns = [
     path("r/<str:rater_token>/instructions/", views.rater_instructions, name="rater_instructions"),
     path("r/<str:rater_token>/headphones/", views.rater_headphones, name="rater_headphones"),
     path("r/<str:rater_token>/headphones/<int:trial>/", views.headphone_audio, name="headphone_audio"),
-    path("r/<str:rater_token>/quality/<str:assignment_token>/", views.quality_task, name="quality_task"),
-    path(
-        "r/<str:rater_token>/diversity/<str:assignment_token>/", views.diversity_task, name="diversity_task"
-    ),
-    path(
-        "r/<str:rater_token>/audio/<str:assignment_token>/<str:label>/", views.task_audio, name="task_audio"
-    ),
+    path("r/<str:rater_token>/audio/<str:task_token>/<str:label>/", views.task_audio, name="task_audio"),
     path("r/<str:rater_token>/done/", views.rater_done, name="rater_done"),
+    # /r/<rater>/quality/<task>/, /r/<rater>/diversity/<task>/: after every fixed two-part path above.
+    path("r/<str:rater_token>/<str:kind>/<str:task_token>/", views.task_page, name="task"),
     path("p/<slug:study_slug>/", views.prolific_entry, name="prolific_entry"),
     path("dashboard/", staff_views.dashboard_index, name="dashboard_index"),
     path("dashboard/<slug:study_slug>/", staff_views.study_dashboard, name="study_dashboard"),
@@ -34,7 +30,7 @@ urlpatterns = [
         name="dashboard_rater_exclude",
     ),
     path(
-        "dashboard/<slug:study_slug>/reopen/<str:kind>/<str:assignment_token>/",
+        "dashboard/<slug:study_slug>/reopen/<str:kind>/<str:task_token>/",
         staff_views.dashboard_reopen,
         name="dashboard_reopen",
     ),

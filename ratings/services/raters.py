@@ -6,15 +6,12 @@ import re
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from ..errors import EntryRefused, ServiceError, SubmissionRejected
+from ..headphones import HEADPHONE_PASS_MARK, HEADPHONE_TRIALS
 from ..models import (
     Rater,
     Study,
 )
-from .errors import EntryRefused, ServiceError, SubmissionRejected
-
-HEADPHONE_TRIALS = 6
-HEADPHONE_PASS_MARK = 5
-
 
 # --- raters and invites ------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from ratings import services
-from ratings.models import AssignmentStatus, RaterFlag
+from ratings.models import RaterFlag, TaskStatus
 
 from .factories import answer, make_diversity_study, make_raters
 
@@ -59,7 +59,10 @@ def test_the_dashboard_shows_coverage_raters_progress_time_and_flags(staff, stud
     assert '<meta http-equiv="refresh" content="15">' in page
     assert re.search(r"<td>p000</td><td>Prompt number 0</td><td>\d / 2</td>", page)
     assert re.search(r"<td>p001</td><td>base vs cfg</td><td>\d / 2</td>", page)
-    assert "Quality:</strong> 2 of 4 ratings" in page and "Diversity:</strong> 1 of 4 judgements" in page
+    assert (
+        "Quality:</strong> 2 of 4 ratings" in page
+        and "Diversity:</strong> 1 of 4 diversity judgements" in page
+    )
     rows = dict(re.findall(r"<tr class=\"[^\"]*\">\s*<td>(rater-\d+)</td>(.*?)</tr>", page, re.S))
     assert "3 / " in rows[worker.external_id] and "0 / " in rows[idle.external_id]
     assert "re-open" in rows[idle.external_id]
@@ -74,7 +77,7 @@ def test_reopening_an_item_from_the_dashboard_gives_it_back_to_the_pool(staff, s
     response = staff.post(url, follow=True)
     assert "Re-opened an item of rater-0001" in response.content.decode()
     item.refresh_from_db()
-    assert item.status == AssignmentStatus.WITHDRAWN
+    assert item.status == TaskStatus.WITHDRAWN
     assert "no longer open" in staff.post(url, follow=True).content.decode()
     assert (
         staff.post(reverse("ratings:dashboard_reopen", args=[study.slug, "other", item.token])).status_code
@@ -130,3 +133,26 @@ def test_the_dashboards_bulk_progress_agrees_with_each_raters_own(tmp_path, djan
     with django_assert_max_num_queries(15):  # however many raters
         board = selectors.study_dashboard(study)
     assert [row.progress for row in board.raters] == [selectors.rater_progress(r) for r in raters]
+
+
+def test_each_variant_shows_its_automatic_metrics_beside_the_valid_human_scores(staff, study):
+    from ratings.models import QualityRating, Variant
+    from ratings.selectors import study_variants_summary
+
+    Variant.objects.filter(study=study, name="cfg").update(
+        provenance={"metrics": {"text_adherence": 0.4321, "diversity_heldout": 0.25}}
+    )
+    kept, excluded = make_raters(study, 2)
+    answer(services.task_next(rater=kept, kinds=("quality",)), score=5)
+    answer(services.task_next(rater=excluded, kinds=("quality",)), score=1)
+    services.rater_flag(rater=excluded, reason=RaterFlag.Reason.MANUAL, detail="asleep")
+    rows = {row.variant.name: row for row in study_variants_summary(study)}
+    valid = QualityRating.objects.filter(task__rater=kept, clip__variant__name="cfg", criterion="musicality")
+    assert rows["cfg"].metrics == [0.4321, None, 0.25]
+    assert valid.count() == 1 and rows["cfg"].human == [5.0, 5.0, 5.0]  # the excluded rater's 1s left out
+    assert rows["cfg"].ratings == 3
+    assert rows["base"].metrics == [None, None, None]
+    page = staff.get(_dashboard(study)).content.decode()
+    assert re.search(
+        r"<td>cfg</td><td>Imported from elsewhere</td><td>0.432</td><td>–</td><td>0.250</td>", page
+    )
