@@ -76,8 +76,9 @@ def _pairs(emb: Any) -> np.ndarray:
 
 
 def measure(name: str, tokens: np.ndarray, specs: list, texts: list[str], emb: Any, **extra: Any) -> Variant:
-    from generation.render import render_batch
-    from generation.sampling import validity_rate
+    from generation.backend import Clips
+    from generation.backend_builtin import validity_rate
+    from generation.render import SAMPLE_RATE, render_batch
 
     p, k, _ = tokens.shape
     flat = tokens.reshape(p * k, -1)
@@ -85,7 +86,7 @@ def measure(name: str, tokens: np.ndarray, specs: list, texts: list[str], emb: A
     text_emb = emb.embed_text(texts)
     mulan = emb.embed_mulan_audio(audio).reshape(p, k, -1)
     heldout = emb.embed_heldout(audio).reshape(p, k, -1)
-    reward = emb.embed_reward(flat).reshape(p, k, -1)
+    reward = emb.embed_reward(Clips(flat, SAMPLE_RATE, symbolic=True, given_audio=audio)).reshape(p, k, -1)
     return Variant(
         name=name,
         valid=validity_rate(tokens),
@@ -138,14 +139,13 @@ def correlations(rows: list[Variant]) -> dict[str, dict[str, dict[str, float]]]:
 def run_table(cfg: TableConfig, log: Log = print) -> dict[str, Any]:
     import torch
 
-    from generation.checkpoint import load_checkpoint, model_from_checkpoint
+    from generation.backend import load_with_checkpoint
     from generation.embeddings import Embeddings
     from generation.sampling import SamplingConfig, generate_for_prompts
 
     torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
-    ckpt = load_checkpoint(cfg.checkpoint)
-    model = model_from_checkpoint(ckpt)
+    model, ckpt = load_with_checkpoint(cfg.checkpoint)
     emb = Embeddings.load(cfg.embeddings)
     noise = float(ckpt.get("train_config", {}).get("caption_noise", 0.0))
     prompts = test_prompts(cfg.n_prompts)
