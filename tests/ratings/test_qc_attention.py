@@ -23,6 +23,18 @@ def _quality_study(tmp_path, **settings):
     return study
 
 
+def _strict_diversity_study(tmp_path):
+    """A diversity-only study where every item is a check and a single miss excludes."""
+    return make_diversity_study(
+        tmp_path,
+        prompts=2,
+        variants=("a", "b"),
+        quality_part=False,
+        attention_rate=1.0,
+        attention_failures_allowed=0,
+    )
+
+
 def _submit_quality(assignment, text_adherence):
     submission = full_submission(assignment, score=3)
     for label, _ in selectors.task_clips_in_order(assignment):
@@ -181,14 +193,7 @@ def test_a_diversity_attention_item_pairs_one_clip_with_itself_behind_two_differ
 
 @pytest.mark.parametrize(("twin_side_answer", "passed"), [(-2, False), (0, False), (1, True), (2, True)])
 def test_the_pair_of_identical_clips_must_be_judged_less_diverse(tmp_path, twin_side_answer, passed):
-    study = make_diversity_study(
-        tmp_path,
-        prompts=2,
-        variants=("a", "b"),
-        quality_part=False,
-        attention_rate=1.0,
-        attention_failures_allowed=0,
-    )
+    study = _strict_diversity_study(tmp_path)
     (rater,) = make_raters(study, 1)
     check = services.task_next(rater=rater)
     # twin_side_answer is written as if the identical pair were A; flip it when it is B.
@@ -220,14 +225,7 @@ def test_gold_items_of_the_researcher_come_before_made_up_attention_items(tmp_pa
 
 
 def test_a_diversity_gold_item_is_scored_against_its_expected_range(tmp_path):
-    study = make_diversity_study(
-        tmp_path,
-        prompts=2,
-        variants=("a", "b"),
-        quality_part=False,
-        attention_rate=1.0,
-        attention_failures_allowed=0,
-    )
+    study = _strict_diversity_study(tmp_path)
     call_command(
         "add_gold_item", "--study", study.slug, "--kind", "diversity", "--prompt", "p001",
         "--pair-a", "p001:a:0,p001:a:0", "--pair-b", "p001:b:0,p001:b:1", "--expect", "choice=1..2",
