@@ -97,7 +97,8 @@ class DiversityKind(TaskKind):
         submit="Submit answer",
         hint=(
             "Two pairs of clips were made for this text. Listen to all four clips to the end, then say which "
-            "pair is more diverse: whose two clips differ more from each other."
+            "pair is more diverse: whose two clips differ more from each other. Keys: 1–5 choose the answer, "
+            "from A much more (1) to B much more (5)."
         ),
     )
     detail_model = DiversityJudgement
