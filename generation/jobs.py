@@ -202,7 +202,7 @@ def run_pretrain(
 
     def report(step: int, total: int, metrics: dict[str, float]) -> None:
         if step % 10 == 0 or step == total:
-            loss = metrics.get("loss")
+            loss = metrics.get("train_loss")
             progress(step / max(total, 1), f"step {step}/{total}" + (f", loss {loss:.3f}" if loss else ""))
 
     checkpoint = pretrain(config, target, progress=report, corpus_cache=runs_dir / "corpus")

@@ -85,8 +85,8 @@ def model_identity(name: str, runs_dir: Path) -> str | None:
         except JobParametersError:
             continue
         sidecar = path.with_name(path.name + ".json")
-        if sidecar.is_file():
-            meta = json.loads(sidecar.read_text())
+        meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+        if meta.get("sha256") or meta.get("checkpoint_id"):
             return str(meta.get("sha256") or meta.get("checkpoint_id"))
         stat = path.stat()
         return f"file:{path.name}:{stat.st_size}:{stat.st_mtime_ns}"

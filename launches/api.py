@@ -55,9 +55,11 @@ class LaunchViewSet(viewsets.ViewSet):
             faults = [f"{key}: {' '.join(map(str, errors))}" for key, errors in incoming.errors.items()]
             return refused(services.LaunchRefused(faults))
         try:
-            launch = services.launch_create(text=incoming.validated_data["recipe"], created_by=request.user)
-            if incoming.validated_data["start"]:
-                launch = services.launch_start(launch=launch)
+            launch = services.launch_create(
+                text=incoming.validated_data["recipe"],
+                created_by=request.user,
+                start=incoming.validated_data["start"],
+            )
         except services.LaunchRefused as exc:
             return refused(exc)
         return self._answer(launch, status.HTTP_201_CREATED)

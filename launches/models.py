@@ -29,6 +29,9 @@ class StudyLaunch(models.Model):
     study_slug = models.SlugField(max_length=50)
     recipe_text = models.TextField(help_text="The recipe as given (YAML).")
     recipe = models.JSONField(help_text="The recipe as parsed, for the record.")
+    base_dir = models.CharField(
+        max_length=1000, blank=True, help_text="The folder the recipe's relative paths are taken from."
+    )
     cost = models.JSONField(default=dict, help_text="Estimated worker minutes and clips.")
     status = models.CharField(max_length=10, choices=LaunchStatus.choices, default=LaunchStatus.PLANNED)
     error = models.TextField(blank=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from launches.models import LaunchStatus, LaunchStep, StepStatus, StudyLaunch
@@ -50,10 +50,15 @@ def recipe_check(*, text: str, base_dir: Path) -> Recipe:
 
 
 @transaction.atomic
-def launch_create(*, text: str, base_dir: Path | None = None, created_by=None) -> StudyLaunch:
-    """Check a recipe and store its plan, not yet started. The study must be new, or made by an earlier
-    launch of the same study (relaunching reuses every step already done)."""
-    recipe = recipe_check(text=text, base_dir=base_dir or Path.cwd())
+def launch_create(
+    *, text: str, base_dir: Path | None = None, created_by=None, start: bool = False
+) -> StudyLaunch:
+    """Check a recipe and store its plan; with ``start``, start it in the same transaction, so a launch
+    that cannot start leaves nothing behind. The study must be new, or made by an earlier launch of the
+    same study (relaunching reuses every step already done). Paths in the recipe are taken from
+    ``base_dir`` (the recipe file's folder; the server's working folder for a pasted recipe)."""
+    base_dir = (base_dir or Path.cwd()).resolve()
+    recipe = recipe_check(text=text, base_dir=base_dir)
     study = Study.objects.filter(slug=recipe.study).first()
     if study is not None and not StudyLaunch.objects.filter(study_slug=recipe.study).exists():
         raise LaunchRefused(
@@ -66,6 +71,7 @@ def launch_create(*, text: str, base_dir: Path | None = None, created_by=None) -
                 study_slug=recipe.study,
                 recipe_text=text,
                 recipe=recipe.source,
+                base_dir=str(base_dir),
                 cost=plan_cost(steps),
                 created_by=created_by,
             )
@@ -86,14 +92,14 @@ def launch_create(*, text: str, base_dir: Path | None = None, created_by=None) -
         )
         for i, s in enumerate(steps)
     )
-    return launch
+    return launch_start(launch=launch) if start else launch
 
 
 def _parsed(launch: StudyLaunch) -> Recipe:
     from generation.steps import model_identity
 
     return recipe_parse(
-        launch.recipe, base_dir=Path.cwd(), model_identity=lambda n: model_identity(n, runs_dir())
+        launch.recipe, base_dir=Path(launch.base_dir), model_identity=lambda n: model_identity(n, runs_dir())
     )
 
 
@@ -107,21 +113,23 @@ def launch_start(*, launch: StudyLaunch) -> StudyLaunch:
     ):
         raise LaunchRefused(f"launch {launch.pk} is {launch.status}; only a planned launch starts")
     recipe = _parsed(launch)
+    existed = Study.objects.filter(slug=recipe.study).exists()
     study = ratings_services.study_get_or_create(
         slug=recipe.study, title=recipe.title, raters_per_prompt=recipe.raters_per_item
     )
-    study_apply_settings(study=study, recipe=recipe)
+    study_apply_settings(study=study, recipe=recipe, close=not (existed and study.is_open))
     transaction.on_commit(lambda: workflow_send(launch_id=str(launch.pk)))
     launch.refresh_from_db()
     return launch
 
 
-def study_apply_settings(*, study: Study, recipe: Recipe) -> None:
-    """The recipe's study settings; the study stays closed to raters until its launch opens it."""
+def study_apply_settings(*, study: Study, recipe: Recipe, close: bool = True) -> None:
+    """The recipe's study settings; a new study stays closed to raters until its launch opens it (a
+    relaunch of a study raters already use leaves it open)."""
     s = recipe.settings
     prolific = s.get("prolific", {})
     Study.objects.filter(pk=study.pk).update(
-        is_open=False,
+        is_open=study.is_open and not close,
         title=recipe.title,
         raters_per_prompt=recipe.raters_per_item,
         onboarding_required=s.get("onboarding", study.onboarding_required),
@@ -164,7 +172,8 @@ def launch_retry(*, launch: StudyLaunch) -> StudyLaunch:
         raise LaunchRefused(
             f"launch {launch.pk} is {launch.status}; only a failed or cancelled launch is retried"
         )
-    launch.steps.exclude(status=StepStatus.SUCCEEDED).update(
+    # A step still running (its worker finishing after a cancel) keeps its claim; the rest go again.
+    launch.steps.filter(status__in=(StepStatus.FAILED, StepStatus.CANCELLED, StepStatus.PENDING)).update(
         status=StepStatus.PENDING, error="", progress=0.0, note="", task_id=""
     )
     transaction.on_commit(lambda: workflow_send(launch_id=str(launch.pk)))
@@ -204,18 +213,19 @@ def step_claim(*, step_id: int, task_id: str) -> LaunchStep | None:
 
 
 def step_progress(*, step: LaunchStep, fraction: float, note: str) -> None:
-    """Progress and heartbeat: the sweep takes a step whose heartbeat stopped for dead."""
-    LaunchStep.objects.filter(pk=step.pk, status=StepStatus.RUNNING).update(
+    """Progress and heartbeat of the run that holds the step (a run whose claim was taken over writes
+    nothing): the sweep takes a step whose heartbeat stopped for dead."""
+    LaunchStep.objects.filter(pk=step.pk, status=StepStatus.RUNNING, task_id=step.task_id).update(
         progress=min(max(fraction, 0.0), 1.0), note=note[:200], heartbeat_at=timezone.now()
     )
 
 
 @transaction.atomic
 def step_succeed(*, step: LaunchStep, result: dict[str, Any]) -> None:
-    LaunchStep.objects.filter(pk=step.pk).update(
+    held = LaunchStep.objects.filter(pk=step.pk, status=StepStatus.RUNNING, task_id=step.task_id).update(
         status=StepStatus.SUCCEEDED, progress=1.0, note="done", result=result, finished_at=timezone.now()
     )
-    if step.kind == "open":
+    if held and step.kind == "open":
         StudyLaunch.objects.filter(pk=step.launch_id, status=LaunchStatus.RUNNING).update(
             status=LaunchStatus.OPEN, finished_at=timezone.now()
         )
@@ -224,9 +234,10 @@ def step_succeed(*, step: LaunchStep, result: dict[str, Any]) -> None:
 @transaction.atomic
 def step_fail(*, step: LaunchStep, error: str) -> None:
     """The step and its launch fail, with the step's error; the launch can be retried."""
-    LaunchStep.objects.filter(pk=step.pk).update(
+    if not LaunchStep.objects.filter(pk=step.pk, status=StepStatus.RUNNING, task_id=step.task_id).update(
         status=StepStatus.FAILED, error=error[:5000], finished_at=timezone.now()
-    )
+    ):
+        return  # another run holds the step now: its outcome decides
     StudyLaunch.objects.filter(pk=step.launch_id, status=LaunchStatus.RUNNING).update(
         status=LaunchStatus.FAILED,
         error=f"{step.name}: {error.splitlines()[0] if error else 'failed'}"[:2000],
@@ -241,8 +252,12 @@ def step_execute(*, step: LaunchStep) -> dict[str, Any]:
     if step.kind == "plan_diversity":
         return _plan_diversity(launch, step)
     if step.kind == "open":
-        Study.objects.filter(slug=launch.study_slug).update(is_open=True)
-        return {"open": True}
+        with transaction.atomic():  # a launch cancelled meanwhile does not open its study
+            running = StudyLaunch.objects.select_for_update().filter(
+                pk=launch.pk, status=LaunchStatus.RUNNING
+            )
+            opened = running.exists() and Study.objects.filter(slug=launch.study_slug).update(is_open=True)
+        return {"open": bool(opened)}
     from generation.steps import step_result, step_run
 
     inputs = [step_result(runs_dir(), key) for key in step.inputs]
@@ -341,11 +356,14 @@ def launch_sweep(*, now=None) -> list[str]:
     ).exists()
     for launch in StudyLaunch.objects.filter(status=LaunchStatus.RUNNING):
         dead = launch.steps.filter(status=StepStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
-        # Lost: pending work, no worker busy with any launch, and nothing sent for a while.
+        # Lost: pending work, no worker busy with any launch, and nothing sent, finished or heard from
+        # for a while (a gap between two layers, or a worker child restarting, is not a loss).
+        last = launch.steps.aggregate(finished=Max("finished_at"), heard=Max("heartbeat_at"))
+        activity = max((t for t in (launch.sent_at, last["finished"], last["heard"]) if t), default=None)
         lost = (
             not anything_running
             and launch.steps.filter(status=StepStatus.PENDING).exists()
-            and (launch.sent_at is None or launch.sent_at < now - LOST_AFTER)
+            and (activity is None or activity < now - LOST_AFTER)
         )
         if (
             dead.update(

@@ -25,15 +25,17 @@ def workflow_layers(steps: list[LaunchStep]) -> list[list[LaunchStep]]:
 
 def workflow_build(launch: StudyLaunch):
     """The canvas of what is left to do; steps already done are skipped."""
-    from launches.tasks import run_step
+    from launches.tasks import layer_done, run_step
 
     left = list(launch.steps.exclude(status=StepStatus.SUCCEEDED))
-    layers = [
-        [run_step.si(step.pk).set(queue=step.queue) for step in layer]
-        for layer in workflow_layers(left)
-        if layer
-    ]
-    return chain(*(group(layer) if len(layer) > 1 else layer[0] for layer in layers))
+    parts = []
+    for number, layer in enumerate(workflow_layers(left)):
+        signatures = [run_step.si(step.pk).set(queue=step.queue) for step in layer]
+        if len(signatures) == 1:
+            parts.append(signatures[0])
+        elif signatures:
+            parts += [group(signatures), layer_done.si(str(launch.pk), number).set(queue="default")]
+    return chain(*parts)
 
 
 def workflow_send(*, launch_id: str) -> None:

@@ -155,3 +155,65 @@ def test_a_step_whose_inputs_are_not_done_is_not_claimed(staff_client):
     assert services.step_claim(step_id=finetune.pk, task_id="t2") is None  # held by t1
     assert services.step_claim(step_id=finetune.pk, task_id="t1") is not None  # t1 redelivered
     assert LaunchStep.objects.get(pk=finetune.pk).attempts == 2
+
+
+def test_the_canvas_closes_every_group_with_a_light_task_so_no_chord_has_a_group_body(staff_client):
+    from celery.canvas import _chain, _chord, group
+
+    from launches.workflow import workflow_build
+
+    launch = StudyLaunch.objects.get(pk=create(staff_client).json()["id"])
+    sent, chords = [], []
+
+    def walk(signature):
+        if isinstance(signature, _chord):
+            chords.append(signature)
+            for task in signature.tasks:
+                walk(task)
+            walk(signature.body)
+        elif isinstance(signature, _chain | group):
+            for task in signature.tasks:
+                walk(task)
+        elif signature.task == "launches.run_step":
+            sent.append(signature.args[0])
+
+    walk(workflow_build(launch))
+    assert chords  # the tiny plan has layers of several steps
+    for chord in chords:  # each chord's body starts with layer_done, never a group (celery#8662)
+        first = chord.body.tasks[0] if isinstance(chord.body, _chain) else chord.body
+        assert not isinstance(first, group) and first.task == "launches.layer_done"
+    assert sorted(sent) == sorted(s.pk for s in launch.steps.all())  # every step once
+
+
+def test_a_run_that_lost_its_claim_cannot_fail_or_finish_the_step(staff_client):
+    from launches import services
+
+    launch = StudyLaunch.objects.get(pk=create(staff_client).json()["id"])
+    StudyLaunch.objects.filter(pk=launch.pk).update(status=LaunchStatus.RUNNING)
+    pretrain = launch.steps.get(kind="pretrain")
+    stale = services.step_claim(step_id=pretrain.pk, task_id="t1")
+    LaunchStep.objects.filter(pk=pretrain.pk).update(status=StepStatus.PENDING, task_id="")  # the sweep
+    fresh = services.step_claim(step_id=pretrain.pk, task_id="t2")
+    services.step_fail(step=stale, error="killed")
+    services.step_progress(step=stale, fraction=0.9, note="zombie")
+    assert LaunchStep.objects.get(pk=pretrain.pk).status == StepStatus.RUNNING
+    assert StudyLaunch.objects.get(pk=launch.pk).status == LaunchStatus.RUNNING
+    services.step_succeed(step=fresh, result={})
+    assert LaunchStep.objects.get(pk=pretrain.pk).status == StepStatus.SUCCEEDED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_recipe_elsewhere_keeps_its_relative_prompts_file_through_the_start(tmp_path, redis_broker):
+    from django.core.management import call_command
+
+    (tmp_path / "prompts.csv").write_text("prompt_id,prompt_text\nq1,Rock song\nq2,Calm piano\n")
+    (tmp_path / "r.yaml").write_text(
+        TINY.replace("quality: {set: test, count: 4}", "quality: {file: prompts.csv}").replace(
+            "diversity: {set: test, count: 4}", "diversity: {file: prompts.csv}"
+        )
+    )
+    call_command("launch_study", str(tmp_path / "r.yaml"))
+    launch = StudyLaunch.objects.get()
+    assert launch.status == LaunchStatus.RUNNING and launch.base_dir == str(tmp_path.resolve())
+    generate = launch.steps.filter(kind="generate").first()
+    assert [p[0] for p in generate.params["prompts"]] == ["q1", "q2"]

@@ -38,8 +38,9 @@ class Command(BaseCommand):
         launch = StudyLaunch.objects.filter(study_slug="demo").first()
         try:
             if launch is None:
-                launch = services.launch_create(text=DEMO_RECIPE.read_text(), base_dir=DEMO_RECIPE.parent)
-            if launch.status == LaunchStatus.PLANNED:
+                text = DEMO_RECIPE.read_text()
+                launch = services.launch_create(text=text, base_dir=DEMO_RECIPE.parent, start=True)
+            elif launch.status == LaunchStatus.PLANNED:
                 launch = services.launch_start(launch=launch)
             elif launch.status in (LaunchStatus.FAILED, LaunchStatus.CANCELLED):
                 launch = services.launch_retry(launch=launch)

@@ -33,8 +33,7 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}") from None
         try:
-            launch = services.launch_create(text=text, base_dir=path.parent)
-            launch = services.launch_start(launch=launch)
+            launch = services.launch_create(text=text, base_dir=path.parent, start=True)
         except services.LaunchRefused as exc:
             raise CommandError("bad recipe: " + "; ".join(exc.faults)) from None
         cost = launch.cost
