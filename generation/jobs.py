@@ -20,6 +20,16 @@ class JobParametersError(ValueError):
     pass
 
 
+# numpy's and torch's generators take seeds below 2**32 on every platform; a larger one would pass
+# the web process and fail on the worker.
+SEED_MAX = 2**32 - 1
+
+
+def _check_seed(seed: int) -> None:
+    if not 0 <= seed <= SEED_MAX:
+        raise JobParametersError(f"seed must be between 0 and {SEED_MAX}, not {seed}")
+
+
 @dataclass(frozen=True)
 class PregenerateParams:
     """Clips of one variant of the built-in model for a study's prompts."""
@@ -51,6 +61,7 @@ class PregenerateParams:
             raise JobParametersError("checkpoint must name a .pt file")
         if not 0.0 <= self.lam <= 1.0:
             raise JobParametersError(f"lam must be between 0 and 1, not {self.lam}")
+        _check_seed(self.seed)
 
 
 # generation.train.PRESETS' names, spelled out so the web process validates without importing torch
@@ -70,6 +81,7 @@ class PretrainParams:
             raise JobParametersError(
                 f"preset must be one of {', '.join(PRETRAIN_PRESETS)}, not {self.preset!r}"
             )
+        _check_seed(self.seed)
 
 
 PARAMETERS = {"pregenerate": PregenerateParams, "pretrain": PretrainParams}
