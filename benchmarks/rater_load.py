@@ -142,11 +142,11 @@ def main() -> None:
 
     django.setup()
     from ratings import services
-    from ratings.models import AssignmentStatus, Prompt, QualityAssignment
+    from ratings.models import AssignmentStatus, Prompt, QualityAssignment, Study
 
     (scratch / "clips").mkdir()
     services.clips_import(study_slug="load", manifest=write_clips(scratch / "clips", args.prompts, 3))
-    study = services.Study.objects.get(slug="load")
+    study = Study.objects.get(slug="load")
     tokens = [r.token for r in services.raters_invite(study=study, count=args.raters)]
 
     server = subprocess.Popen(

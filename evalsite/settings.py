@@ -82,8 +82,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "axes",
     "ratings",
-    "analysis.web",
-    "generation.web",
+    "jobs",
+    "reports",
 ]
 
 MIDDLEWARE = [

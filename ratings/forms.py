@@ -6,7 +6,9 @@ import re
 
 from django import forms
 
-from .models import ACR_LABELS, DIVERSITY_CHOICES, Criterion
+from formats import ACR_LABELS, DIVERSITY_CHOICES
+
+from .models import Criterion
 from .selectors import DIVERSITY_LABELS
 from .services import HEADPHONE_TRIALS, ClipListening, DiversitySubmission, QualitySubmission
 

@@ -6,6 +6,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from formats import CRITERIA
+
 
 def new_token() -> str:
     return secrets.token_urlsafe(24)
@@ -278,14 +280,10 @@ class QualityAssignment(models.Model):
         return f"{self.rater} → {self.prompt.external_id} ({self.status})"
 
 
-class Criterion(models.TextChoices):
-    ACOUSTIC_QUALITY = "acoustic_quality", "Acoustic quality"
-    TEXT_ADHERENCE = "text_adherence", "Text adherence"
-    MUSICALITY = "musicality", "Musicality"
-
-
-# The absolute category rating labels of the 1–5 scales.
-ACR_LABELS = {5: "Excellent", 4: "Good", 3: "Fair", 2: "Poor", 1: "Bad"}
+# The criteria of the 1–5 scales, as model choices: Criterion.TEXT_ADHERENCE == "text_adherence".
+Criterion = models.TextChoices(
+    "Criterion", [(name.upper(), (name, label)) for name, label in CRITERIA.items()]
+)
 
 
 class QualityRating(models.Model):
@@ -332,16 +330,6 @@ class DiversityComparison(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prompt} · {self.variant_x.name} vs {self.variant_y.name}"
-
-
-# The 5-point answer of a diversity comparison; negative favours pair A.
-DIVERSITY_CHOICES = {
-    -2: "A much more diverse",
-    -1: "A somewhat more diverse",
-    0: "About the same",
-    1: "B somewhat more diverse",
-    2: "B much more diverse",
-}
 
 
 class DiversityAssignment(models.Model):
@@ -425,3 +413,7 @@ class RaterFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rater} {self.reason} ({'active' if self.active else 'lifted'})"
+
+
+# Either kind of assignment (the services and selectors take both).
+Assignment = QualityAssignment | DiversityAssignment

@@ -4,12 +4,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
+from formats import ACR_LABELS, HEARD_FRACTION
+
 from . import selectors, services
 from .forms import DIVERSITY_SCALE, ConsentForm, DiversityJudgementForm, HeadphoneCheckForm, QualityRatingForm
 from .headphones import trial_wav
 from .http import ranged_file_response
 from .models import (
-    ACR_LABELS,
     AssignmentStatus,
     Criterion,
     DiversityAssignment,
@@ -178,6 +179,7 @@ def _task_context(rater: Rater, assignment, problems: list[str]) -> dict:
         "problems": problems,
         "position": progress.done + 1,
         "progress": progress,
+        "heard_fraction": HEARD_FRACTION,
     }
 
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The whole test suite: ruff, then everything on the embedded SQLite default (the queue tests talk to
+# The whole test suite: ruff, the import contracts, then everything on the embedded SQLite default (the queue tests talk to
 # the real Redis on 127.0.0.1), then the concurrency tests again on the real PostgreSQL (127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONHASHSEED=0
 python3 -m ruff check .
 python3 -m ruff format --check . >/dev/null
+# Which app may import which (pyproject.toml [tool.importlinter]; README, Architecture).
+lint-imports --no-cache --no-logo
 python3 -m pytest -q "$@"
 DATABASE_URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/counterpoint}" \
   python3 -m pytest -q -m postgres "$@"

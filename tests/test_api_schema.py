@@ -8,7 +8,7 @@ from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from generation.web.models import GenerationJob, JobStatus
+from jobs.models import GenerationJob, JobStatus
 from ratings.services import study_get_or_create
 
 PASSWORD = "schema-fuzz-password"

@@ -2,7 +2,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from generation.web.models import GenerationJob, JobStatus
+from jobs.models import GenerationJob, JobStatus
 from ratings.models import Clip, DiversityComparison, Rater, Study, Variant
 from tests.jobs.conftest import running_worker
 

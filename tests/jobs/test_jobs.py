@@ -13,9 +13,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from generation.jobs import PRETRAIN_PRESETS, JobParametersError, parse_parameters
-from generation.web import services
-from generation.web.models import GenerationJob, JobStatus
-from generation.web.tasks import run_job
+from jobs import services
+from jobs.models import GenerationJob, JobStatus
+from jobs.tasks import run_job
 from ratings.models import Clip, Study, Variant
 from ratings.services import study_get_or_create
 from tests.jobs.conftest import running_worker
@@ -269,7 +269,7 @@ def test_a_refused_enqueue_command_creates_no_study():
 
 def test_variants_are_filed_by_what_made_their_checkpoint():
     from generation.jobs import checkpoint_kind
-    from generation.web.services import variant_kind_for
+    from jobs.services import variant_kind_for
 
     distilled = {"train_config": {"objective": "diversity_rewarded_cfg_distillation", "beta": 0.0}}
     diverse = {"train_config": {"objective": "diversity_rewarded_cfg_distillation", "beta": 10.0}}

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+import formats
 from ratings import services
 from ratings.models import Rater, Study
 
@@ -18,7 +19,7 @@ def write_wav(path: Path, seconds: float = 1.0, frequency: float = 440.0, fmt: s
     return path
 
 
-def write_manifest(folder: Path, rows: list[dict], header=services.MANIFEST_COLUMNS) -> Path:
+def write_manifest(folder: Path, rows: list[dict], header=formats.MANIFEST_COLUMNS) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     manifest = folder / "manifest.csv"
     with manifest.open("w", newline="") as handle:
@@ -74,7 +75,7 @@ def full_submission(assignment, score: int = 4) -> services.QualitySubmission:
 
     labelled = selectors.assignment_clips_in_order(assignment)
     return services.QualitySubmission(
-        scores={(label, c): score for label, _ in labelled for c in services.CRITERIA},
+        scores={(label, c): score for label, _ in labelled for c in formats.CRITERIA},
         listening={
             label: services.ClipListening(plays=1, seconds=clip.duration_s, ended=True)
             for label, clip in labelled

@@ -3,7 +3,7 @@ from collections import Counter
 import pytest
 
 from ratings import selectors, services
-from ratings.models import AssignmentStatus, QualityAssignment, QualityRating
+from ratings.models import AssignmentStatus, Prompt, QualityAssignment, QualityRating
 
 from .factories import full_submission, make_raters, make_study
 
@@ -77,7 +77,7 @@ def test_quality_clips_are_one_per_variant_with_the_lowest_sample_index(tmp_path
     services.clips_import(
         study_slug="s", manifest=write_manifest(tmp_path, clip_rows(tmp_path, 1, ["a", "b"], 3))
     )
-    clips = selectors.prompt_quality_clips(services.Prompt.objects.get())
+    clips = selectors.prompt_quality_clips(Prompt.objects.get())
     assert sorted((c.variant.name, c.sample_index) for c in clips) == [("a", 0), ("b", 0)]
 
 

@@ -12,6 +12,7 @@ from django.db import connection, connections
 
 from ratings import services
 from ratings.models import AssignmentStatus, QualityAssignment
+from ratings.services import quality_control
 
 from .factories import full_submission, make_raters, make_study
 
@@ -99,7 +100,7 @@ def test_two_raters_excluded_at_once_release_their_shared_prompts_without_deadlo
 
     # Each release holds its first counter, then waits (a moment at most) for the other to hold one too.
     barrier = threading.Barrier(2)
-    release = services._release_slot
+    release = quality_control.release_slot
     released = Counter()
 
     def release_in_step(assignment):
@@ -109,7 +110,7 @@ def test_two_raters_excluded_at_once_release_their_shared_prompts_without_deadlo
             with contextlib.suppress(threading.BrokenBarrierError):
                 barrier.wait(timeout=3)
 
-    monkeypatch.setattr(services, "_release_slot", release_in_step)
+    monkeypatch.setattr(quality_control, "release_slot", release_in_step)
     raters = (first, second)
     errors = _all_at_once(2, lambda i: services.rater_flag(rater=raters[i], reason="manual", detail="test"))
     assert errors == []

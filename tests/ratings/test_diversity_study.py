@@ -9,6 +9,7 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+import formats
 from ratings import selectors, services
 from ratings.models import AssignmentStatus, DiversityAssignment, DiversityComparison, Rater
 
@@ -256,7 +257,7 @@ def test_export_writes_diversity_csv_with_the_pairs_as_heard_and_the_answer_as_g
     _judge_everything(rater, choice=-1)
     call_command("export_results", "--study", study.slug, "--out", str(tmp_path / "out"))
     rows = _read(tmp_path / "out" / "diversity.csv")
-    assert list(rows[0]) == list(services.DIVERSITY_COLUMNS)
+    assert list(rows[0]) == list(formats.DIVERSITY_COLUMNS)
     heard = {
         (a.prompt.external_id, a.variant_a.name, a.variant_b.name) for a in DiversityAssignment.objects.all()
     }
@@ -269,7 +270,7 @@ def test_export_writes_diversity_csv_with_the_pairs_as_heard_and_the_answer_as_g
 def test_export_of_a_study_without_judgements_writes_a_header_only_diversity_csv(tmp_path):
     study = make_diversity_study(tmp_path, prompts=1)
     call_command("export_results", "--study", study.slug, "--out", str(tmp_path / "out"))
-    assert (tmp_path / "out" / "diversity.csv").read_text().strip() == ",".join(services.DIVERSITY_COLUMNS)
+    assert (tmp_path / "out" / "diversity.csv").read_text().strip() == ",".join(formats.DIVERSITY_COLUMNS)
 
 
 def _diversity_rows():
@@ -280,7 +281,7 @@ def _diversity_rows():
     ]  # fmt: skip
 
 
-def _write(path, rows, header=services.DIVERSITY_COLUMNS):
+def _write(path, rows, header=formats.DIVERSITY_COLUMNS):
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=header)
         writer.writeheader()
@@ -322,7 +323,7 @@ def test_judgements_imported_for_variants_with_one_sample_per_prompt_are_never_h
 
 def test_the_diversity_file_is_recognised_by_its_header_in_any_column_order(tmp_path):
     study = make_diversity_study(tmp_path, prompts=2, variants=("base", "cfg"))
-    header = tuple(reversed(services.DIVERSITY_COLUMNS))
+    header = tuple(reversed(formats.DIVERSITY_COLUMNS))
     result = services.ratings_import(study=study, path=_write(tmp_path / "d.csv", _diversity_rows(), header))
     assert result.kind == "diversity judgements" and result.ratings_created == 3
 

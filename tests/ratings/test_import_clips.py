@@ -4,6 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+import formats
 from ratings import services
 from ratings.models import Clip, Prompt, Study, Variant
 
@@ -81,10 +82,10 @@ def test_unknown_and_missing_columns_are_refused(tmp_path, settings):
     with pytest.raises(services.ImportFailed, match="unknown column.*seed"):
         services.clips_import(
             study_slug="s",
-            manifest=write_manifest(tmp_path, rows, header=(*services.MANIFEST_COLUMNS, "seed")),
+            manifest=write_manifest(tmp_path, rows, header=(*formats.MANIFEST_COLUMNS, "seed")),
         )
     rows = [{k: v for k, v in row.items() if k not in ("sample_index", "seed")} for row in rows]
-    header = tuple(c for c in services.MANIFEST_COLUMNS if c != "sample_index")
+    header = tuple(c for c in formats.MANIFEST_COLUMNS if c != "sample_index")
     with pytest.raises(services.ImportFailed, match="missing column.*sample_index"):
         services.clips_import(study_slug="s", manifest=write_manifest(tmp_path, rows, header=header))
     _assert_nothing_written(settings)

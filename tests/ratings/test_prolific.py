@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+import formats
 from ratings import selectors, services
 from ratings.models import Rater
 
@@ -114,7 +115,7 @@ def test_the_cap_counts_attention_items_too(client, study):
                 scores={
                     (label, c): 1
                     for label, _ in selectors.assignment_clips_in_order(assignment)
-                    for c in services.CRITERIA
+                    for c in formats.CRITERIA
                 },
                 listening={
                     label: services.ClipListening(1, clip.duration_s, True)

@@ -5,6 +5,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+import formats
 from ratings import selectors, services
 from ratings.models import AssignmentStatus, QualityRating
 
@@ -25,7 +26,7 @@ def _task_url(rater, assignment):
 def _complete_post(assignment, score="4"):
     data = {}
     for label, clip in selectors.assignment_clips_in_order(assignment):
-        for criterion in services.CRITERIA:
+        for criterion in formats.CRITERIA:
             data[f"score_{label}_{criterion}"] = score
         data.update(
             {f"plays_{label}": "1", f"seconds_{label}": str(clip.duration_s), f"ended_{label}": "True"}

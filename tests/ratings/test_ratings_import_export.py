@@ -4,6 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+import formats
 from ratings import services
 from ratings.models import QualityAssignment, QualityRating, Rater
 
@@ -12,7 +13,7 @@ from .factories import full_submission, make_raters, make_study
 pytestmark = pytest.mark.django_db
 
 
-def _write(path, rows, header=services.RATINGS_COLUMNS):
+def _write(path, rows, header=formats.RATINGS_COLUMNS):
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=header)
         writer.writeheader()
@@ -33,7 +34,7 @@ def _rows(raters=("ext-1", "ext-2"), prompts=("p000", "p001"), variants=("base",
         for r, rater in enumerate(raters)
         for p, prompt in enumerate(prompts)
         for v, variant in enumerate(variants)
-        for c, criterion in enumerate(services.CRITERIA)
+        for c, criterion in enumerate(formats.CRITERIA)
     ]
 
 
@@ -50,7 +51,7 @@ def test_imported_ratings_keep_their_rater_ids_and_export_unchanged(tmp_path):
     assert set(Rater.objects.values_list("external_id", flat=True)) == {"ext-1", "ext-2"}
     call_command("export_results", "--study", study.slug, "--out", str(tmp_path / "out"))
     exported = _read(tmp_path / "out" / "ratings.csv")
-    assert list(exported[0]) == list(services.RATINGS_COLUMNS)
+    assert list(exported[0]) == list(formats.RATINGS_COLUMNS)
     key = lambda r: (r["rater_id"], r["prompt_id"], r["variant"], r["criterion"])  # noqa: E731
     assert sorted((key(r), int(r["score"])) for r in exported) == sorted((key(r), r["score"]) for r in rows)
     assert {r["created_at"] for r in exported} == {"2026-11-01T10:00:00+00:00"}
@@ -118,7 +119,7 @@ def test_ratings_for_a_prompt_a_rater_holds_open_are_refused_and_their_own_submi
         services.ratings_import(study=study, path=_write(tmp_path / "r.csv", rows))
     assert not QualityRating.objects.exists()
     services.quality_rating_submit(assignment=assignment, submission=full_submission(assignment))
-    assert QualityRating.objects.count() == 3 * len(services.CRITERIA)
+    assert QualityRating.objects.count() == 3 * len(formats.CRITERIA)
 
 
 def test_unrecognised_header_and_unknown_study_are_one_line_command_errors(tmp_path):

@@ -1,8 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from ratings import services
-
-from ._base import study_or_error
+from ratings.cli import study_or_error
 
 
 def _range(text: str) -> list[int]:

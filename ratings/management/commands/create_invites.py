@@ -2,8 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from ratings import services
-
-from ._base import study_or_error
+from ratings.cli import study_or_error
 
 
 class Command(BaseCommand):

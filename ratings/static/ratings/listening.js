@@ -2,8 +2,9 @@
 // Submit stays disabled until every clip was played to the end; the server checks again.
 (function () {
   "use strict";
-  const HEARD_FRACTION = 0.9;
   const form = document.getElementById("rating-form");
+  // The server's rule (formats.HEARD_FRACTION), rendered into the form so that one number serves both.
+  const HEARD_FRACTION = parseFloat(form.dataset.heardFraction);
   const submit = document.getElementById("submit");
   const hint = document.getElementById("submit-hint");
   const clips = Array.from(form.querySelectorAll("section.clip"));

@@ -1,0 +1,208 @@
+"""Every write of model jobs: enqueue, claim, report progress, finish. Workers call these too."""
+
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from generation.jobs import CHECKPOINTS_DIR, JobParametersError, parse_parameters
+from ratings import services as ratings_services
+from ratings.models import Study, Variant
+
+from .models import ACTIVE, GenerationJob, JobStatus
+
+
+class JobRefused(ValueError):
+    """A job the platform will not enqueue; the message says why."""
+
+
+def variant_kind_for(parameters: dict[str, Any], checkpoint_kind: str) -> str:
+    """How a pre-generated variant is filed: by its checkpoint (distilled, diversity, merged), else CFG
+    when γ≠1, a temperature baseline when T≠1, else the base model."""
+    if checkpoint_kind in (Variant.Kind.DISTILLED, Variant.Kind.DIVERSITY, Variant.Kind.MERGED):
+        return checkpoint_kind
+    if parameters.get("gamma", 1.0) != 1.0:
+        return Variant.Kind.CFG
+    if parameters.get("temperature", 1.0) != 1.0:
+        return Variant.Kind.TEMPERATURE
+    return Variant.Kind.BASE
+
+
+def job_enqueue(
+    *,
+    kind: str,
+    parameters: dict[str, Any],
+    study: Study | None = None,
+    variant_name: str = "",
+    created_by=None,
+) -> tuple[GenerationJob, bool]:
+    """Store a job and send it to the gpu queue once the row is committed; (job, created).
+
+    Enqueuing a variant that already has an active job returns that job (safe to run twice).
+    """
+    from .tasks import run_job
+
+    try:
+        checked = parse_parameters(kind, parameters)
+    except JobParametersError as exc:
+        raise JobRefused(str(exc)) from None
+    if kind == GenerationJob.Kind.PREGENERATE:
+        if study is None or not variant_name:
+            raise JobRefused("a pregenerate job needs a study and a variant name")
+        if any(character in variant_name for character in "/\\,") or variant_name.strip() != variant_name:
+            raise JobRefused(f"variant name {variant_name!r} must have no '/', '\\\\', ',' or outer spaces")
+        if study.variants.filter(name=variant_name).exists():
+            raise JobRefused(
+                f"study {study.slug} already has a variant {variant_name!r}; choose another name"
+            )
+    try:
+        with transaction.atomic():
+            job = GenerationJob.objects.create(
+                kind=kind, parameters=checked, study=study, variant_name=variant_name, created_by=created_by
+            )
+            transaction.on_commit(lambda: run_job.delay(str(job.pk)))
+    except IntegrityError:
+        existing = GenerationJob.objects.filter(
+            study=study, variant_name=variant_name, status__in=ACTIVE
+        ).first()
+        if existing is None:
+            raise
+        return existing, False
+    return job, True
+
+
+def job_start(*, job_id: str, task_id: str) -> GenerationJob | None:
+    """Claim a job for this task run, or None when it is finished or another live run holds it.
+
+    A run redelivered after its worker died carries the same task id and may take the job back.
+    """
+    claimable = Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, celery_task_id=task_id)
+    claimed = GenerationJob.objects.filter(claimable, pk=job_id).update(
+        status=JobStatus.RUNNING,
+        celery_task_id=task_id,
+        attempts=F("attempts") + 1,
+        started_at=timezone.now(),
+        progress=0.0,
+        error="",
+    )
+    return GenerationJob.objects.get(pk=job_id) if claimed else None
+
+
+def job_progress(*, job: GenerationJob, fraction: float, note: str) -> None:
+    GenerationJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+        progress=min(max(fraction, 0.0), 1.0), progress_note=note[:200]
+    )
+
+
+def job_succeed(*, job: GenerationJob, result: dict[str, Any]) -> None:
+    GenerationJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.SUCCEEDED,
+        progress=1.0,
+        progress_note="done",
+        result=result,
+        finished_at=timezone.now(),
+    )
+
+
+def job_fail(*, job: GenerationJob, error: str) -> None:
+    GenerationJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.FAILED, error=error[:5000], finished_at=timezone.now()
+    )
+
+
+def job_retry(*, job: GenerationJob) -> GenerationJob:
+    """Send a failed job to the queue again."""
+    from .tasks import run_job
+
+    with transaction.atomic():
+        if not GenerationJob.objects.filter(pk=job.pk, status=JobStatus.FAILED).update(
+            status=JobStatus.QUEUED, progress=0.0, progress_note="", error="", celery_task_id=""
+        ):
+            raise JobRefused(f"job {job.pk} is {job.status}; only a failed job can be retried")
+        transaction.on_commit(lambda: run_job.delay(str(job.pk)))
+    job.refresh_from_db()
+    return job
+
+
+def job_work_dir(job: GenerationJob) -> Path:
+    return Path(settings.COUNTERPOINT["RUNS_DIR"]) / "jobs" / str(job.pk)
+
+
+def job_import_clips(*, job: GenerationJob, manifest: Path, result: dict[str, Any]) -> dict[str, Any]:
+    """File a pre-generated variant's clips in the job's study, recording what made them.
+
+    A run redelivered after its worker died between filing the clips and marking the job done finds
+    the variant this job made and files nothing twice.
+    """
+    made = Variant.objects.filter(study=job.study, name=job.variant_name, provenance__job=str(job.pk)).first()
+    if made is not None:
+        return {"clips": made.clips.count(), "prompts_created": 0}
+    imported = ratings_services.clips_import(
+        study_slug=job.study.slug,
+        manifest=manifest,
+        variant_kind=variant_kind_for(job.parameters, result.get("checkpoint_kind", "base")),
+        variant_parameters=job.parameters,
+        variant_provenance={"job": str(job.pk), **result},
+    )
+    return {"clips": imported.clips_created, "prompts_created": imported.prompts_created}
+
+
+# --- the demo study ------------------------------------------------------------------------------
+
+# Variant name → job parameters: the committed demo checkpoints, sampled grammar-constrained as in
+# docs/front.md; "lerp-50" is the paper's LERP 50/50, merged on the fly. A variant whose checkpoints
+# are not there is left out.
+VARIANTS = {
+    "base": {"checkpoint": "demo.pt"},
+    "cfg": {"checkpoint": "demo.pt", "gamma": 3.0},
+    "distilled": {"checkpoint": "demo-distilled.pt"},
+    "diverse": {"checkpoint": "demo-diverse.pt"},
+    "lerp-50": {"checkpoint": "demo-distilled.pt", "merge_with": "demo-diverse.pt", "lam": 0.5},
+}
+
+
+class DemoStudyFailed(ValueError):
+    """The demo study's clips could not be made; the message says why and what to do."""
+
+
+def demo_study_generate(*, study: Study, prompts: int, wait: float) -> int:
+    """Enqueue the demo variants the study lacks (again: safe), wait for the worker to file their clips,
+    then turn on onboarding and attention items and plan the diversity comparisons. Returns the number
+    of variants that were generated now."""
+    jobs = []
+    have = set(study.variants.values_list("name", flat=True))
+    for name, parameters in VARIANTS.items():
+        needed = [parameters["checkpoint"], parameters.get("merge_with", "")]
+        if name not in have and all((CHECKPOINTS_DIR / n).is_file() for n in needed if n):
+            job, _ = job_enqueue(
+                kind="pregenerate",
+                study=study,
+                variant_name=name,
+                parameters={**parameters, "prompts": prompts, "samples": 2, "constrain": True},
+            )
+            jobs.append(job)
+    deadline = time.monotonic() + wait
+    while True:
+        states = list(
+            GenerationJob.objects.filter(pk__in=[j.pk for j in jobs]).values_list("status", "error")
+        )
+        if all(status == JobStatus.SUCCEEDED for status, _ in states):
+            break
+        failed = [error for status, error in states if status == JobStatus.FAILED]
+        if failed:
+            raise DemoStudyFailed(f"a generation job failed: {failed[0].splitlines()[0]}")
+        if time.monotonic() > deadline:
+            raise DemoStudyFailed(
+                "the clips are not generated yet: is a worker running? "
+                "(celery -A evalsite worker -Q gpu,default); run demo_study again to wait"
+            )
+        time.sleep(0.5)
+    study.onboarding_required = True
+    study.attention_rate = 0.1
+    study.save(update_fields=["onboarding_required", "attention_rate"])
+    ratings_services.diversity_plan(study=study, variants=list(study.variants.values_list("name", flat=True)))
+    return len(jobs)

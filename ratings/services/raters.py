@@ -1,0 +1,130 @@
+"""Raters and onboarding: invites, consent, instructions, the headphone check, Prolific entry."""
+
+import random
+import re
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ..models import (
+    Rater,
+    Study,
+)
+from .errors import EntryRefused, ServiceError, SubmissionRejected
+
+HEADPHONE_TRIALS = 6
+HEADPHONE_PASS_MARK = 5
+
+
+# --- raters and invites ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def raters_invite(*, study: Study, count: int, prefix: str = "rater") -> list[Rater]:
+    """Create `count` raters with fresh secret tokens (each rater's invite link carries one)."""
+    if count < 1:
+        raise ServiceError("count must be at least 1")
+    taken = set(study.raters.values_list("external_id", flat=True))
+    raters = []
+    number = len(taken)
+    while len(raters) < count:
+        number += 1
+        external_id = f"{prefix}-{number:04d}"
+        if external_id not in taken:
+            raters.append(Rater.objects.create(study=study, external_id=external_id))
+    return raters
+
+
+# --- before the first task: consent, instructions, headphone check ----------------------------------
+
+
+@transaction.atomic
+def rater_consent(*, rater: Rater) -> None:
+    Rater.objects.filter(pk=rater.pk, consented_at__isnull=True).update(consented_at=timezone.now())
+
+
+@transaction.atomic
+def rater_instructions_read(*, rater: Rater) -> None:
+    Rater.objects.filter(pk=rater.pk, instructions_read_at__isnull=True).update(
+        instructions_read_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def headphone_check_start(*, rater: Rater) -> list[dict]:
+    """The rater's trials, drawn once: per trial the position (0–2) of the quieter tone and of the antiphase one."""
+    rater = Rater.objects.select_for_update(of=("self",)).get(pk=rater.pk)
+    # Answers kept but no verdict: a researcher cleared the verdict for another attempt; draw anew.
+    retry = rater.headphone_passed is None and bool(rater.headphone_answers)
+    if not rater.headphone_trials or retry:
+        rng = random.SystemRandom()
+        trials = []
+        for _ in range(HEADPHONE_TRIALS):
+            quiet, antiphase = rng.sample(range(3), 2)
+            trials.append({"quiet": quiet, "antiphase": antiphase})
+        rater.headphone_trials, rater.headphone_answers = trials, []
+        rater.save(update_fields=["headphone_trials", "headphone_answers"])
+    return rater.headphone_trials
+
+
+@transaction.atomic
+def headphone_check_submit(*, rater: Rater, answers: list[int]) -> bool:
+    """Score the check once (answers: the position picked as quietest per trial). Passing needs
+    HEADPHONE_PASS_MARK of HEADPHONE_TRIALS right; a failure is final."""
+    rater = Rater.objects.select_for_update(of=("self",)).get(pk=rater.pk)
+    if rater.headphone_passed is not None:
+        return rater.headphone_passed
+    if not rater.headphone_trials:
+        raise ServiceError("Open the headphone check first.")
+    if len(answers) != len(rater.headphone_trials):
+        raise SubmissionRejected(f"Answer all {len(rater.headphone_trials)} questions.")
+    right = sum(
+        answer == trial["quiet"] for answer, trial in zip(answers, rater.headphone_trials, strict=True)
+    )
+    rater.headphone_answers = list(answers)
+    rater.headphone_passed = right >= HEADPHONE_PASS_MARK
+    rater.save(update_fields=["headphone_answers", "headphone_passed"])
+    return rater.headphone_passed
+
+
+# --- crowd platforms -------------------------------------------------------------------------------
+
+
+def prolific_rater_enter(
+    *, study: Study, prolific_pid: str, study_id: str = "", session_id: str = ""
+) -> Rater:
+    """The rater for a Prolific participant: created on the first visit, the same one on every return."""
+    pid = prolific_pid.strip()
+    if not study.accepts_prolific:
+        raise EntryRefused("This study does not take participants from Prolific.")
+    if not pid:
+        raise EntryRefused(
+            "The link is missing your Prolific ID (PROLIFIC_PID); open the study again from Prolific."
+        )
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", pid):
+        raise EntryRefused("The Prolific ID in the link is malformed; open the study again from Prolific.")
+    if study.prolific_study_id and study_id != study.prolific_study_id:
+        raise EntryRefused("This link belongs to another Prolific study; open the study again from Prolific.")
+    try:
+        with transaction.atomic():
+            rater, created = Rater.objects.get_or_create(
+                study=study,
+                external_id=pid,
+                defaults={
+                    "source": Rater.Source.PROLIFIC,
+                    "platform_study_id": study_id,
+                    "platform_session_id": session_id,
+                },
+            )
+    except IntegrityError:  # the same participant opened the link twice at once
+        rater, created = Rater.objects.get(study=study, external_id=pid), False
+    if not created and rater.source != Rater.Source.PROLIFIC:
+        raise EntryRefused("This ID is already taken by another rater of the study.")
+    if not created and session_id and rater.platform_session_id != session_id:
+        Rater.objects.filter(pk=rater.pk).update(platform_session_id=session_id)
+    return rater
+
+
+@transaction.atomic
+def rater_finish(*, rater: Rater) -> None:
+    Rater.objects.filter(pk=rater.pk, finished_at__isnull=True).update(finished_at=timezone.now())

@@ -1,0 +1,165 @@
+"""Studies and their clips: creating a study, importing a manifest of clips."""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.core.files import File
+from django.db import transaction
+
+from formats import MANIFEST_COLUMNS
+
+from ..audio import AudioError, AudioInfo, probe
+from ..models import (
+    Clip,
+    Prompt,
+    Study,
+    Variant,
+)
+from .csv_files import read_csv
+from .errors import ImportFailed, ServiceError
+
+# --- studies and clips -------------------------------------------------------------------------
+
+
+def study_get_or_create(*, slug: str, title: str = "", raters_per_prompt: int | None = None) -> Study:
+    # The slug names the study in URLs and in the media folder: nothing else may get in.
+    if not re.fullmatch(r"[-a-zA-Z0-9_]{1,50}", slug):
+        raise ServiceError(f"study slug {slug!r} must be 1–50 letters, digits, '-' or '_'")
+    defaults = {"title": title or slug}
+    if raters_per_prompt is not None:
+        defaults["raters_per_prompt"] = raters_per_prompt
+    study, _ = Study.objects.get_or_create(slug=slug, defaults=defaults)
+    return study
+
+
+@dataclass
+class ClipImportResult:
+    study: Study
+    clips_created: int
+    prompts_created: int
+    variants_created: int
+
+
+@dataclass
+class _ManifestRow:
+    line: int
+    prompt_id: str
+    prompt_text: str
+    variant: str
+    sample_index: int
+    path: Path
+    audio: AudioInfo
+
+
+def _parse_manifest(manifest: Path) -> list[_ManifestRow]:
+    folder = manifest.parent.resolve()
+    rows: list[_ManifestRow] = []
+    seen: dict[tuple[str, str, int], int] = {}
+    prompt_texts: dict[str, str] = {}
+    for line, row in read_csv(manifest, MANIFEST_COLUMNS, "manifest"):
+        where = f"{manifest.name} line {line}"
+        for column in MANIFEST_COLUMNS:
+            if not row[column]:
+                raise ImportFailed(f"{where}: {column} is empty")
+        try:
+            sample_index = int(row["sample_index"])
+        except ValueError:
+            raise ImportFailed(
+                f"{where}: sample_index {row['sample_index']!r} is not a whole number"
+            ) from None
+        if sample_index < 0:
+            raise ImportFailed(f"{where}: sample_index must be 0 or more")
+        key = (row["prompt_id"], row["variant"], sample_index)
+        if key in seen:
+            raise ImportFailed(
+                f"{where}: duplicate (prompt_id, variant, sample_index) {key}, first on line {seen[key]}"
+            )
+        seen[key] = line
+        if prompt_texts.setdefault(row["prompt_id"], row["prompt_text"]) != row["prompt_text"]:
+            raise ImportFailed(f"{where}: prompt {row['prompt_id']} has two different texts")
+        relative = Path(row["path"])
+        if relative.is_absolute():
+            raise ImportFailed(f"{where}: path must be relative to the manifest's folder")
+        audio_path = (folder / relative).resolve()
+        if not audio_path.is_file():
+            raise ImportFailed(f"{where}: audio file {row['path']} not found")
+        try:
+            audio = probe(audio_path)
+        except AudioError as exc:
+            raise ImportFailed(f"{where}: {exc}") from None
+        rows.append(
+            _ManifestRow(
+                line, row["prompt_id"], row["prompt_text"], row["variant"], sample_index, audio_path, audio
+            )
+        )
+    if not rows:
+        raise ImportFailed(f"{manifest.name}: the manifest lists no clips")
+    return rows
+
+
+def clips_import(
+    *,
+    study_slug: str,
+    manifest: Path,
+    variant_kind: str = Variant.Kind.EXTERNAL,
+    variant_parameters: dict | None = None,
+    variant_provenance: dict | None = None,
+) -> ClipImportResult:
+    """Import a manifest of clips into a study (created if new). All or nothing: on any error,
+    nothing is written to the database or to media storage."""
+    rows = _parse_manifest(Path(manifest))
+    saved_files: list[Clip] = []
+    try:
+        with transaction.atomic():
+            study = study_get_or_create(slug=study_slug)
+            prompts = {p.external_id: p for p in study.prompts.all()}
+            variants = {v.name: v for v in study.variants.all()}
+            created = {"prompts": 0, "variants": 0}
+            for row in rows:
+                prompt = prompts.get(row.prompt_id)
+                if prompt is None:
+                    prompt = prompts[row.prompt_id] = Prompt.objects.create(
+                        study=study, external_id=row.prompt_id, text=row.prompt_text
+                    )
+                    created["prompts"] += 1
+                elif prompt.text != row.prompt_text:
+                    raise ImportFailed(
+                        f"{Path(manifest).name} line {row.line}: prompt {row.prompt_id} already exists "
+                        f"in study {study.slug} with another text"
+                    )
+                variant = variants.get(row.variant)
+                if variant is None:
+                    variant = variants[row.variant] = Variant.objects.create(
+                        study=study,
+                        name=row.variant,
+                        kind=variant_kind,
+                        parameters=dict(variant_parameters or {}),
+                        provenance={"manifest": str(Path(manifest).resolve()), **(variant_provenance or {})},
+                    )
+                    created["variants"] += 1
+                if Clip.objects.filter(
+                    prompt=prompt, variant=variant, sample_index=row.sample_index
+                ).exists():
+                    raise ImportFailed(
+                        f"{Path(manifest).name} line {row.line}: study {study.slug} already has a clip for "
+                        f"({row.prompt_id}, {row.variant}, {row.sample_index})"
+                    )
+                clip = Clip(
+                    prompt=prompt,
+                    variant=variant,
+                    sample_index=row.sample_index,
+                    duration_s=row.audio.duration_s,
+                    sample_rate=row.audio.sample_rate,
+                    checksum=row.audio.checksum,
+                    source_path=str(row.path),
+                )
+                with row.path.open("rb") as handle:
+                    clip.audio.save(row.path.name, File(handle), save=False)
+                saved_files.append(clip)
+                clip.save()
+    except BaseException:
+        for clip in saved_files:
+            clip.audio.delete(save=False)
+        raise
+    return ClipImportResult(study, len(rows), created["prompts"], created["variants"])

@@ -1,0 +1,108 @@
+"""The Django layer: `manage.py analyze` and the staff report page, on a study imported through the real services."""
+
+import json
+
+import pytest
+from django.core.management import call_command, execute_from_command_line
+from django.core.management.base import CommandError
+
+from analysis.simulate import simulate_diversity, simulate_quality
+from ratings import services
+from ratings.models import Rater
+from tests.ratings.factories import make_study
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.reports.urls")]
+VARIANTS = ("base", "cfg", "distilled")
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path_factory):
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture
+def study(tmp_path):
+    study = make_study(tmp_path, slug="pilot", prompts=6, variants=VARIANTS)
+    ratings = simulate_quality(
+        n_prompts=6, n_raters=5, variants=VARIANTS, effects={"cfg": {"text_adherence": 1.0}}
+    )
+    ratings.to_csv(tmp_path / "ratings.csv", index=False)
+    diversity = simulate_diversity(
+        n_prompts=6,
+        n_raters=5,
+        strengths={"base": 0.0, "cfg": -1.0, "distilled": -0.5},
+        pairs=[("base", "cfg"), ("cfg", "distilled")],
+    )
+    diversity.assign(prompt_id=diversity["prompt_id"].str.replace("d", "p")).to_csv(
+        tmp_path / "diversity.csv", index=False
+    )
+    services.ratings_import(study=study, path=tmp_path / "ratings.csv")
+    services.ratings_import(study=study, path=tmp_path / "diversity.csv")
+    services.rater_flag(
+        rater=Rater.objects.get(study=study, external_id="r000"), reason="manual", detail="test"
+    )
+    return study
+
+
+def test_analyze_writes_the_report_leaving_out_flagged_raters(study, tmp_path, capsys):
+    call_command("analyze", study="pilot", out=tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["meta"]["study"] == "pilot"
+    assert summary["meta"]["excluded_raters"]["rater_ids"] == ["r000"]
+    assert set(summary["quality"]["variants"]) == set(VARIANTS)
+    assert len(summary["diversity"]["pairs"]) == 2
+    assert {"mos.png", "win_rates.png", "quality_means.tex"} <= set(summary["files"])
+    assert "1 excluded rater(s) left out" in capsys.readouterr().out
+
+
+def test_analyze_includes_flagged_raters_on_request(study, tmp_path):
+    call_command("analyze", study="pilot", out=tmp_path / "all", include_excluded=True)
+    summary = json.loads((tmp_path / "all" / "summary.json").read_text())
+    excluded = summary["meta"]["excluded_raters"]
+    assert excluded["left_out"] == 0 and excluded["flagged"] == 1 and excluded["included_on_request"]
+
+
+def test_analyze_on_an_unknown_study_fails_in_one_line_and_writes_nothing(tmp_path, capsys):
+    with pytest.raises(CommandError, match="no study 'nope'"):
+        call_command("analyze", study="nope", out=tmp_path / "out")
+    with pytest.raises(SystemExit) as exit_info:
+        execute_from_command_line(["manage.py", "analyze", "--study", "nope", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code != 0
+    assert capsys.readouterr().err.strip().count("\n") == 0
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["analyze", "export_results"])
+def test_an_out_path_that_is_a_file_is_a_one_line_error(study, tmp_path, command):
+    taken = tmp_path / "taken"
+    taken.write_text("keep me")
+    with pytest.raises(CommandError, match="is a file; give a folder"):
+        call_command(command, study=study.slug, out=taken)
+    with pytest.raises(CommandError, match="cannot write into"):
+        call_command(command, study=study.slug, out=taken / "inside")
+    assert taken.read_text() == "keep me"
+
+
+def test_analyze_has_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        execute_from_command_line(["manage.py", "analyze", "--help"])
+    assert exit_info.value.code == 0 and "--include-excluded" in capsys.readouterr().out
+
+
+def test_staff_see_the_report_with_its_plots(study, client, django_user_model):
+    staff = django_user_model.objects.create_user("staff", password="x", is_staff=True)
+    client.force_login(staff)
+    assert b"pilot" in client.get("/staff/analysis/").content
+    page = client.get("/staff/analysis/pilot/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert html.count('src="data:image/png;base64,') == 3
+    assert "Quality (MOS, 1–5)" in html and "<strong>" in html and "1 excluded rater(s) left out" in html
+    summary = client.get("/staff/analysis/pilot/summary.json").json()
+    assert summary["meta"]["excluded_raters"]["left_out"] == 1
+
+
+def test_the_report_page_is_for_staff_only(study, client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("rater", password="x"))
+    assert client.get("/staff/analysis/pilot/").status_code == 302
+    assert client.get("/staff/analysis/pilot/summary.json").status_code == 302
