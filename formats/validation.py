@@ -112,6 +112,8 @@ def path_inside(folder: Path, relative: str, *, name: str = "path") -> Path:
         raise Invalid(f"{name} {relative!r} leads outside the manifest's folder")
     if not resolved.is_file():
         raise Invalid(f"{name} {relative!r}: no such file in the manifest's folder")
+    if len(str(resolved)) > PATH_MAX_LENGTH:
+        raise Invalid(f"{name} {relative!r} resolves to more than {PATH_MAX_LENGTH} characters")
     return resolved
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from formats import CRITERIA, DIVERSITY_COLUMNS, RATINGS_COLUMNS
+from formats import CRITERIA, DIVERSITY_COLUMNS, RATINGS_COLUMNS, validation
 
 from .. import selectors
 from ..models import (
@@ -57,10 +56,18 @@ def ratings_import(*, study: Study, path: Path) -> RatingsImportResult:
     )
 
 
+def _rater_id(value: str, where: str) -> str:
+    try:
+        return validation.identifier(value, name="rater_id")
+    except validation.Invalid as exc:
+        raise ImportFailed(f"{where}: {exc}") from None
+
+
 def _parse_created_at(value: str, where: str) -> datetime:
-    moment = parse_datetime(value) if value else None
-    if moment is None:
-        raise ImportFailed(f"{where}: created_at {value!r} is not an ISO 8601 date and time")
+    try:
+        moment = validation.moment(value, name="created_at")
+    except validation.Invalid as exc:
+        raise ImportFailed(f"{where}: {exc}") from None
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, timezone.get_current_timezone())
     return moment
@@ -76,7 +83,7 @@ def _quality_ratings_import(study: Study, path: Path) -> RatingsImportResult:
     assignments: dict[tuple[str, str], QualityAssignment] = {}
     seen: dict[tuple[str, str, str, str], int] = {}
     ratings = []
-    for line, row in read_csv(path, RATINGS_COLUMNS, "ratings file"):
+    for line, row in read_csv(path, RATINGS_COLUMNS, "ratings file", exported=True):
         where = f"{path.name} line {line}"
         prompt = prompts.get(row["prompt_id"])
         if prompt is None:
@@ -91,8 +98,7 @@ def _quality_ratings_import(study: Study, path: Path) -> RatingsImportResult:
             raise ImportFailed(f"{where}: score {row['score']!r} is not a whole number") from None
         if not 1 <= score <= 5:
             raise ImportFailed(f"{where}: score {score} is outside 1..5")
-        if not row["rater_id"]:
-            raise ImportFailed(f"{where}: rater_id is empty")
+        _rater_id(row["rater_id"], where)
         created_at = _parse_created_at(row["created_at"], where)
         key = (row["rater_id"], row["prompt_id"], row["variant"], row["criterion"])
         if key in seen:
@@ -161,7 +167,7 @@ def _diversity_ratings_import(study: Study, path: Path) -> RatingsImportResult:
     raters_before = len(raters)
     seen: dict[tuple[str, str, frozenset[str]], int] = {}
     created = 0
-    for line, row in read_csv(path, DIVERSITY_COLUMNS, "diversity file"):
+    for line, row in read_csv(path, DIVERSITY_COLUMNS, "diversity file", exported=True):
         where = f"{path.name} line {line}"
         prompt = prompts.get(row["prompt_id"])
         if prompt is None:
@@ -177,8 +183,7 @@ def _diversity_ratings_import(study: Study, path: Path) -> RatingsImportResult:
             raise ImportFailed(f"{where}: choice {row['choice']!r} is not a whole number") from None
         if not -2 <= choice <= 2:
             raise ImportFailed(f"{where}: choice {choice} is outside -2..+2")
-        if not row["rater_id"]:
-            raise ImportFailed(f"{where}: rater_id is empty")
+        _rater_id(row["rater_id"], where)
         created_at = _parse_created_at(row["created_at"], where)
         key = (row["rater_id"], row["prompt_id"], frozenset((row["variant_a"], row["variant_b"])))
         if key in seen:
