@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from formats.validation import markdown_escape
+
 from . import plots, tables
 from .agreement import agreement
 from .data import CRITERIA, QUALITY_COLUMNS, StudyData, study_data
@@ -273,7 +275,7 @@ def build_report(
 def markdown_report(report: Report) -> str:
     meta = report.summary["meta"]
     lines = [
-        f"# Listening study report{': ' + meta['study'] if meta['study'] else ''}",
+        f"# Listening study report{': ' + markdown_escape(meta['study']) if meta['study'] else ''}",
         "",
         f"{meta['n_ratings']} quality ratings by {meta['n_raters']} raters on {meta['n_prompts']} prompts; "
         f"{meta['n_judgements']} diversity judgements on {meta['n_diversity_prompts']} prompts; "
@@ -283,7 +285,7 @@ def markdown_report(report: Report) -> str:
     lines += [f"![{name}]({name})" for name in report.figures] + [""]
     lines += [tables.to_markdown(table) for table in report.tables]
     if report.summary["notes"]:
-        lines += ["## Notes", "", *[f"- {note}" for note in report.summary["notes"]], ""]
+        lines += ["## Notes", "", *[f"- {markdown_escape(note)}" for note in report.summary["notes"]], ""]
     return "\n".join(lines)
 
 
@@ -318,7 +320,7 @@ def write_report(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     files: dict[str, str | bytes] = {}
     for table in report.tables:
-        files[f"{table.name}.csv"] = table.data.to_csv(index=False)
+        files[f"{table.name}.csv"] = tables.to_csv(table)
         files[f"{table.name}.md"] = tables.to_markdown(table)
         files[f"{table.name}.tex"] = tables.to_latex(table)
     files.update(report.figures)

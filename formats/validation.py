@@ -28,9 +28,7 @@ _ID_REFUSED = _TEXT_REFUSED | {"Cf"}
 # a leading quote is what neutralising adds, so a cell already starting with one is quoted too,
 # which keeps neutralise/unneutralise an exact round trip.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
-_MARKDOWN_INLINE = re.compile(r"([\\`*_{}\[\]()!|~])")
-_MARKDOWN_NUMBERED = re.compile(r"^(\d+)([.)])")
-_MARKDOWN_LINE_START = re.compile(r"^([#+\-=])")
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_|~])")
 
 
 class Invalid(ValueError):
@@ -133,11 +131,11 @@ def unneutralise_formula(value: str) -> str:
 
 
 def markdown_escape(value: str) -> str:
-    """Text that Markdown (and the HTML a Markdown viewer makes) shows as typed: no markup, no tags,
-    no table cell breaks."""
-    escaped = _MARKDOWN_INLINE.sub(r"\\\1", html.escape(value, quote=False).replace("\n", " "))
-    # What starts a heading, a list or a numbered item only does so at the start of a line.
-    return _MARKDOWN_LINE_START.sub(r"\\\1", _MARKDOWN_NUMBERED.sub(r"\1\\\2", escaped))
+    """Text that Markdown (and the HTML a Markdown viewer makes of it) shows as typed, inside a line
+    (a table cell, a list item): no tags, no emphasis or code, no table cell breaks, no link or image
+    (``](`` is broken, so ``[2.5, 3.1]`` stays readable)."""
+    escaped = _MARKDOWN_SPECIALS.sub(r"\\\1", html.escape(value, quote=False))
+    return escaped.replace("](", "]\\(").replace("\r", " ").replace("\n", " ")
 
 
 def html_escape(value: str) -> str:
