@@ -149,6 +149,16 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 5000
 
 LOGIN_URL = "admin:login"
 
+# Counters of the entry rate limit live in the cache: give every web process the same one in
+# production (DJANGO_CACHE_URL=redis://…); the default is per process.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["DJANGO_CACHE_URL"]}
+        if os.environ.get("DJANGO_CACHE_URL")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 # Login throttling for the admin and the API's Basic authentication (django-axes): after
 # AXES_FAILURE_LIMIT failed logins from one client address, that address is refused (429 on the admin,
 # 401/403 on the API) for AXES_COOLOFF_TIME hours, even with the right password.
@@ -209,6 +219,10 @@ CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER")
 COUNTERPOINT = {
     # Where runs, checkpoints and generated clips of the built-in model live.
     "RUNS_DIR": Path(os.environ.get("COUNTERPOINT_RUNS_DIR", VAR_DIR / "runs")),
+    # Crowd entries (/p/<study>/) one client address may make per minute. A Prolific launch brings
+    # hundreds of participants a minute, each from an address of their own; this is well above what a
+    # whole launch from one address would need, and stops a script walking through PIDs.
+    "ENTRIES_PER_MINUTE": _env_int("COUNTERPOINT_ENTRIES_PER_MINUTE", 1000),
 }
 
 # Rater tokens ride in every rater URL: each handler strips them (and Prolific ids) from what it

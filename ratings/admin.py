@@ -57,6 +57,7 @@ class StudyAdmin(admin.ModelAdmin):
                     "prolific_study_id",
                     "max_items_per_rater",
                     "completion_code",
+                    "screened_out_code",
                     "completion_url",
                 ]
             },

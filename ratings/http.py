@@ -2,9 +2,11 @@
 the client's address."""
 
 import re
+import time
 from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import FileResponse, HttpRequest, HttpResponse
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -63,3 +65,15 @@ def client_address(request: HttpRequest) -> str:
     if not forwarded:
         return remote
     return forwarded[-min(proxies, len(forwarded))]
+
+
+def over_rate(request: HttpRequest, *, scope: str, per_minute: int) -> bool:
+    """Count this request against its client address's budget for the current minute; True once the
+    address has made more than ``per_minute`` requests of ``scope`` in it."""
+    key = f"rate:{scope}:{client_address(request)}:{int(time.time() // 60)}"
+    cache.add(key, 0, timeout=120)
+    try:
+        return cache.incr(key) > per_minute
+    except ValueError:  # the counter expired between add and incr
+        cache.set(key, 1, timeout=120)
+        return per_minute < 1

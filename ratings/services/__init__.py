@@ -12,7 +12,14 @@ from .diversity import (
     diversity_judgement_submit,
     diversity_plan,
 )
-from .errors import EntryRefused, ImportFailed, RaterExcluded, ServiceError, SubmissionRejected
+from .errors import (
+    EntryNotResumable,
+    EntryRefused,
+    ImportFailed,
+    RaterExcluded,
+    ServiceError,
+    SubmissionRejected,
+)
 from .exports import RatingsExportResult, study_ratings_export
 from .imports import RatingsImportResult, ratings_import
 from .quality import QualitySubmission, quality_rating_submit
@@ -40,6 +47,7 @@ __all__ = [
     "ClipListening",
     "DiversityPlanResult",
     "DiversitySubmission",
+    "EntryNotResumable",
     "EntryRefused",
     "ImportFailed",
     "QualitySubmission",
