@@ -1,24 +1,44 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from . import staff_views, views
+
+
+class TokenConverter:
+    """A token or clip label in a rater URL: what secrets.token_urlsafe makes, nothing else. Anything
+    else (a NUL, which PostgreSQL cannot even compare) matches no page: a 404, never a 500."""
+
+    regex = "[A-Za-z0-9_-]{1,64}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(TokenConverter, "token")
 
 app_name = "ratings"
 
 urlpatterns = [
-    path("r/<str:rater_token>/", views.rater_home, name="rater_home"),
-    path("r/<str:rater_token>/next/", views.rater_next, name="rater_next"),
-    path("r/<str:rater_token>/consent/", views.rater_consent, name="rater_consent"),
-    path("r/<str:rater_token>/instructions/", views.rater_instructions, name="rater_instructions"),
-    path("r/<str:rater_token>/headphones/", views.rater_headphones, name="rater_headphones"),
-    path("r/<str:rater_token>/headphones/<int:trial>/", views.headphone_audio, name="headphone_audio"),
-    path("r/<str:rater_token>/quality/<str:assignment_token>/", views.quality_task, name="quality_task"),
+    path("r/<token:rater_token>/", views.rater_home, name="rater_home"),
+    path("r/<token:rater_token>/next/", views.rater_next, name="rater_next"),
+    path("r/<token:rater_token>/consent/", views.rater_consent, name="rater_consent"),
+    path("r/<token:rater_token>/instructions/", views.rater_instructions, name="rater_instructions"),
+    path("r/<token:rater_token>/headphones/", views.rater_headphones, name="rater_headphones"),
+    path("r/<token:rater_token>/headphones/<int:trial>/", views.headphone_audio, name="headphone_audio"),
+    path("r/<token:rater_token>/quality/<token:assignment_token>/", views.quality_task, name="quality_task"),
     path(
-        "r/<str:rater_token>/diversity/<str:assignment_token>/", views.diversity_task, name="diversity_task"
+        "r/<token:rater_token>/diversity/<token:assignment_token>/",
+        views.diversity_task,
+        name="diversity_task",
     ),
     path(
-        "r/<str:rater_token>/audio/<str:assignment_token>/<str:label>/", views.task_audio, name="task_audio"
+        "r/<token:rater_token>/audio/<token:assignment_token>/<token:label>/",
+        views.task_audio,
+        name="task_audio",
     ),
-    path("r/<str:rater_token>/done/", views.rater_done, name="rater_done"),
+    path("r/<token:rater_token>/done/", views.rater_done, name="rater_done"),
     path("p/<slug:study_slug>/", views.prolific_entry, name="prolific_entry"),
     path("dashboard/", staff_views.dashboard_index, name="dashboard_index"),
     path("dashboard/<slug:study_slug>/", staff_views.study_dashboard, name="study_dashboard"),
@@ -34,7 +54,7 @@ urlpatterns = [
         name="dashboard_rater_exclude",
     ),
     path(
-        "dashboard/<slug:study_slug>/reopen/<str:kind>/<str:assignment_token>/",
+        "dashboard/<slug:study_slug>/reopen/<str:kind>/<token:assignment_token>/",
         staff_views.dashboard_reopen,
         name="dashboard_reopen",
     ),

@@ -41,3 +41,17 @@ def test_the_staff_page_refuses_a_huge_seed(client):
     assert response.status_code in (200, 400)
     assert f"less than or equal to {SEED_MAX}" in response.content.decode()
     assert client.get("/api/jobs/").json() == []
+
+
+@pytest.mark.django_db
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("v\x00", "variant name contains the control character NUL"), ("v" * 101, "101 characters long")],
+)
+def test_a_variant_name_postgresql_cannot_store_is_refused_at_enqueue(name, reason):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match=reason):
+        call_command("enqueue_job", "pregenerate", "--study", "jobs", "--variant", name)

@@ -201,3 +201,9 @@ def test_a_quality_post_with_an_unknown_label_or_absurd_evidence_is_refused_and_
     assert response.status_code == 400
     assert message in html.unescape(response.content.decode())
     assert not QualityRating.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("path", ["/r/%00/", "/r/abc%00/next/", "/r/abc/audio/def/%00/", "/r/a%01b/done/"])
+def test_a_rater_url_with_a_nul_or_control_character_is_a_404_not_a_500(study, path):
+    assert Client(raise_request_exception=False).get(path).status_code == 404
