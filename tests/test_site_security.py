@@ -176,10 +176,13 @@ def log_output():
         for handler in logging.getLogger(name).handlers
         if isinstance(handler, logging.StreamHandler)
     }
-    saved = {handler: handler.setStream(buffer) for handler in handlers}
+    # Not setStream: it flushes the old stream, which an earlier test's capture may have closed.
+    saved = {handler: handler.stream for handler in handlers}
+    for handler in handlers:
+        handler.stream = buffer
     yield buffer
     for handler, stream in saved.items():
-        handler.setStream(stream)
+        handler.stream = stream
 
 
 @pytest.fixture

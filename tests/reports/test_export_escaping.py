@@ -83,3 +83,13 @@ def test_markdown_reports_show_variant_names_as_text(exported):
         text = path.read_text()
         assert MARKUP_VARIANT not in text and "<img" not in text, path.name
         assert "&lt;img src=x onerror=alert(1)&gt;" in text
+
+
+def test_the_staff_report_page_shows_variant_names_as_text(exported, client):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_superuser("staff", "s@example.org", "pw-123456"))
+    page = client.get("/staff/analysis/esc/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text and MARKUP_VARIANT not in text
