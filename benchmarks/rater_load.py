@@ -142,7 +142,7 @@ def main() -> None:
 
     django.setup()
     from ratings import services
-    from ratings.models import AssignmentStatus, Prompt, QualityAssignment, Study
+    from ratings.models import Prompt, Study, Task, TaskStatus
 
     (scratch / "clips").mkdir()
     services.clips_import(study_slug="load", manifest=write_clips(scratch / "clips", args.prompts, 3))
@@ -201,12 +201,12 @@ def main() -> None:
     )
 
     over = Prompt.objects.filter(study=study, quality_slots_taken__gt=study.raters_per_prompt).count()
-    assigned = QualityAssignment.objects.filter(prompt__study=study)
+    assigned = Task.objects.filter(kind="quality").filter(prompt__study=study)
     per_prompt = defaultdict(int)
     for prompt_id in assigned.values_list("prompt_id", flat=True):
         per_prompt[prompt_id] += 1
     open_per_rater = defaultdict(int)
-    for rater_id in assigned.filter(status=AssignmentStatus.OPEN).values_list("rater_id", flat=True):
+    for rater_id in assigned.filter(status=TaskStatus.OPEN).values_list("rater_id", flat=True):
         open_per_rater[rater_id] += 1
     invariant = (
         over == 0
@@ -216,7 +216,7 @@ def main() -> None:
     print(
         f"coverage invariant: {'holds' if invariant else 'BROKEN'} (max raters per prompt "
         f"{max(per_prompt.values())} of N={study.raters_per_prompt}, submitted "
-        f"{assigned.filter(status=AssignmentStatus.SUBMITTED).count()})"
+        f"{assigned.filter(status=TaskStatus.SUBMITTED).count()})"
     )
     sys.exit(0 if invariant and not errors else 1)
 

@@ -6,6 +6,7 @@ Celery broker served by a local worker, DEBUG off. Production (docker-compose.ym
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -79,11 +80,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
     "axes",
+    "django_celery_results",
     "ratings",
     "jobs",
     "reports",
+    "launches",
 ]
 
 MIDDLEWARE = [
@@ -176,6 +180,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
@@ -215,6 +220,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER")
+# A launch's workflow is a canvas of chains and groups (chords): their joins are kept in the database.
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "django-db")
+CELERY_RESULT_EXPIRES = timedelta(days=7)
+# Sends again the steps whose worker died or whose message was lost (launches.services.launch_sweep):
+# run by `celery beat` in production and by the local worker's embedded beat (-B) on a laptop.
+CELERY_BEAT_SCHEDULE = {"launches-sweep": {"task": "launches.sweep", "schedule": 60.0}}
 
 COUNTERPOINT = {
     # Where runs, checkpoints and generated clips of the built-in model live.

@@ -3,14 +3,19 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
+from evalsite.health import healthz
 from jobs.urls import api_urlpatterns as jobs_api
+from launches.urls import api_urlpatterns as launches_api
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("staff/analysis/", include("reports.urls")),
     path("", include("jobs.urls")),
+    path("", include("launches.urls")),
     path("api/", include(jobs_api)),
+    path("api/", include(launches_api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("", include("ratings.urls")),
 ]

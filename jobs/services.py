@@ -1,6 +1,5 @@
 """Every write of model jobs: enqueue, claim, report progress, finish. Workers call these too."""
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from formats import validation
-from generation.jobs import CHECKPOINTS_DIR, JobParametersError, parse_parameters
+from generation.jobs import JobParametersError, parse_parameters
 from ratings import services as ratings_services
 from ratings.models import Study, Variant
 
@@ -154,60 +153,3 @@ def job_import_clips(*, job: GenerationJob, manifest: Path, result: dict[str, An
         variant_provenance={"job": str(job.pk), **result},
     )
     return {"clips": imported.clips_created, "prompts_created": imported.prompts_created}
-
-
-# --- the demo study ------------------------------------------------------------------------------
-
-# Variant name → job parameters: the committed demo checkpoints, sampled grammar-constrained as in
-# docs/front.md; "lerp-50" is the paper's LERP 50/50, merged on the fly. A variant whose checkpoints
-# are not there is left out.
-VARIANTS = {
-    "base": {"checkpoint": "demo.pt"},
-    "cfg": {"checkpoint": "demo.pt", "gamma": 3.0},
-    "distilled": {"checkpoint": "demo-distilled.pt"},
-    "diverse": {"checkpoint": "demo-diverse.pt"},
-    "lerp-50": {"checkpoint": "demo-distilled.pt", "merge_with": "demo-diverse.pt", "lam": 0.5},
-}
-
-
-class DemoStudyFailed(ValueError):
-    """The demo study's clips could not be made; the message says why and what to do."""
-
-
-def demo_study_generate(*, study: Study, prompts: int, wait: float) -> int:
-    """Enqueue the demo variants the study lacks (again: safe), wait for the worker to file their clips,
-    then turn on onboarding and attention items and plan the diversity comparisons. Returns the number
-    of variants that were generated now."""
-    jobs = []
-    have = set(study.variants.values_list("name", flat=True))
-    for name, parameters in VARIANTS.items():
-        needed = [parameters["checkpoint"], parameters.get("merge_with", "")]
-        if name not in have and all((CHECKPOINTS_DIR / n).is_file() for n in needed if n):
-            job, _ = job_enqueue(
-                kind="pregenerate",
-                study=study,
-                variant_name=name,
-                parameters={**parameters, "prompts": prompts, "samples": 2, "constrain": True},
-            )
-            jobs.append(job)
-    deadline = time.monotonic() + wait
-    while True:
-        states = list(
-            GenerationJob.objects.filter(pk__in=[j.pk for j in jobs]).values_list("status", "error")
-        )
-        if all(status == JobStatus.SUCCEEDED for status, _ in states):
-            break
-        failed = [error for status, error in states if status == JobStatus.FAILED]
-        if failed:
-            raise DemoStudyFailed(f"a generation job failed: {failed[0].splitlines()[0]}")
-        if time.monotonic() > deadline:
-            raise DemoStudyFailed(
-                "the clips are not generated yet: is a worker running? "
-                "(celery -A evalsite worker -Q gpu,default); run demo_study again to wait"
-            )
-        time.sleep(0.5)
-    study.onboarding_required = True
-    study.attention_rate = 0.1
-    study.save(update_fields=["onboarding_required", "attention_rate"])
-    ratings_services.diversity_plan(study=study, variants=list(study.variants.values_list("name", flat=True)))
-    return len(jobs)

@@ -3,20 +3,23 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html
 
+from . import services
+from .kinds import KINDS
 from .models import (
-    AssignmentStatus,
     CheckItem,
     Clip,
-    DiversityAssignment,
     DiversityComparison,
     Prompt,
-    QualityAssignment,
-    QualityRating,
     Rater,
     RaterFlag,
     Study,
+    Task,
+    TaskStatus,
     Variant,
 )
+
+# Slot counters, statuses and slot holding change only through the services (the actions below), which
+# keep them consistent with each other; the admin shows them.
 
 
 @admin.register(Study)
@@ -81,8 +84,10 @@ class StudyAdmin(admin.ModelAdmin):
             .annotate(
                 prompt_count=Count("prompts", distinct=True),
                 submitted=Count(
-                    "prompts__quality_assignments",
-                    filter=Q(prompts__quality_assignments__status=AssignmentStatus.SUBMITTED),
+                    "prompts__tasks",
+                    filter=Q(
+                        prompts__tasks__status=TaskStatus.SUBMITTED, prompts__tasks__check_item__isnull=True
+                    ),
                     distinct=True,
                 ),
             )
@@ -92,7 +97,7 @@ class StudyAdmin(admin.ModelAdmin):
     def prompt_count(self, study):
         return study.prompt_count
 
-    @admin.display(description="ratings submitted (prompt × rater)", ordering="submitted")
+    @admin.display(description="tasks submitted (item × rater)", ordering="submitted")
     def submitted(self, study):
         return study.submitted
 
@@ -112,6 +117,7 @@ class PromptAdmin(admin.ModelAdmin):
     list_display = ["external_id", "study", "text", "quality_slots_taken"]
     list_filter = ["study"]
     search_fields = ["external_id", "text"]
+    readonly_fields = ["quality_slots_taken"]
 
 
 @admin.register(Clip)
@@ -133,19 +139,26 @@ class RaterAdmin(admin.ModelAdmin):
     list_display = ["external_id", "study", "source", "submitted", "invite_link", "created_at"]
     list_filter = ["study", "source", "headphone_passed"]
     search_fields = ["external_id"]
-    readonly_fields = ["token", "headphone_trials", "headphone_answers"]
+    readonly_fields = ["token", "excluded", "headphone_trials", "headphone_answers"]
     inlines = [RaterFlagInline]
+    actions = ["exclude_raters"]
 
     def get_queryset(self, request):
         return (
             super()
             .get_queryset(request)
-            .annotate(
-                submitted=Count(
-                    "quality_assignments", filter=Q(quality_assignments__status=AssignmentStatus.SUBMITTED)
-                )
-            )
+            .annotate(submitted=Count("tasks", filter=Q(tasks__status=TaskStatus.SUBMITTED)))
         )
+
+    @admin.action(description="Exclude the selected raters (a manual flag; their items go back to the pool)")
+    def exclude_raters(self, request, queryset):
+        for rater in queryset:
+            services.rater_flag(
+                rater=rater,
+                reason=RaterFlag.Reason.MANUAL,
+                detail=f"excluded by {request.user.get_username()}",
+            )
+        self.message_user(request, f"Excluded {queryset.count()} rater(s).")
 
     @admin.display(description="items submitted", ordering="submitted")
     def submitted(self, rater):
@@ -157,41 +170,73 @@ class RaterAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">{}</a>', url, url)
 
 
-class QualityRatingInline(admin.TabularInline):
-    model = QualityRating
-    extra = 0
-    can_delete = False
-    readonly_fields = ["clip", "criterion", "score", "created_at"]
+def _answer_inline(model) -> type[admin.TabularInline]:
+    """A read-only inline of a kind's answer (its detail_model beside the task)."""
+    return type(
+        f"{model.__name__}Inline",
+        (admin.TabularInline,),
+        {
+            "model": model,
+            "extra": 0,
+            "can_delete": False,
+            "readonly_fields": [f.name for f in model._meta.fields if f.name != "task"],
+            "has_add_permission": lambda self, request, obj=None: False,
+        },
+    )
 
 
-@admin.register(QualityAssignment)
-class QualityAssignmentAdmin(admin.ModelAdmin):
-    list_display = ["rater", "prompt", "status", "check_item", "check_passed", "holds_slot", "submitted_at"]
-    list_filter = ["status", "prompt__study", "check_passed"]
-    readonly_fields = ["token", "clip_order", "listening"]
-    inlines = [QualityRatingInline]
+ANSWER_INLINES = {name: _answer_inline(kind.detail_model) for name, kind in KINDS.items()}
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    """Tasks of every kind, their answer beside them; re-opening goes through the service."""
+
+    list_display = [
+        "rater",
+        "kind",
+        "prompt",
+        "status",
+        "check_item",
+        "check_passed",
+        "holds_slot",
+        "submitted_at",
+    ]
+    list_filter = ["kind", "status", "prompt__study", "check_passed"]
+    readonly_fields = [
+        "rater",
+        "kind",
+        "prompt",
+        "comparison",
+        "token",
+        "clips",
+        "status",
+        "listening",
+        "created_at",
+        "submitted_at",
+        "holds_slot",
+        "check_item",
+        "check_passed",
+    ]
+    actions = ["reopen"]
+
+    def get_inlines(self, request, obj):
+        return [ANSWER_INLINES[obj.kind]] if obj is not None else []
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Re-open the selected open tasks (withdrawn; the slot goes back to the pool)")
+    def reopen(self, request, queryset):
+        reopened = sum(services.task_reopen(task=task) for task in queryset.filter(status=TaskStatus.OPEN))
+        self.message_user(request, f"Re-opened {reopened} task(s).")
 
 
 @admin.register(DiversityComparison)
 class DiversityComparisonAdmin(admin.ModelAdmin):
     list_display = ["prompt", "variant_x", "variant_y", "slots_taken"]
     list_filter = ["study"]
-
-
-@admin.register(DiversityAssignment)
-class DiversityAssignmentAdmin(admin.ModelAdmin):
-    list_display = [
-        "rater",
-        "prompt",
-        "variant_a",
-        "variant_b",
-        "choice",
-        "status",
-        "check_passed",
-        "submitted_at",
-    ]
-    list_filter = ["status", "prompt__study"]
-    readonly_fields = ["token", "clips_a", "clips_b", "listening"]
+    readonly_fields = ["slots_taken"]
 
 
 @admin.register(CheckItem)
@@ -207,9 +252,16 @@ class RaterFlagAdmin(admin.ModelAdmin):
     list_display = ["rater", "reason", "detail", "active", "created_at", "lifted_at", "lifted_by"]
     list_filter = ["rater__study", "reason", "active"]
     readonly_fields = ["rater", "reason", "detail", "active", "created_at", "lifted_at", "lifted_by"]
+    actions = ["lift"]
 
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.action(description="Lift the selected flags (the rater counts again if no other flag is active)")
+    def lift(self, request, queryset):
+        for flag in queryset.filter(active=True):
+            services.rater_flag_lift(flag=flag, by=request.user.get_username())
+        self.message_user(request, "Lifted the selected active flags.")

@@ -6,15 +6,12 @@ import re
 
 from django import forms
 
-from formats import ACR_LABELS, DIVERSITY_CHOICES
+from formats import ACR_LABELS
 
-from .models import Criterion
-from .selectors import DIVERSITY_LABELS
-from .services import HEADPHONE_TRIALS, ClipListening, DiversitySubmission, QualitySubmission
+from .headphones import HEADPHONE_TRIALS
+from .listening import ClipListening
 
 SCORE_CHOICES = [(score, f"{score} {ACR_LABELS[score]}") for score in sorted(ACR_LABELS, reverse=True)]
-# Shown from "A much more" to "B much more", the order of the scale −2 … +2.
-DIVERSITY_SCALE = [(choice, label) for choice, label in sorted(DIVERSITY_CHOICES.items())]
 # A posted field about a clip: its listening evidence, or (quality) one of its scores.
 _CLIP_FIELD = re.compile(r"^(?:(?:plays|seconds|ended|events)_(\w+)|score_([A-Za-z0-9]+)_\w+)$")
 PLAYER_EVENTS = {"play", "pause", "seeked", "ended"}
@@ -65,6 +62,10 @@ class ListeningFieldsMixin:
             self.fields[f"ended_{label}"] = forms.BooleanField(required=False, widget=forms.HiddenInput)
             self.fields[f"events_{label}"] = forms.CharField(required=False, widget=forms.HiddenInput)
 
+    def listening_inputs(self, label: str) -> dict:
+        """The hidden inputs of one clip, for the page."""
+        return {name: self[f"{name}_{label}"] for name in ("plays", "seconds", "ended", "events")}
+
     def listening(self) -> dict[str, ClipListening]:
         data = self.cleaned_data
         evidence = {
@@ -89,67 +90,6 @@ class ListeningFieldsMixin:
         if unknown:
             raise forms.ValidationError(f"Clip(s) {', '.join(sorted(unknown))} are not part of this task.")
         return super().clean()
-
-
-class QualityRatingForm(ListeningFieldsMixin, forms.Form):
-    """Three 1–5 scales per clip label plus what the player saw of each clip.
-
-    Every field is optional here so that a partial submission comes back with what was entered;
-    the service decides what is missing and says so.
-    """
-
-    def __init__(self, *args, labels: list[str], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.labels = labels
-        for label in labels:
-            for criterion in Criterion:
-                self.fields[self.score_field(label, criterion)] = forms.TypedChoiceField(
-                    choices=SCORE_CHOICES,
-                    coerce=int,
-                    required=False,
-                    label=criterion.label,
-                    widget=forms.RadioSelect,
-                    empty_value=None,
-                    error_messages={"invalid_choice": "Choose a score from 1 (Bad) to 5 (Excellent)."},
-                )
-        self.add_listening_fields()
-
-    @staticmethod
-    def score_field(label: str, criterion: str) -> str:
-        return f"score_{label}_{criterion}"
-
-    def submission(self) -> QualitySubmission:
-        data = self.cleaned_data
-        scores = {
-            (label, criterion.value): data[self.score_field(label, criterion)]
-            for label in self.labels
-            for criterion in Criterion
-            if data.get(self.score_field(label, criterion)) is not None
-        }
-        return QualitySubmission(scores=scores, listening=self.listening())
-
-
-class DiversityJudgementForm(ListeningFieldsMixin, forms.Form):
-    """The 5-point answer (−2 A much more diverse … +2 B much more) plus listening evidence of A1, A2, B1, B2."""
-
-    choice = forms.TypedChoiceField(
-        choices=DIVERSITY_SCALE,
-        coerce=int,
-        required=False,
-        empty_value=None,
-        widget=forms.RadioSelect,
-        error_messages={
-            "invalid_choice": "Choose an answer from -2 (A much more diverse) to +2 (B much more)."
-        },
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.labels = list(DIVERSITY_LABELS)
-        self.add_listening_fields()
-
-    def submission(self) -> DiversitySubmission:
-        return DiversitySubmission(choice=self.cleaned_data.get("choice"), listening=self.listening())
 
 
 class ConsentForm(forms.Form):

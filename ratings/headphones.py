@@ -10,6 +10,9 @@ import io
 import numpy as np
 import soundfile
 
+# Trials per check, and how many a rater must get right to pass.
+HEADPHONE_TRIALS = 6
+HEADPHONE_PASS_MARK = 5
 SAMPLE_RATE = 22050
 TONE_S = 1.0
 GAP_S = 0.5

@@ -131,7 +131,7 @@ class Prompt(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="prompts")
     external_id = models.CharField(max_length=100, help_text="The manifest's prompt_id.")
     text = models.TextField()
-    # Raters holding an open or submitted quality assignment. Claimed with a conditional UPDATE so
+    # Raters holding an open or submitted quality task. Claimed with a conditional UPDATE so
     # concurrent raters can never push it past the study's N (see services.quality_assignment_next).
     quality_slots_taken = models.PositiveIntegerField(default=0)
 
@@ -214,23 +214,18 @@ class Rater(models.Model):
         return f"{self.study.slug}/{self.external_id}"
 
 
-class AssignmentStatus(models.TextChoices):
+class TaskStatus(models.TextChoices):
     OPEN = "open", "Open"
     SUBMITTED = "submitted", "Submitted"
     # Re-opened by a researcher or left by an excluded rater before submitting: kept, never counted.
     WITHDRAWN = "withdrawn", "Withdrawn"
 
 
-class TaskKind(models.TextChoices):
-    QUALITY = "quality", "Quality"
-    DIVERSITY = "diversity", "Diversity"
-
-
 class CheckItem(models.Model):
     """An item with a known right answer: an attention item made by the platform, or a researcher's gold item.
 
-    A rater meets it as an ordinary assignment whose ``check_item`` points here; its answers are kept
-    with the assignment and never enter the exported ratings.
+    A rater meets it as an ordinary task whose ``check_item`` points here; its answers are kept with
+    the task and never enter the exported ratings.
     """
 
     class Source(models.TextChoices):
@@ -238,7 +233,7 @@ class CheckItem(models.Model):
         GOLD = "gold", "Gold item (made by a researcher)"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="check_items")
-    kind = models.CharField(max_length=10, choices=TaskKind.choices)
+    kind = models.CharField(max_length=20, help_text="A task kind of ratings/kinds/: quality, diversity.")
     source = models.CharField(max_length=10, choices=Source.choices)
     prompt = models.ForeignKey("Prompt", on_delete=models.CASCADE, related_name="+", help_text="Shown text.")
     clips = models.JSONField(help_text='Quality: [clip id, …]. Diversity: {"A": [id, id], "B": [id, id]}.')
@@ -255,65 +250,10 @@ class CheckItem(models.Model):
         return f"{self.study.slug} {self.source} {self.kind} #{self.pk}"
 
 
-class QualityAssignment(models.Model):
-    """One rater, one prompt, all of the prompt's clips in an order fixed when it was made."""
-
-    rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="quality_assignments")
-    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="quality_assignments")
-    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
-    clip_order = models.JSONField(help_text="Clip ids in the order shown, labelled A, B, C…")
-    status = models.CharField(max_length=10, choices=AssignmentStatus.choices, default=AssignmentStatus.OPEN)
-    listening = models.JSONField(
-        default=dict, blank=True, help_text="Per clip label: plays, seconds played, played to the end."
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    submitted_at = models.DateTimeField(null=True, blank=True)
-    # Whether this assignment counts in prompt.quality_slots_taken (not while its rater is excluded).
-    holds_slot = models.BooleanField(default=True)
-    check_item = models.ForeignKey(
-        CheckItem, null=True, blank=True, on_delete=models.PROTECT, related_name="quality_assignments"
-    )
-    check_passed = models.BooleanField(null=True, blank=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["rater", "prompt"], name="one_quality_assignment_per_rater_prompt"
-            ),
-            models.UniqueConstraint(
-                fields=["rater"], condition=Q(status="open"), name="one_open_quality_assignment_per_rater"
-            ),
-        ]
-        ordering = ["created_at", "id"]
-
-    def __str__(self) -> str:
-        return f"{self.rater} → {self.prompt.external_id} ({self.status})"
-
-
 # The criteria of the 1–5 scales, as model choices: Criterion.TEXT_ADHERENCE == "text_adherence".
 Criterion = models.TextChoices(
     "Criterion", [(name.upper(), (name, label)) for name, label in CRITERIA.items()]
 )
-
-
-class QualityRating(models.Model):
-    assignment = models.ForeignKey(QualityAssignment, on_delete=models.CASCADE, related_name="ratings")
-    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="quality_ratings")
-    criterion = models.CharField(max_length=20, choices=Criterion.choices)
-    score = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
-    created_at = models.DateTimeField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["assignment", "clip", "criterion"], name="one_rating_per_assignment_clip_criterion"
-            ),
-            models.CheckConstraint(condition=Q(score__gte=1, score__lte=5), name="quality_score_1_to_5"),
-        ]
-        ordering = ["assignment", "clip", "criterion"]
-
-    def __str__(self) -> str:
-        return f"{self.assignment} · {self.clip_id} {self.criterion}={self.score}"
 
 
 class DiversityComparison(models.Model):
@@ -323,7 +263,7 @@ class DiversityComparison(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="diversity_comparisons")
     variant_x = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="+")
     variant_y = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="+")
-    # Raters holding an open or submitted assignment; claimed like Prompt.quality_slots_taken.
+    # Raters holding an open or submitted task; claimed like Prompt.quality_slots_taken.
     slots_taken = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -342,58 +282,99 @@ class DiversityComparison(models.Model):
         return f"{self.prompt} · {self.variant_x.name} vs {self.variant_y.name}"
 
 
-class DiversityAssignment(models.Model):
-    """One rater, one comparison: pair A (two clips of one variant) and pair B (two of the other)."""
+class Task(models.Model):
+    """One rater, one item of some kind (ratings/kinds/): what every kind shares.
 
-    rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="diversity_assignments")
-    # Null for attention and gold items, which stand outside the plan.
+    The kind's detail lives beside it: the quality ratings (QualityRating), the diversity answer
+    (DiversityJudgement). One table for every kind, so "one open task per rater" is one partial unique
+    index, whatever the kinds.
+    """
+
+    rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="tasks")
+    kind = models.CharField(max_length=20, help_text="A task kind of ratings/kinds/: quality, diversity.")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="tasks")
+    # The planned diversity comparison whose slot the task holds; null for the other kinds and for checks.
     comparison = models.ForeignKey(
-        DiversityComparison, null=True, blank=True, on_delete=models.CASCADE, related_name="assignments"
+        DiversityComparison, null=True, blank=True, on_delete=models.CASCADE, related_name="tasks"
     )
-    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="diversity_assignments")
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
-    variant_a = models.ForeignKey(
-        Variant, on_delete=models.CASCADE, related_name="+", help_text="Heard as pair A."
+    clips = models.JSONField(
+        default=list, help_text="Clip ids in the order shown; the kind names the positions (A, B… or A1…B2)."
     )
-    variant_b = models.ForeignKey(
-        Variant, on_delete=models.CASCADE, related_name="+", help_text="Heard as pair B."
+    status = models.CharField(max_length=10, choices=TaskStatus.choices, default=TaskStatus.OPEN)
+    listening = models.JSONField(
+        default=dict, blank=True, help_text="Per clip label: plays, seconds played, played to the end."
     )
-    clips_a = models.JSONField(help_text="Clip ids of pair A, in the order played.")
-    clips_b = models.JSONField(help_text="Clip ids of pair B, in the order played.")
-    status = models.CharField(max_length=10, choices=AssignmentStatus.choices, default=AssignmentStatus.OPEN)
-    choice = models.SmallIntegerField(
-        null=True, blank=True, help_text="−2 A much more diverse … +2 B much more."
-    )
-    listening = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # Whether this task counts toward its prompt's or comparison's N (not while its rater is excluded).
     holds_slot = models.BooleanField(default=True)
     check_item = models.ForeignKey(
-        CheckItem, null=True, blank=True, on_delete=models.PROTECT, related_name="diversity_assignments"
+        CheckItem, null=True, blank=True, on_delete=models.PROTECT, related_name="tasks"
     )
     check_passed = models.BooleanField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["rater", "comparison"], name="one_diversity_assignment_per_rater_comparison"
+                fields=["rater"], condition=Q(status="open"), name="one_open_task_per_rater"
             ),
+            # A rater meets a prompt once in the quality study (checks included: they show a prompt's text).
             models.UniqueConstraint(
-                fields=["rater"], condition=Q(status="open"), name="one_open_diversity_assignment_per_rater"
+                fields=["rater", "prompt"],
+                condition=Q(kind="quality"),
+                name="one_quality_task_per_rater_prompt",
             ),
-            models.CheckConstraint(
-                condition=Q(choice__isnull=True) | Q(choice__gte=-2, choice__lte=2),
-                name="diversity_choice_in_scale",
-            ),
-            models.CheckConstraint(
-                condition=~Q(status="submitted") | Q(choice__isnull=False),
-                name="submitted_diversity_has_choice",
-            ),
+            models.UniqueConstraint(fields=["rater", "comparison"], name="one_task_per_rater_comparison"),
         ]
+        indexes = [models.Index(fields=["kind", "status"], name="task_kind_status")]
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.rater} → {self.prompt.external_id} diversity ({self.status})"
+        return f"{self.rater} → {self.prompt.external_id} {self.kind} ({self.status})"
+
+
+class DiversityJudgement(models.Model):
+    """The answer of a submitted diversity task: which pair was more diverse (negative favours A)."""
+
+    task = models.OneToOneField(Task, primary_key=True, on_delete=models.CASCADE, related_name="judgement")
+    variant_a = models.ForeignKey(
+        Variant, on_delete=models.CASCADE, related_name="+", help_text="Heard as pair A."
+    )
+    variant_b = models.ForeignKey(
+        Variant, on_delete=models.CASCADE, related_name="+", help_text="Heard as pair B."
+    )
+    choice = models.SmallIntegerField(help_text="−2 A much more diverse … +2 B much more.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(choice__gte=-2, choice__lte=2), name="diversity_choice_in_scale"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} choice={self.choice}"
+
+
+class QualityRating(models.Model):
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="ratings")
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="quality_ratings")
+    criterion = models.CharField(max_length=20, choices=Criterion.choices)
+    score = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task", "clip", "criterion"], name="one_rating_per_task_clip_criterion"
+            ),
+            models.CheckConstraint(condition=Q(score__gte=1, score__lte=5), name="quality_score_1_to_5"),
+        ]
+        ordering = ["task", "clip", "criterion"]
+
+    def __str__(self) -> str:
+        return f"{self.task} · {self.clip_id} {self.criterion}={self.score}"
 
 
 class RaterFlag(models.Model):
@@ -423,7 +404,3 @@ class RaterFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rater} {self.reason} ({'active' if self.active else 'lifted'})"
-
-
-# Either kind of assignment (the services and selectors take both).
-Assignment = QualityAssignment | DiversityAssignment

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import selectors, services
-from .models import DiversityAssignment, QualityAssignment, Rater, RaterFlag, Study
+from .models import Rater, RaterFlag, Study, Task
 
 REFRESH_SECONDS = 15
 
@@ -68,16 +68,11 @@ def dashboard_rater_exclude(request: HttpRequest, study_slug: str, rater_id: int
 
 @staff_member_required
 @require_POST
-def dashboard_reopen(request: HttpRequest, study_slug: str, kind: str, assignment_token: str) -> HttpResponse:
+def dashboard_reopen(request: HttpRequest, study_slug: str, kind: str, task_token: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=study_slug)
-    model = {"quality": QualityAssignment, "diversity": DiversityAssignment}.get(kind)
-    if model is None:
-        return HttpResponse("kind must be quality or diversity", status=404)
-    assignment = get_object_or_404(model, token=assignment_token, rater__study=study)
-    if services.assignment_reopen(assignment=assignment):
-        messages.info(
-            request, f"Re-opened an item of {assignment.rater.external_id}; another rater can take it."
-        )
+    task = get_object_or_404(Task, token=task_token, kind=kind, rater__study=study)
+    if services.task_reopen(task=task):
+        messages.info(request, f"Re-opened an item of {task.rater.external_id}; another rater can take it.")
     else:
         messages.warning(request, "That item was no longer open; nothing changed.")
     return _back(study)

@@ -27,18 +27,12 @@ urlpatterns = [
     path("r/<token:rater_token>/instructions/", views.rater_instructions, name="rater_instructions"),
     path("r/<token:rater_token>/headphones/", views.rater_headphones, name="rater_headphones"),
     path("r/<token:rater_token>/headphones/<int:trial>/", views.headphone_audio, name="headphone_audio"),
-    path("r/<token:rater_token>/quality/<token:assignment_token>/", views.quality_task, name="quality_task"),
     path(
-        "r/<token:rater_token>/diversity/<token:assignment_token>/",
-        views.diversity_task,
-        name="diversity_task",
-    ),
-    path(
-        "r/<token:rater_token>/audio/<token:assignment_token>/<token:label>/",
-        views.task_audio,
-        name="task_audio",
+        "r/<token:rater_token>/audio/<token:task_token>/<token:label>/", views.task_audio, name="task_audio"
     ),
     path("r/<token:rater_token>/done/", views.rater_done, name="rater_done"),
+    # /r/<rater>/quality/<task>/, /r/<rater>/diversity/<task>/: after every fixed two-part path above.
+    path("r/<token:rater_token>/<str:kind>/<token:task_token>/", views.task_page, name="task"),
     path("p/<slug:study_slug>/", views.prolific_entry, name="prolific_entry"),
     path("dashboard/", staff_views.dashboard_index, name="dashboard_index"),
     path("dashboard/<slug:study_slug>/", staff_views.study_dashboard, name="study_dashboard"),
@@ -54,7 +48,7 @@ urlpatterns = [
         name="dashboard_rater_exclude",
     ),
     path(
-        "dashboard/<slug:study_slug>/reopen/<str:kind>/<token:assignment_token>/",
+        "dashboard/<slug:study_slug>/reopen/<str:kind>/<token:task_token>/",
         staff_views.dashboard_reopen,
         name="dashboard_reopen",
     ),

@@ -5,20 +5,14 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidde
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from formats import ACR_LABELS, HEARD_FRACTION
+from formats import HEARD_FRACTION
 
 from . import selectors, services
-from .forms import DIVERSITY_SCALE, ConsentForm, DiversityJudgementForm, HeadphoneCheckForm, QualityRatingForm
+from .forms import ConsentForm, HeadphoneCheckForm
 from .headphones import trial_wav
 from .http import over_rate, ranged_file_response
-from .models import (
-    AssignmentStatus,
-    Criterion,
-    DiversityAssignment,
-    QualityAssignment,
-    Rater,
-    Study,
-)
+from .kinds import KINDS
+from .models import Rater, Study, Task, TaskStatus
 
 
 def _rater(token: str) -> Rater:
@@ -51,9 +45,8 @@ def _gate(request: HttpRequest, rater: Rater) -> HttpResponse | None:
     return None
 
 
-def _task_redirect(rater: Rater, assignment) -> HttpResponse:
-    name = "ratings:quality_task" if isinstance(assignment, QualityAssignment) else "ratings:diversity_task"
-    return redirect(name, rater_token=rater.token, assignment_token=assignment.token)
+def _task_redirect(rater: Rater, task: Task) -> HttpResponse:
+    return redirect("ratings:task", rater_token=rater.token, kind=task.kind, task_token=task.token)
 
 
 @require_http_methods(["GET"])
@@ -68,7 +61,7 @@ def rater_home(request: HttpRequest, rater_token: str) -> HttpResponse:
             "rater": rater,
             "study": rater.study,
             "progress": selectors.rater_progress(rater),
-            "open_assignment": selectors.rater_open_assignment(rater),
+            "open_task": selectors.rater_open_task(rater),
         },
     )
 
@@ -78,10 +71,10 @@ def rater_next(request: HttpRequest, rater_token: str) -> HttpResponse:
     rater = _rater(rater_token)
     if (gate := _gate(request, rater)) is not None:
         return gate
-    assignment = services.task_next(rater=rater)
-    if assignment is None:
+    task = services.task_next(rater=rater)
+    if task is None:
         return redirect("ratings:rater_done", rater_token=rater.token)
-    return _task_redirect(rater, assignment)
+    return _task_redirect(rater, task)
 
 
 # --- before the first task ---------------------------------------------------------------------------
@@ -115,7 +108,11 @@ def rater_instructions(request: HttpRequest, rater_token: str) -> HttpResponse:
     return render(
         request,
         "ratings/instructions.html",
-        {"rater": rater, "study": rater.study, "kinds": selectors.study_task_kinds(rater.study)},
+        {
+            "rater": rater,
+            "study": rater.study,
+            "kinds": [KINDS[k] for k in selectors.study_task_kinds(rater.study)],
+        },
     )
 
 
@@ -161,125 +158,55 @@ def headphone_audio(request: HttpRequest, rater_token: str, trial: int) -> HttpR
 # --- tasks -------------------------------------------------------------------------------------------
 
 
-def _open_assignment_or_redirect(rater: Rater, model, assignment_token: str):
-    """The rater's open assignment of that token (404 for anyone else's), or where to go instead."""
-    assignment = get_object_or_404(
-        model.objects.select_related("prompt"), token=assignment_token, rater=rater
-    )
-    if assignment.status != AssignmentStatus.OPEN:
+@require_http_methods(["GET", "POST"])
+def task_page(request: HttpRequest, rater_token: str, kind: str, task_token: str) -> HttpResponse:
+    """One page skeleton for every kind (ratings/task.html); the kind fills in its block and its form."""
+    rater = _rater(rater_token)
+    if (gate := _gate(request, rater)) is not None:
+        return gate
+    task = get_object_or_404(Task.objects.select_related("prompt"), token=task_token, rater=rater, kind=kind)
+    if task.status != TaskStatus.OPEN:
         # A second submission, the back button, or a withdrawn item: nothing changes, carry on.
-        return None, redirect("ratings:rater_next", rater_token=rater.token)
-    return assignment, None
-
-
-def _submit(submit, assignment, form) -> list[str] | None:
-    """Problems to show, or None when the answer was stored."""
-    if not form.is_valid():
-        return [error for errors in form.errors.values() for error in errors]
-    try:
-        submit(assignment=assignment, submission=form.submission())
-    except services.SubmissionRejected as rejected:
-        return rejected.problems
-    return None
-
-
-def _task_context(rater: Rater, assignment, problems: list[str]) -> dict:
+        return redirect("ratings:rater_next", rater_token=rater.token)
+    task_kind = KINDS[task.kind]
+    labelled = task_kind.clips_in_order(task)
+    form = task_kind.form(
+        [label for label, _ in labelled], request.POST if request.method == "POST" else None
+    )
+    problems: list[str] = []
+    if request.method == "POST":
+        if not form.is_valid():
+            problems = [error for errors in form.errors.values() for error in errors]
+        else:
+            try:
+                services.task_submit(task=task, submission=form.submission())
+            except services.RaterExcluded:
+                return _excluded_page(request, rater)
+            except services.SubmissionRejected as rejected:
+                problems = rejected.problems
+            else:
+                return redirect("ratings:rater_next", rater_token=rater.token)
     progress = selectors.rater_progress(rater)
-    return {
+    context = {
         "rater": rater,
-        "assignment": assignment,
-        "prompt": assignment.prompt,
+        "task": task,
+        "kind": task_kind,
+        "prompt": task.prompt,
         "problems": problems,
         "position": progress.done + 1,
         "progress": progress,
         "heard_fraction": HEARD_FRACTION,
+        **task_kind.page_context(form, labelled),
     }
-
-
-def _listening_inputs(form, label: str) -> dict:
-    return {name: form[f"{name}_{label}"] for name in ("plays", "seconds", "ended", "events")}
-
-
-@require_http_methods(["GET", "POST"])
-def quality_task(request: HttpRequest, rater_token: str, assignment_token: str) -> HttpResponse:
-    rater = _rater(rater_token)
-    if (gate := _gate(request, rater)) is not None:
-        return gate
-    assignment, moved_on = _open_assignment_or_redirect(rater, QualityAssignment, assignment_token)
-    if moved_on is not None:
-        return moved_on
-    labelled = selectors.assignment_clips_in_order(assignment)
-    labels = [label for label, _ in labelled]
-    problems: list[str] = []
-    if request.method == "POST":
-        form = QualityRatingForm(request.POST, labels=labels)
-        try:
-            problems = _submit(services.quality_rating_submit, assignment, form)
-        except services.RaterExcluded:
-            return _excluded_page(request, rater)
-        if problems is None:
-            return redirect("ratings:rater_next", rater_token=rater.token)
-    else:
-        form = QualityRatingForm(labels=labels)
-    clips = [
-        {
-            "label": label,
-            "clip": clip,
-            "scales": [
-                {"criterion": criterion, "field": form[form.score_field(label, criterion)]}
-                for criterion in Criterion
-            ],
-            **_listening_inputs(form, label),
-        }
-        for label, clip in labelled
-    ]
-    context = _task_context(rater, assignment, problems)
-    context.update(clips=clips, acr_labels=sorted(ACR_LABELS.items(), reverse=True))
-    return render(request, "ratings/quality_task.html", context, status=400 if problems else 200)
-
-
-@require_http_methods(["GET", "POST"])
-def diversity_task(request: HttpRequest, rater_token: str, assignment_token: str) -> HttpResponse:
-    rater = _rater(rater_token)
-    if (gate := _gate(request, rater)) is not None:
-        return gate
-    assignment, moved_on = _open_assignment_or_redirect(rater, DiversityAssignment, assignment_token)
-    if moved_on is not None:
-        return moved_on
-    problems: list[str] = []
-    if request.method == "POST":
-        form = DiversityJudgementForm(request.POST)
-        try:
-            problems = _submit(services.diversity_judgement_submit, assignment, form)
-        except services.RaterExcluded:
-            return _excluded_page(request, rater)
-        if problems is None:
-            return redirect("ratings:rater_next", rater_token=rater.token)
-    else:
-        form = DiversityJudgementForm()
-    labelled = selectors.diversity_clips_in_order(assignment)
-    pairs = [
-        {
-            "name": name,
-            "clips": [
-                {"label": label, "clip": clip, **_listening_inputs(form, label)}
-                for label, clip in labelled
-                if label.startswith(name)
-            ],
-        }
-        for name in ("A", "B")
-    ]
-    context = _task_context(rater, assignment, problems)
-    context.update(pairs=pairs, choice=form["choice"], scale=DIVERSITY_SCALE)
-    return render(request, "ratings/diversity_task.html", context, status=400 if problems else 200)
+    return render(request, "ratings/task.html", context, status=400 if problems else 200)
 
 
 @require_http_methods(["GET", "HEAD"])
-def task_audio(request: HttpRequest, rater_token: str, assignment_token: str, label: str) -> HttpResponse:
+def task_audio(request: HttpRequest, rater_token: str, task_token: str, label: str) -> HttpResponse:
     rater = _rater(rater_token)
     if rater.excluded:  # an excluded rater hears nothing more of the study
         return HttpResponseForbidden()
-    clip = selectors.rater_task_clip(rater, assignment_token, label)
+    clip = selectors.rater_task_clip(rater, task_token, label)
     if clip is None:
         raise Http404("No such clip.")
     return ranged_file_response(request, clip.audio.path)
@@ -291,7 +218,7 @@ def rater_done(request: HttpRequest, rater_token: str) -> HttpResponse:
     if (gate := _gate(request, rater)) is not None:
         return gate
     progress = selectors.rater_progress(rater)
-    finished = progress.finished and selectors.rater_open_assignment(rater) is None
+    finished = progress.finished and selectors.rater_open_task(rater) is None
     if finished and progress.done:
         services.rater_finish(rater=rater)
     study = rater.study

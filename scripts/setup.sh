@@ -8,12 +8,15 @@ cd "$(dirname "$0")/.."
 
 python3 -m pip install -q --disable-pip-version-check -e ".[ml,dev]"
 
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+debian=()
+command -v chromium >/dev/null && command -v chromedriver >/dev/null || debian+=(chromium chromium-driver)
+command -v docker-compose >/dev/null || debian+=(docker-compose)  # validates docker-compose.yml
+if [ ${#debian[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    (apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 ||
-      { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; })
+    (apt-get install -y -q "${debian[@]}" >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null && apt-get install -y -q "${debian[@]}" >/dev/null; })
   else
-    echo "setup: chromium and chromium-driver are missing; browser tests will be skipped" >&2
+    echo "setup: ${debian[*]} missing (install them as root); browser tests will be skipped" >&2
   fi
 fi
 

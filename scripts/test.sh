@@ -8,6 +8,10 @@ python3 -m ruff check .
 python3 -m ruff format --check . >/dev/null
 # Which app may import which (pyproject.toml [tool.importlinter]; README, Architecture).
 lint-imports --no-cache --no-logo
+# The deployment files: docker-compose.yml parses and resolves (Debian's docker-compose; there is no
+# Docker engine here to run it), and the Dockerfile passes hadolint.
+DJANGO_SECRET_KEY=config-check docker-compose config -q
+hadolint Dockerfile
 python3 -m pytest -q "$@"
 DATABASE_URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/counterpoint}" \
   python3 -m pytest -q -m postgres "$@"

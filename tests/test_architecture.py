@@ -23,12 +23,12 @@ def test_the_web_process_serves_pages_and_urls_without_importing_torch():
         "for config in apps.get_app_configs():\n"
         "    config.import_models()\n"
         "import importlib, pkgutil\n"
-        "for package in ('formats', 'ratings', 'jobs', 'reports'):\n"
+        "for package in ('formats', 'ratings', 'jobs', 'reports', 'launches'):\n"
         "    root = importlib.import_module(package)\n"
         "    for module in pkgutil.walk_packages(root.__path__, package + '.'):\n"
         "        if '.migrations' not in module.name and '.tests' not in module.name:\n"
         "            importlib.import_module(module.name)\n"
-        "import jobs.tasks\n"
+        "import jobs.tasks, launches.tasks\n"
         "print('torch' in sys.modules)\n"
     )
     assert result.returncode == 0, result.stderr

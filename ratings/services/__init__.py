@@ -1,18 +1,12 @@
 """Every write of the ratings app, by concern: keyword-only arguments, one transaction each.
 
-studies (studies and clips), raters (invites and onboarding), queue (the claim queue), quality and
-diversity (each task kind), submissions (what every answer shares), quality_control (checks, flags,
-screening), imports and exports. Callers use the names re-exported here.
+studies (studies and clips), raters (invites and onboarding), queue (the claim queue), submissions
+(an answer to a task of any kind), diversity (planning the comparisons), quality_control (checks,
+flags, screening), imports and exports. What differs between task kinds lives in ratings/kinds/.
+Callers use the names re-exported here.
 """
 
-from .diversity import (
-    DIVERSITY_PROMPTS_DEFAULT,
-    DiversityPlanResult,
-    DiversitySubmission,
-    diversity_judgement_submit,
-    diversity_plan,
-)
-from .errors import (
+from ..errors import (
     EntryNotResumable,
     EntryRefused,
     ImportFailed,
@@ -20,14 +14,13 @@ from .errors import (
     ServiceError,
     SubmissionRejected,
 )
+from ..kinds import ClipListening, DiversitySubmission, QualitySubmission
+from .diversity import DIVERSITY_PROMPTS_DEFAULT, DiversityPlanResult, diversity_plan
 from .exports import RatingsExportResult, study_ratings_export
 from .imports import RatingsImportResult, ratings_import
-from .quality import QualitySubmission, quality_rating_submit
-from .quality_control import assignment_reopen, gold_item_create, rater_flag, rater_flag_lift, raters_screen
+from .quality_control import gold_item_create, rater_flag, rater_flag_lift, raters_screen, task_reopen
 from .queue import diversity_assignment_next, quality_assignment_next, task_next
 from .raters import (
-    HEADPHONE_PASS_MARK,
-    HEADPHONE_TRIALS,
     headphone_check_start,
     headphone_check_submit,
     prolific_rater_enter,
@@ -37,12 +30,10 @@ from .raters import (
     raters_invite,
 )
 from .studies import ClipImportResult, clips_import, study_get_or_create
-from .submissions import ClipListening, SubmitResult
+from .submissions import SubmitResult, task_submit
 
 __all__ = [
     "DIVERSITY_PROMPTS_DEFAULT",
-    "HEADPHONE_PASS_MARK",
-    "HEADPHONE_TRIALS",
     "ClipImportResult",
     "ClipListening",
     "DiversityPlanResult",
@@ -57,26 +48,25 @@ __all__ = [
     "ServiceError",
     "SubmissionRejected",
     "SubmitResult",
-    "assignment_reopen",
     "clips_import",
     "diversity_assignment_next",
-    "diversity_judgement_submit",
     "diversity_plan",
     "gold_item_create",
     "headphone_check_start",
     "headphone_check_submit",
     "prolific_rater_enter",
     "quality_assignment_next",
-    "quality_rating_submit",
     "rater_consent",
     "rater_finish",
     "rater_flag",
     "rater_flag_lift",
     "rater_instructions_read",
-    "ratings_import",
     "raters_invite",
     "raters_screen",
+    "ratings_import",
     "study_get_or_create",
     "study_ratings_export",
     "task_next",
+    "task_reopen",
+    "task_submit",
 ]

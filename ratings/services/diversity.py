@@ -1,92 +1,21 @@
-"""The diversity task: two pairs of clips of one prompt; which pair is more diverse."""
+"""Planning the diversity study: which comparisons (prompt, two variants) raters will judge."""
 
 import itertools
 import random
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Count, F
-from django.utils import timezone
+from django.db.models import Count
 
-from .. import selectors
+from ..errors import ServiceError
 from ..models import (
-    AssignmentStatus,
-    CheckItem,
     Clip,
-    DiversityAssignment,
     DiversityComparison,
-    Prompt,
-    Rater,
     Study,
-    TaskKind,
-    Variant,
 )
-from .errors import ServiceError, SubmissionRejected
-from .quality_control import check_recorded
-from .submissions import ClipListening, SubmitResult, listening_problems, locked_for_submission
 
 DIVERSITY_PROMPTS_DEFAULT = 50
-
-
-def _two_samples(prompt: Prompt, variant: Variant, rng: random.Random) -> list[int]:
-    ids = list(Clip.objects.filter(prompt=prompt, variant=variant).values_list("id", flat=True))
-    if len(ids) < 2:
-        raise ServiceError(
-            f"variant {variant.name} has {len(ids)} sample(s) for prompt {prompt.external_id}; a diversity "
-            "comparison needs 2"
-        )
-    return rng.sample(ids, 2)
-
-
-def diversity_claim(rater: Rater) -> DiversityAssignment | None:
-    limit = rater.study.raters_per_prompt
-    rng = random.SystemRandom()
-    for comparison_id in selectors.diversity_comparisons_claimable_by(rater).values_list("id", flat=True):
-        claimed = DiversityComparison.objects.filter(pk=comparison_id, slots_taken__lt=limit).update(
-            slots_taken=F("slots_taken") + 1
-        )
-        if claimed:
-            comparison = DiversityComparison.objects.select_related("prompt", "variant_x", "variant_y").get(
-                pk=comparison_id
-            )
-            variant_a, variant_b = rng.sample([comparison.variant_x, comparison.variant_y], 2)
-            return DiversityAssignment.objects.create(
-                rater=rater,
-                comparison=comparison,
-                prompt=comparison.prompt,
-                variant_a=variant_a,
-                variant_b=variant_b,
-                clips_a=_two_samples(comparison.prompt, variant_a, rng),
-                clips_b=_two_samples(comparison.prompt, variant_b, rng),
-            )
-    return None
-
-
-def diversity_attention_item(rater: Rater, rng: random.Random) -> CheckItem | None:
-    """A comparison in which one pair is the same clip twice: the other pair must be judged more diverse."""
-    comparisons = list(selectors.diversity_comparisons_claimable_by(rater).select_related("prompt")[:20])
-    if not comparisons:
-        return None
-    comparison = rng.choice(comparisons)
-    same, other = rng.sample([comparison.variant_x, comparison.variant_y], 2)
-    twin = rng.choice(
-        list(Clip.objects.filter(prompt=comparison.prompt, variant=same).values_list("id", flat=True))
-    )
-    pairs = {"A": [twin, twin], "B": _two_samples(comparison.prompt, other, rng)}
-    expected = [1, 2]  # B more diverse
-    if rng.random() < 0.5:
-        pairs = {"A": pairs["B"], "B": pairs["A"]}
-        expected = [-2, -1]
-    return CheckItem.objects.create(
-        study_id=rater.study_id,
-        kind=TaskKind.DIVERSITY,
-        source=CheckItem.Source.ATTENTION,
-        prompt=comparison.prompt,
-        clips=pairs,
-        expected={"choice": expected},
-        note=f"identical clips as one pair of {comparison}",
-    )
 
 
 # --- diversity plan --------------------------------------------------------------------------------
@@ -159,39 +88,3 @@ def diversity_plan(
     study.quality_part = study.quality_part and not diversity_only
     study.save(update_fields=["diversity_part", "quality_part"])
     return DiversityPlanResult(len(chosen), [(a.name, b.name) for a, b in pairs], created)
-
-
-@dataclass
-class DiversitySubmission:
-    choice: int | None  # −2 (A much more diverse) … +2 (B much more diverse)
-    listening: Mapping[str, ClipListening] = field(default_factory=dict)  # A1, A2, B1, B2 → evidence
-
-
-def diversity_judgement_submit(
-    *, assignment: DiversityAssignment, submission: DiversitySubmission
-) -> SubmitResult:
-    """Store the answer of one comparison, exactly once; refused like quality_rating_submit when the
-    answer is missing or outside −2..+2 or a clip was not played to the end."""
-    with transaction.atomic():
-        locked = locked_for_submission(DiversityAssignment, assignment)
-        if isinstance(locked, SubmitResult):
-            return locked
-        assignment = locked
-        labelled = selectors.diversity_clips_in_order(assignment)
-        problems = []
-        if submission.choice is None:
-            problems.append("Choose which pair is more diverse.")
-        elif not -2 <= submission.choice <= 2:
-            problems.append(f"The answer must be between -2 and +2, not {submission.choice}.")
-        problems += listening_problems(labelled, submission.listening)
-        if problems:
-            raise SubmissionRejected(problems[0], problems)
-        assignment.choice = submission.choice
-        assignment.status = AssignmentStatus.SUBMITTED
-        assignment.submitted_at = timezone.now()
-        assignment.listening = {label: submission.listening[label].as_dict() for label, _ in labelled}
-        assignment.save(update_fields=["choice", "status", "submitted_at", "listening"])
-        if assignment.check_item_id is not None:
-            low, high = assignment.check_item.expected["choice"]
-            check_recorded(assignment, low <= assignment.choice <= high)
-    return SubmitResult(assignment, already_submitted=False)

@@ -1,21 +1,29 @@
-"""The study's ratings written out in the long formats of MISSION.md §5."""
+"""The study's answers written out in the long formats of MISSION.md §5, one file per task kind."""
 
 import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from formats import DIVERSITY_COLUMNS, FLAG_COLUMNS, RATINGS_COLUMNS
+from formats import FLAG_COLUMNS
 from formats.validation import neutralise_formula
 
 from .. import selectors
+from ..kinds import KINDS
 from ..models import Study
 
 
 @dataclass(frozen=True)
 class RatingsExportResult:
-    quality_ratings: int
-    diversity_judgements: int
+    rows: dict[str, int]  # kind → rows written
     excluded_raters_left_out: int
+
+    @property
+    def quality_ratings(self) -> int:
+        return self.rows.get("quality", 0)
+
+    @property
+    def diversity_judgements(self) -> int:
+        return self.rows.get("diversity", 0)
 
 
 def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
@@ -29,12 +37,13 @@ def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
 def study_ratings_export(
     *, study: Study, out_dir: Path, include_excluded: bool = False
 ) -> RatingsExportResult:
-    """ratings.csv, diversity.csv and rater_flags.csv of the study in out_dir (an existing folder), the
-    rows of raters with an active exclusion flag left out unless include_excluded."""
+    """Each kind's export file (ratings.csv, diversity.csv) and rater_flags.csv in out_dir (an existing
+    folder), the rows of raters with an active exclusion flag left out unless include_excluded."""
     excluded = set() if include_excluded else selectors.study_excluded_rater_ids(study)
-    quality = [row for row in selectors.study_quality_rows(study) if row["rater_id"] not in excluded]
-    diversity = [row for row in selectors.study_diversity_rows(study) if row["rater_id"] not in excluded]
-    _write_csv(out_dir / "ratings.csv", RATINGS_COLUMNS, quality)
-    _write_csv(out_dir / "diversity.csv", DIVERSITY_COLUMNS, diversity)
+    written = {}
+    for name, kind in KINDS.items():
+        rows = [row for row in selectors.study_kind_rows(study, name) if row["rater_id"] not in excluded]
+        _write_csv(out_dir / kind.export_file, kind.columns, rows)
+        written[name] = len(rows)
     _write_csv(out_dir / "rater_flags.csv", FLAG_COLUMNS, selectors.study_flag_rows(study))
-    return RatingsExportResult(len(quality), len(diversity), len(excluded))
+    return RatingsExportResult(written, len(excluded))

@@ -3,27 +3,12 @@
 from collections.abc import Iterable, Mapping
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from formats import CRITERIA
-
 from .. import selectors
-from ..models import (
-    Assignment,
-    AssignmentStatus,
-    CheckItem,
-    Clip,
-    DiversityAssignment,
-    DiversityComparison,
-    Prompt,
-    QualityAssignment,
-    Rater,
-    RaterFlag,
-    Study,
-    TaskKind,
-)
-from .errors import ServiceError
+from ..errors import ServiceError
+from ..kinds import KINDS, kind_of
+from ..models import CheckItem, Clip, Prompt, Rater, RaterFlag, Study, Task, TaskStatus
 
 
 def _clip_by_key(study: Study, key: str) -> Clip:
@@ -39,15 +24,6 @@ def _clip_by_key(study: Study, key: str) -> Clip:
         raise ServiceError(
             f"no clip {key!r} in study {study.slug}; name clips as PROMPT_ID:VARIANT:SAMPLE_INDEX"
         ) from None
-
-
-def _expected_range(low_high: Iterable[int], scale: range, what: str) -> list[int]:
-    low, high = low_high
-    if low > high or low not in scale or high not in scale:
-        raise ServiceError(
-            f"{what}: expected range {low}..{high} must lie within {scale.start}..{scale.stop - 1}"
-        )
-    return [low, high]
 
 
 @transaction.atomic
@@ -70,26 +46,14 @@ def gold_item_create(
     prompt = Prompt.objects.filter(study=study, external_id=prompt_id).first()
     if prompt is None:
         raise ServiceError(f"prompt {prompt_id!r} is not in study {study.slug}")
-    if kind == TaskKind.QUALITY:
-        layout = [_clip_by_key(study, key).pk for key in clips]
-        if not layout:
-            raise ServiceError("a quality gold item needs at least one clip")
-        unknown = sorted(set(expected) - set(CRITERIA))
-        if unknown or not expected:
-            raise ServiceError(f"expected criteria must be among {', '.join(CRITERIA)}")
-        answer = {c: _expected_range(v, range(1, 6), c) for c, v in expected.items()}
-    elif kind == TaskKind.DIVERSITY:
-        layout = {
-            "A": [_clip_by_key(study, k).pk for k in pair_a],
-            "B": [_clip_by_key(study, k).pk for k in pair_b],
-        }
-        if len(layout["A"]) != 2 or len(layout["B"]) != 2:
-            raise ServiceError("a diversity gold item needs exactly two clips in each pair")
-        if set(expected) != {"choice"}:
-            raise ServiceError('a diversity gold item expects {"choice": [low, high]}')
-        answer = {"choice": _expected_range(expected["choice"], range(-2, 3), "choice")}
-    else:
-        raise ServiceError(f"kind must be quality or diversity, not {kind!r}")
+    try:
+        task_kind = kind_of(kind)
+    except ValueError as unknown:
+        raise ServiceError(str(unknown)) from None
+    named = {"clips": clips, "A": pair_a, "B": pair_b}
+    layout, answer = task_kind.gold_item(
+        study, expected, {part: [_clip_by_key(study, key).pk for key in keys] for part, keys in named.items()}
+    )
     return CheckItem.objects.create(
         study=study,
         kind=kind,
@@ -101,12 +65,12 @@ def gold_item_create(
     )
 
 
-def check_recorded(assignment: Assignment, passed: bool) -> None:
+def check_recorded(task: Task, passed: bool) -> None:
     """Keep the check's outcome; a failure past the study's allowance excludes the rater at once."""
-    type(assignment).objects.filter(pk=assignment.pk).update(check_passed=passed)
-    assignment.check_passed = passed
+    Task.objects.filter(pk=task.pk).update(check_passed=passed)
+    task.check_passed = passed
     if not passed:
-        rater = assignment.rater
+        rater = task.rater
         for reason, detail in selectors.rater_screening_findings(rater):
             if reason == RaterFlag.Reason.ATTENTION:
                 rater_flag(rater=rater, reason=reason, detail=detail)
@@ -115,46 +79,40 @@ def check_recorded(assignment: Assignment, passed: bool) -> None:
 # --- exclusion flags, screening and re-opening -----------------------------------------------------
 
 
-_SLOT_COUNTERS = (
-    (QualityAssignment, Prompt, "prompt_id", "quality_slots_taken"),
-    (DiversityAssignment, DiversityComparison, "comparison_id", "slots_taken"),
-)
+def release_slot(task: Task) -> None:
+    """Stop counting a task toward its prompt's or comparison's N, withdrawing it if open."""
+    released = Task.objects.filter(pk=task.pk, holds_slot=True).update(holds_slot=False)
+    Task.objects.filter(pk=task.pk, status=TaskStatus.OPEN).update(status=TaskStatus.WITHDRAWN)
+    slot = kind_of(task.kind).slot(task)
+    if released and slot is not None:
+        slot.give_back()
 
 
-def release_slot(assignment: Assignment) -> None:
-    """Stop counting an assignment toward its prompt's or comparison's N, withdrawing it if open."""
-    for model, counter_model, key, counter in _SLOT_COUNTERS:
-        if isinstance(assignment, model):
-            released = model.objects.filter(pk=assignment.pk, holds_slot=True).update(holds_slot=False)
-            model.objects.filter(pk=assignment.pk, status=AssignmentStatus.OPEN).update(
-                status=AssignmentStatus.WITHDRAWN
-            )
-            if released and getattr(assignment, key) is not None:
-                counter_model.objects.filter(pk=getattr(assignment, key)).update(**{counter: F(counter) - 1})
+def _in_counter_order(tasks) -> list[Task]:
+    """Tasks by kind, then by the item whose counter they hold: one order in every release and restore,
+    so that two raters excluded at once, who met the same items in other orders, never wait on each
+    other's counters (a deadlock)."""
+    order = list(KINDS)
+    return sorted(tasks, key=lambda t: (order.index(t.kind), KINDS[t.kind].item_of(t) or 0, t.pk))
 
 
 def _rater_release(rater: Rater) -> None:
-    # Counters in one order (by prompt or comparison id) in every release, so that two raters excluded
-    # at once, who met the same prompts in other orders, never wait on each other's counters: a deadlock.
-    for model, _, key, _ in _SLOT_COUNTERS:
-        assignments = model.objects.filter(rater=rater).exclude(status=AssignmentStatus.WITHDRAWN)
-        for assignment in assignments.order_by(key, "pk"):
-            if assignment.holds_slot or assignment.status == AssignmentStatus.OPEN:
-                release_slot(assignment)
+    for task in _in_counter_order(rater.tasks.exclude(status=TaskStatus.WITHDRAWN)):
+        if task.holds_slot or task.status == TaskStatus.OPEN:
+            release_slot(task)
 
 
 def _rater_restore(rater: Rater) -> None:
     """Count the submitted items of a rater again (the prompts may then pass N: more data, not less)."""
-    for model, counter_model, key, counter in _SLOT_COUNTERS:
-        for assignment in model.objects.filter(
-            rater=rater, status=AssignmentStatus.SUBMITTED, holds_slot=False, check_item__isnull=True
-        ).order_by(key, "pk"):  # one order, as in _rater_release
-            if model.objects.filter(pk=assignment.pk, holds_slot=False).update(holds_slot=True):
-                counter_model.objects.filter(pk=getattr(assignment, key)).update(**{counter: F(counter) + 1})
+    held_again = rater.tasks.filter(status=TaskStatus.SUBMITTED, holds_slot=False, check_item__isnull=True)
+    for task in _in_counter_order(held_again):
+        slot = kind_of(task.kind).slot(task)
+        if Task.objects.filter(pk=task.pk, holds_slot=False).update(holds_slot=True) and slot is not None:
+            slot.take()
 
 
 def lock_rater(rater_id: int) -> Rater:
-    """Every write that touches a rater's assignments locks the rater row first, then the assignments,
+    """Every write that touches a rater's tasks locks the rater row first, then the tasks,
     then the prompt or comparison counters: one order everywhere, so no two writes deadlock."""
     return Rater.objects.select_for_update(of=("self",)).select_related("study").get(pk=rater_id)
 
@@ -193,23 +151,26 @@ def rater_flag_lift(*, flag: RaterFlag, by: str = "") -> RaterFlag:
 
 def raters_screen(*, study: Study) -> list[RaterFlag]:
     """Apply every screening rule to every rater of the study; returns the flags that are active now
-    and were not before. Nothing is deleted; lifted flags stay lifted."""
+    and were not before. Nothing is deleted; lifted flags stay lifted. The rules are read for the whole
+    study at once (a bounded number of queries); only new flags are written."""
+    flagged = set(RaterFlag.objects.filter(rater__study=study).values_list("rater_id", "reason"))
+    raters = {rater.pk: rater for rater in study.raters.all()}
     new_flags = []
-    for rater in study.raters.select_related("study"):
-        for reason, detail in selectors.rater_screening_findings(rater):
-            existed = RaterFlag.objects.filter(rater=rater, reason=reason).exists()
-            flag = rater_flag(rater=rater, reason=reason, detail=detail)
-            if not existed and flag.active:
-                new_flags.append(flag)
+    for rater_id, findings in selectors.study_screening_findings(study).items():
+        for reason, detail in findings:
+            if (rater_id, reason) not in flagged:
+                flag = rater_flag(rater=raters[rater_id], reason=reason, detail=detail)
+                if flag.active:
+                    new_flags.append(flag)
     return new_flags
 
 
 @transaction.atomic
-def assignment_reopen(*, assignment: Assignment) -> bool:
+def task_reopen(*, task: Task) -> bool:
     """Give an open item back to the pool (a rater left it): withdrawn, its slot free for another rater."""
-    lock_rater(assignment.rater_id)
-    locked = type(assignment).objects.select_for_update().get(pk=assignment.pk)
-    if locked.status != AssignmentStatus.OPEN:
+    lock_rater(task.rater_id)
+    locked = Task.objects.select_for_update().get(pk=task.pk)
+    if locked.status != TaskStatus.OPEN:
         return False
     release_slot(locked)
     return True

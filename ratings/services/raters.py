@@ -7,15 +7,12 @@ from django.utils import timezone
 
 from formats import validation
 
+from ..errors import EntryNotResumable, EntryRefused, ServiceError, SubmissionRejected
+from ..headphones import HEADPHONE_PASS_MARK, HEADPHONE_TRIALS
 from ..models import (
     Rater,
     Study,
 )
-from .errors import EntryNotResumable, EntryRefused, ServiceError, SubmissionRejected
-
-HEADPHONE_TRIALS = 6
-HEADPHONE_PASS_MARK = 5
-
 
 # --- raters and invites ------------------------------------------------------------------------
 

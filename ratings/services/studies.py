@@ -10,14 +10,14 @@ from django.db import transaction
 from formats import MANIFEST_COLUMNS, validation
 
 from ..audio import AudioError, AudioInfo, probe
+from ..csv_files import read_csv
+from ..errors import ImportFailed, ServiceError
 from ..models import (
     Clip,
     Prompt,
     Study,
     Variant,
 )
-from .csv_files import read_csv
-from .errors import ImportFailed, ServiceError
 
 # --- studies and clips -------------------------------------------------------------------------
 

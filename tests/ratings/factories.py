@@ -73,7 +73,7 @@ def make_raters(study: Study, count: int) -> list[Rater]:
 def full_submission(assignment, score: int = 4) -> services.QualitySubmission:
     from ratings import selectors
 
-    labelled = selectors.assignment_clips_in_order(assignment)
+    labelled = selectors.task_clips_in_order(assignment)
     return services.QualitySubmission(
         scores={(label, c): score for label, _ in labelled for c in formats.CRITERIA},
         listening={
@@ -115,19 +115,14 @@ def full_judgement(assignment, choice: int = 1) -> services.DiversitySubmission:
         choice=choice,
         listening={
             label: services.ClipListening(plays=1, seconds=clip.duration_s, ended=True)
-            for label, clip in selectors.diversity_clips_in_order(assignment)
+            for label, clip in selectors.task_clips_in_order(assignment)
         },
     )
 
 
 def answer(assignment, score: int = 4, choice: int = 1):
     """Submit any assignment (quality or diversity) with complete, played answers."""
-    from ratings.models import QualityAssignment
 
-    if isinstance(assignment, QualityAssignment):
-        return services.quality_rating_submit(
-            assignment=assignment, submission=full_submission(assignment, score)
-        )
-    return services.diversity_judgement_submit(
-        assignment=assignment, submission=full_judgement(assignment, choice)
-    )
+    if assignment.kind == "quality":
+        return services.task_submit(task=assignment, submission=full_submission(assignment, score))
+    return services.task_submit(task=assignment, submission=full_judgement(assignment, choice))

@@ -3,7 +3,7 @@ from collections import Counter
 import pytest
 
 from ratings import selectors, services
-from ratings.models import AssignmentStatus, Prompt, QualityAssignment, QualityRating
+from ratings.models import Prompt, QualityRating, Task, TaskStatus
 
 from .factories import full_submission, make_raters, make_study
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 def _rate_everything(rater):
     taken = []
     while (assignment := services.quality_assignment_next(rater=rater)) is not None:
-        services.quality_rating_submit(assignment=assignment, submission=full_submission(assignment))
+        services.task_submit(task=assignment, submission=full_submission(assignment))
         taken.append(assignment.prompt.external_id)
     return taken
 
@@ -37,7 +37,7 @@ def test_next_prompt_is_the_least_covered_one_the_rater_has_not_rated(tmp_path):
     a3 = services.quality_assignment_next(rater=third)
     # Three raters asking at once spread over the three uncovered prompts.
     assert len({a1.prompt_id, a2.prompt_id, a3.prompt_id}) == 3
-    services.quality_rating_submit(assignment=a1, submission=full_submission(a1))
+    services.task_submit(task=a1, submission=full_submission(a1))
     # The first rater's next prompt is one of the two it has not had, never its own again.
     assert services.quality_assignment_next(rater=first).prompt_id in {a2.prompt_id, a3.prompt_id}
 
@@ -47,7 +47,7 @@ def test_a_rater_holds_one_open_assignment_and_asking_again_returns_it(tmp_path)
     (rater,) = make_raters(study, 1)
     first = services.quality_assignment_next(rater=rater)
     assert services.quality_assignment_next(rater=rater) == first
-    assert QualityAssignment.objects.filter(rater=rater, status=AssignmentStatus.OPEN).count() == 1
+    assert Task.objects.filter(kind="quality").filter(rater=rater, status=TaskStatus.OPEN).count() == 1
 
 
 def test_nothing_left_returns_none(tmp_path):
@@ -63,11 +63,11 @@ def test_clip_order_is_random_per_assignment_and_fixed_once_made(tmp_path):
     orders = set()
     for rater in make_raters(study, 30):
         assignment = services.quality_assignment_next(rater=rater)
-        assert sorted(assignment.clip_order) == sorted(
+        assert sorted(assignment.clips) == sorted(
             c.pk for c in selectors.prompt_quality_clips(assignment.prompt)
         )
-        assert services.quality_assignment_next(rater=rater).clip_order == assignment.clip_order
-        orders.add(tuple(assignment.clip_order))
+        assert services.quality_assignment_next(rater=rater).clips == assignment.clips
+        orders.add(tuple(assignment.clips))
     assert len(orders) > 10  # 720 orders possible: 30 raters sharing ≤10 of them would not be random
 
 
@@ -85,13 +85,11 @@ def test_complete_submission_stores_three_scores_per_clip_once(tmp_path):
     study = make_study(tmp_path, prompts=1)
     (rater,) = make_raters(study, 1)
     assignment = services.quality_assignment_next(rater=rater)
-    result = services.quality_rating_submit(
-        assignment=assignment, submission=full_submission(assignment, score=5)
-    )
+    result = services.task_submit(task=assignment, submission=full_submission(assignment, score=5))
     assert not result.already_submitted
-    assert QualityRating.objects.filter(assignment=assignment, score=5).count() == 3 * 3
+    assert QualityRating.objects.filter(task=assignment, score=5).count() == 3 * 3
     assignment.refresh_from_db()
-    assert assignment.status == AssignmentStatus.SUBMITTED
+    assert assignment.status == TaskStatus.SUBMITTED
     assert set(assignment.listening) == {"A", "B", "C"} and assignment.listening["A"]["ended"] is True
 
 
@@ -99,10 +97,8 @@ def test_second_submission_is_idempotent_and_changes_nothing(tmp_path):
     study = make_study(tmp_path, prompts=1)
     (rater,) = make_raters(study, 1)
     assignment = services.quality_assignment_next(rater=rater)
-    services.quality_rating_submit(assignment=assignment, submission=full_submission(assignment, score=2))
-    again = services.quality_rating_submit(
-        assignment=assignment, submission=full_submission(assignment, score=5)
-    )
+    services.task_submit(task=assignment, submission=full_submission(assignment, score=2))
+    again = services.task_submit(task=assignment, submission=full_submission(assignment, score=5))
     assert again.already_submitted
     assert set(QualityRating.objects.values_list("score", flat=True)) == {2}
 
@@ -125,11 +121,11 @@ def test_incomplete_or_out_of_range_submission_is_rejected_and_nothing_is_saved(
     submission = full_submission(assignment)
     spoil(submission)
     with pytest.raises(services.SubmissionRejected) as rejected:
-        services.quality_rating_submit(assignment=assignment, submission=submission)
+        services.task_submit(task=assignment, submission=submission)
     assert any(message in problem for problem in rejected.value.problems)
     assert not QualityRating.objects.exists()
     assignment.refresh_from_db()
-    assert assignment.status == AssignmentStatus.OPEN
+    assert assignment.status == TaskStatus.OPEN
 
 
 def test_score_outside_1_to_5_is_refused_by_the_database_too(tmp_path):
@@ -141,7 +137,7 @@ def test_score_outside_1_to_5_is_refused_by_the_database_too(tmp_path):
     clip = selectors.prompt_quality_clips(assignment.prompt)[0]
     with pytest.raises(IntegrityError), transaction.atomic():
         QualityRating.objects.create(
-            assignment=assignment,
+            task=assignment,
             clip=clip,
             criterion="musicality",
             score=9,
@@ -155,11 +151,11 @@ def test_a_second_rating_of_the_same_clip_and_criterion_is_refused_by_the_databa
     study = make_study(tmp_path, prompts=1)
     (rater,) = make_raters(study, 1)
     assignment = services.quality_assignment_next(rater=rater)
-    services.quality_rating_submit(assignment=assignment, submission=full_submission(assignment))
+    services.task_submit(task=assignment, submission=full_submission(assignment))
     rating = QualityRating.objects.first()
     with pytest.raises(IntegrityError), transaction.atomic():
         QualityRating.objects.create(
-            assignment=assignment,
+            task=assignment,
             clip=rating.clip,
             criterion=rating.criterion,
             score=1,

@@ -5,7 +5,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from ratings.models import AssignmentStatus, QualityAssignment, QualityRating
+from ratings.models import QualityRating, Task, TaskStatus
 
 from .browser import chromium_driver, needs_chromium, screenshot
 from .factories import make_raters, make_study
@@ -83,10 +83,10 @@ def test_rater_plays_rates_reloads_resumes_and_finishes(live_server, driver, tmp
 
     WebDriverWait(driver, 10).until(lambda d: "Thank you" in d.page_source)
     assert "rated 2 of 2 items" in driver.page_source
-    assert QualityAssignment.objects.filter(rater=rater, status=AssignmentStatus.SUBMITTED).count() == 2
+    assert Task.objects.filter(kind="quality").filter(rater=rater, status=TaskStatus.SUBMITTED).count() == 2
     scores = sorted(QualityRating.objects.values_list("score", flat=True))
     assert scores.count(3) == 1 and scores.count(4) == 8 and scores.count(2) == 9
-    evidence = QualityAssignment.objects.filter(rater=rater).first().listening
+    evidence = Task.objects.filter(kind="quality").filter(rater=rater).first().listening
     assert all(clip["ended"] and clip["plays"] >= 1 and clip["seconds"] >= 0.9 for clip in evidence.values())
 
 

@@ -7,7 +7,7 @@ from django.test import Client
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from ratings.models import AssignmentStatus, DiversityAssignment, QualityAssignment, Rater
+from ratings.models import Rater, Task, TaskStatus
 
 from .browser import chromium_driver, needs_chromium, screenshot
 from .factories import make_diversity_study, make_raters
@@ -37,8 +37,8 @@ def _play_every_clip(driver):
 
 def _open_item(rater):
     return (
-        QualityAssignment.objects.filter(rater=rater, status=AssignmentStatus.OPEN).first()
-        or DiversityAssignment.objects.filter(rater=rater, status=AssignmentStatus.OPEN).first()
+        Task.objects.filter(kind="quality").filter(rater=rater, status=TaskStatus.OPEN).first()
+        or Task.objects.filter(kind="diversity").filter(rater=rater, status=TaskStatus.OPEN).first()
     )
 
 
@@ -87,7 +87,7 @@ def test_rater_passes_the_headphone_check_and_does_both_parts_meeting_an_attenti
     for position in range(1, 5):
         _wait_for(driver, f"Item {position} of 4")
         item = _open_item(rater)
-        kind = "diversity" if isinstance(item, DiversityAssignment) else "quality"
+        kind = "diversity" if item.kind == "diversity" else "quality"
         seen.append((kind, item.check_item_id is not None))
         assert f"/{kind}/" in driver.current_url and "secret" not in driver.page_source
         submit = driver.find_element(By.ID, "submit")
@@ -124,12 +124,12 @@ def test_rater_passes_the_headphone_check_and_does_both_parts_meeting_an_attenti
     assert "DONE-7F3A" in driver.page_source
     screenshot(driver, "thank-you.png")
     assert sorted(seen) == [("diversity", False), ("diversity", False), ("quality", False), ("quality", True)]
-    judgements = DiversityAssignment.objects.filter(rater=rater, status=AssignmentStatus.SUBMITTED)
-    assert [j.choice for j in judgements] == [-1, -1]
+    judgements = Task.objects.filter(kind="diversity").filter(rater=rater, status=TaskStatus.SUBMITTED)
+    assert [j.judgement.choice for j in judgements] == [-1, -1]
     assert all(clip["ended"] and clip["seconds"] >= 0.45 for j in judgements for clip in j.listening.values())
     for clip in (clip for j in judgements for clip in j.listening.values()):
         assert [event for event, _ in clip["events"]][0] == "play" and clip["events"][-1][0] == "ended"
-    check = QualityAssignment.objects.get(rater=rater, check_item__isnull=False)
+    check = Task.objects.filter(kind="quality").get(rater=rater, check_item__isnull=False)
     assert check.check_passed is True and not rater.flags.exists()
 
     # The researcher's dashboard, logged in as staff.

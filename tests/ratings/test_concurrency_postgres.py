@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, connections
 
 from ratings import services
-from ratings.models import AssignmentStatus, QualityAssignment
+from ratings.models import Task, TaskStatus
 from ratings.services import quality_control
 
 from .factories import full_submission, make_raters, make_study
@@ -54,12 +54,12 @@ def test_24_raters_asking_at_once_never_push_a_prompt_past_n(tmp_path):
 
     def rate_until_done(i: int) -> None:
         while (assignment := services.quality_assignment_next(rater=raters[i])) is not None:
-            services.quality_rating_submit(assignment=assignment, submission=full_submission(assignment))
+            services.task_submit(task=assignment, submission=full_submission(assignment))
 
     assert _all_at_once(24, rate_until_done) == []
-    coverage = Counter(QualityAssignment.objects.values_list("prompt__external_id", flat=True))
+    coverage = Counter(Task.objects.filter(kind="quality").values_list("prompt__external_id", flat=True))
     assert coverage == {f"p{p:03d}": 3 for p in range(5)}
-    pairs = list(QualityAssignment.objects.values_list("rater_id", "prompt_id"))
+    pairs = list(Task.objects.filter(kind="quality").values_list("rater_id", "prompt_id"))
     assert len(pairs) == len(set(pairs))
     assert set(study.prompts.values_list("quality_slots_taken", flat=True)) == {3}
 
@@ -73,7 +73,7 @@ def test_one_rater_asking_from_many_tabs_at_once_gets_one_open_assignment(tmp_pa
         _all_at_once(20, lambda i: handed_out.append(services.quality_assignment_next(rater=rater).pk)) == []
     )
     assert len(set(handed_out)) == 1
-    assert QualityAssignment.objects.filter(rater=rater, status=AssignmentStatus.OPEN).count() == 1
+    assert Task.objects.filter(kind="quality").filter(rater=rater, status=TaskStatus.OPEN).count() == 1
     assert sum(study.prompts.values_list("quality_slots_taken", flat=True)) == 1
 
 
@@ -82,7 +82,7 @@ def test_30_raters_asking_once_at_the_same_moment_get_30_different_prompts(tmp_p
     raters = make_raters(study, 30)
 
     assert _all_at_once(30, lambda i: services.quality_assignment_next(rater=raters[i])) == []
-    coverage = Counter(QualityAssignment.objects.values_list("prompt_id", flat=True))
+    coverage = Counter(Task.objects.filter(kind="quality").values_list("prompt_id", flat=True))
     assert len(coverage) == 30 and set(coverage.values()) == {1}
     assert set(study.prompts.values_list("quality_slots_taken", flat=True)) == {1}
 
@@ -94,8 +94,9 @@ def test_two_raters_excluded_at_once_release_their_shared_prompts_without_deadlo
     # The two raters met the two prompts in opposite orders.
     for rater, order in ((first, prompts), (second, prompts[::-1])):
         for prompt in order:
-            assignment = QualityAssignment.objects.create(rater=rater, prompt=prompt, clip_order=[])
-            QualityAssignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.SUBMITTED)
+            Task.objects.create(
+                rater=rater, kind="quality", prompt=prompt, clips=[], status=TaskStatus.SUBMITTED
+            )
     study.prompts.update(quality_slots_taken=2)
 
     # Each release holds its first counter, then waits (a moment at most) for the other to hold one too.

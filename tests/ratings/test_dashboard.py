@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from ratings import services
-from ratings.models import AssignmentStatus, RaterFlag
+from ratings.models import RaterFlag, TaskStatus
 
 from .factories import answer, make_diversity_study, make_raters
 
@@ -59,7 +59,10 @@ def test_the_dashboard_shows_coverage_raters_progress_time_and_flags(staff, stud
     assert '<meta http-equiv="refresh" content="15">' in page
     assert re.search(r"<td>p000</td><td>Prompt number 0</td><td>\d / 2</td>", page)
     assert re.search(r"<td>p001</td><td>base vs cfg</td><td>\d / 2</td>", page)
-    assert "Quality:</strong> 2 of 4 ratings" in page and "Diversity:</strong> 1 of 4 judgements" in page
+    assert (
+        "Quality:</strong> 2 of 4 ratings" in page
+        and "Diversity:</strong> 1 of 4 diversity judgements" in page
+    )
     rows = dict(re.findall(r"<tr class=\"[^\"]*\">\s*<td>(rater-\d+)</td>(.*?)</tr>", page, re.S))
     assert "3 / " in rows[worker.external_id] and "0 / " in rows[idle.external_id]
     assert "re-open" in rows[idle.external_id]
@@ -74,7 +77,7 @@ def test_reopening_an_item_from_the_dashboard_gives_it_back_to_the_pool(staff, s
     response = staff.post(url, follow=True)
     assert "Re-opened an item of rater-0001" in response.content.decode()
     item.refresh_from_db()
-    assert item.status == AssignmentStatus.WITHDRAWN
+    assert item.status == TaskStatus.WITHDRAWN
     assert "no longer open" in staff.post(url, follow=True).content.decode()
     assert (
         staff.post(reverse("ratings:dashboard_reopen", args=[study.slug, "other", item.token])).status_code

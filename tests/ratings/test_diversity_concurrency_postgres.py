@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from ratings import services
-from ratings.models import AssignmentStatus, DiversityAssignment, QualityAssignment, RaterFlag
+from ratings.models import RaterFlag, Task, TaskStatus
 
 from .factories import answer, make_diversity_study, make_raters
 from .test_concurrency_postgres import _all_at_once
@@ -35,9 +35,9 @@ def test_24_raters_judging_at_once_never_push_a_comparison_past_n(tmp_path):
             answer(assignment, choice=i % 5 - 2)
 
     assert _all_at_once(24, judge_until_done) == []
-    coverage = Counter(DiversityAssignment.objects.values_list("comparison_id", flat=True))
+    coverage = Counter(Task.objects.filter(kind="diversity").values_list("comparison_id", flat=True))
     assert len(coverage) == 9 and set(coverage.values()) == {3}
-    pairs = list(DiversityAssignment.objects.values_list("rater_id", "comparison_id"))
+    pairs = list(Task.objects.filter(kind="diversity").values_list("rater_id", "comparison_id"))
     assert len(pairs) == len(set(pairs))
     assert set(study.diversity_comparisons.values_list("slots_taken", flat=True)) == {3}
 
@@ -49,7 +49,7 @@ def test_one_rater_asking_from_many_tabs_at_once_gets_one_open_comparison(tmp_pa
 
     assert _all_at_once(16, lambda i: handed_out.append(services.task_next(rater=rater).pk)) == []
     assert len(set(handed_out)) == 1
-    assert DiversityAssignment.objects.filter(rater=rater, status=AssignmentStatus.OPEN).count() == 1
+    assert Task.objects.filter(kind="diversity").filter(rater=rater, status=TaskStatus.OPEN).count() == 1
     assert sum(study.diversity_comparisons.values_list("slots_taken", flat=True)) == 1
 
 
@@ -62,9 +62,16 @@ def test_raters_of_a_mixed_study_at_once_fill_both_parts_to_exactly_n(tmp_path):
             answer(assignment, score=1 + i % 5, choice=i % 5 - 2)
 
     assert _all_at_once(12, work_until_done) == []
-    assert Counter(QualityAssignment.objects.values_list("prompt_id", flat=True)).most_common()[-1][1] == 2
-    assert set(Counter(QualityAssignment.objects.values_list("prompt_id", flat=True)).values()) == {2}
-    assert set(Counter(DiversityAssignment.objects.values_list("comparison_id", flat=True)).values()) == {2}
+    assert (
+        Counter(Task.objects.filter(kind="quality").values_list("prompt_id", flat=True)).most_common()[-1][1]
+        == 2
+    )
+    assert set(Counter(Task.objects.filter(kind="quality").values_list("prompt_id", flat=True)).values()) == {
+        2
+    }
+    assert set(
+        Counter(Task.objects.filter(kind="diversity").values_list("comparison_id", flat=True)).values()
+    ) == {2}
 
 
 def test_excluding_raters_while_others_work_still_gets_every_comparison_n_valid_raters(tmp_path):
@@ -85,8 +92,10 @@ def test_excluding_raters_while_others_work_still_gets_every_comparison_n_valid_
     # Raters who were still working may now pick up what the excluded ones gave back.
     for i in sorted(set(range(8)) - bad):
         work(i)
-    valid = DiversityAssignment.objects.filter(status=AssignmentStatus.SUBMITTED, holds_slot=True).exclude(
-        rater__flags__active=True
+    valid = (
+        Task.objects.filter(kind="diversity")
+        .filter(status=TaskStatus.SUBMITTED, holds_slot=True)
+        .exclude(rater__flags__active=True)
     )
     assert set(Counter(valid.values_list("comparison_id", flat=True)).values()) == {2}
     assert set(study.diversity_comparisons.values_list("slots_taken", flat=True)) == {2}
@@ -105,11 +114,11 @@ def test_excluding_a_rater_while_they_fail_an_attention_item_never_deadlocks(tmp
         if i % 2:
             services.rater_flag(rater=rater, reason=RaterFlag.Reason.MANUAL, detail="race")
             return
-        twin_is_a = check.clips_a[0] == check.clips_a[1]
+        twin_is_a = check.clips[:2][0] == check.clips[:2][1]
         # The identical pair judged more diverse: a failure. If the exclusion came first, it is refused.
         with contextlib.suppress(services.RaterExcluded):
             answer(check, choice=-2 if twin_is_a else 2)
 
     assert _all_at_once(12, race) == []
     assert all(rater.flags.filter(active=True).exists() for rater in raters)
-    assert not DiversityAssignment.objects.filter(status=AssignmentStatus.OPEN).exists()
+    assert not Task.objects.filter(kind="diversity").filter(status=TaskStatus.OPEN).exists()

@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from ratings import selectors, services
-from ratings.models import AssignmentStatus, DiversityAssignment
+from ratings.models import DiversityJudgement, Task, TaskStatus
 
 from .factories import make_diversity_study, make_raters
 
@@ -23,12 +23,12 @@ def study(tmp_path):
 
 
 def _url(rater, assignment):
-    return reverse("ratings:diversity_task", args=[rater.token, assignment.token])
+    return reverse("ratings:task", args=[rater.token, "diversity", assignment.token])
 
 
 def _post(assignment, choice="1"):
     data = {"choice": choice}
-    for label, clip in selectors.diversity_clips_in_order(assignment):
+    for label, clip in selectors.task_clips_in_order(assignment):
         data.update(
             {f"plays_{label}": "1", f"seconds_{label}": str(clip.duration_s), f"ended_{label}": "True"}
         )
@@ -38,7 +38,7 @@ def _post(assignment, choice="1"):
 def test_next_leads_to_the_comparison_page_with_two_pairs_and_the_five_point_scale(client, study):
     (rater,) = make_raters(study, 1)
     response = client.post(reverse("ratings:rater_next", args=[rater.token]))
-    assignment = selectors.rater_open_diversity_assignment(rater)
+    assignment = selectors.rater_open_task(rater)
     assert response.url == _url(rater, assignment)
     page = client.get(response.url).content.decode()
     assert assignment.prompt.text in page and "Item 1 of 2" in page
@@ -59,14 +59,14 @@ def test_the_page_never_names_a_variant_a_file_or_a_clip(client, study):
         reverse("ratings:task_audio", args=[rater.token, assignment.token, label])
         for label in ("A1", "A2", "B1", "B2")
     ]
-    for _, clip in selectors.diversity_clips_in_order(assignment):
+    for _, clip in selectors.task_clips_in_order(assignment):
         assert clip.token not in page
 
 
 def test_audio_is_served_by_position_and_positions_outside_the_comparison_are_404(client, study):
     owner, other = make_raters(study, 2)
     assignment = services.diversity_assignment_next(rater=owner)
-    clips = dict(selectors.diversity_clips_in_order(assignment))
+    clips = dict(selectors.task_clips_in_order(assignment))
     url = reverse("ratings:task_audio", args=[owner.token, assignment.token, "B2"])
     response = client.get(url, HTTP_RANGE="bytes=0-99")
     assert response.status_code == 206 and response.content == Path(clips["B2"].audio.path).read_bytes()[:100]
@@ -80,7 +80,7 @@ def test_audio_is_served_by_position_and_positions_outside_the_comparison_are_40
 def test_audio_responses_name_no_file_so_two_positions_cannot_be_matched(client, study):
     (rater,) = make_raters(study, 1)
     assignment = services.diversity_assignment_next(rater=rater)
-    for label, clip in selectors.diversity_clips_in_order(assignment):
+    for label, clip in selectors.task_clips_in_order(assignment):
         url = reverse("ratings:task_audio", args=[rater.token, assignment.token, label])
         for response in (client.get(url), client.get(url, HTTP_RANGE="bytes=0-9")):
             assert "Content-Disposition" not in response
@@ -94,7 +94,7 @@ def test_submitting_stores_the_answer_and_moves_on(client, study):
     assert response.status_code == 302 and response.url == reverse("ratings:rater_next", args=[rater.token])
     assert "Item 2 of 2" in client.get(response.url, follow=True).content.decode()
     assignment.refresh_from_db()
-    assert assignment.choice == -1
+    assert assignment.judgement.choice == -1
     assert assignment.listening["A1"] == {"plays": 1, "seconds": 1.0, "ended": True, "events": []}
 
 
@@ -108,7 +108,7 @@ def test_the_players_event_log_is_stored_and_anything_malformed_in_it_dropped(cl
     huge = "1" + "0" * 400  # too large for a float
     data["events_B2"] = f'[["play", Infinity], ["pause", NaN], ["seeked", {huge}], ["ended", -Infinity]]'
     client.post(_url(rater, assignment), data)
-    listening = DiversityAssignment.objects.get().listening
+    listening = Task.objects.filter(kind="diversity").get().listening
     assert listening["A1"]["events"] == [
         ["play", 0],
         ["pause", 0.41],
@@ -144,7 +144,7 @@ def test_a_bad_answer_comes_back_with_a_message_and_nothing_is_saved(client, stu
     response = client.post(_url(rater, assignment), data)
     assert response.status_code == 400 and message in response.content.decode()
     assignment.refresh_from_db()
-    assert assignment.status == AssignmentStatus.OPEN and assignment.choice is None
+    assert assignment.status == TaskStatus.OPEN and not hasattr(assignment, "judgement")
 
 
 def test_a_refused_answer_keeps_the_choice_that_was_made(client, study):
@@ -162,16 +162,16 @@ def test_resubmitting_a_comparison_changes_nothing(client, study):
     client.post(_url(rater, assignment), _post(assignment, "1"))
     again = client.post(_url(rater, assignment), _post(assignment, "-2"))
     assert again.status_code == 302
-    assert list(DiversityAssignment.objects.values_list("choice", flat=True)) == [1]
+    assert list(Task.objects.filter(kind="diversity").values_list("judgement__choice", flat=True)) == [1]
 
 
 def test_another_raters_comparison_is_404_to_read_and_to_submit(client, study):
     owner, intruder = make_raters(study, 2)
     assignment = services.diversity_assignment_next(rater=owner)
-    foreign = reverse("ratings:diversity_task", args=[intruder.token, assignment.token])
+    foreign = reverse("ratings:task", args=[intruder.token, "diversity", assignment.token])
     assert client.get(foreign).status_code == 404
     assert client.post(foreign, _post(assignment)).status_code == 404
-    assert DiversityAssignment.objects.get().choice is None
+    assert not DiversityJudgement.objects.exists()
 
 
 def test_csrf_protection_is_on_for_the_comparison_page(study):
@@ -180,4 +180,4 @@ def test_csrf_protection_is_on_for_the_comparison_page(study):
     assert (
         Client(enforce_csrf_checks=True).post(_url(rater, assignment), _post(assignment)).status_code == 403
     )
-    assert DiversityAssignment.objects.get().status == AssignmentStatus.OPEN
+    assert Task.objects.filter(kind="diversity").get().status == TaskStatus.OPEN

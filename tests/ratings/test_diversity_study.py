@@ -11,7 +11,7 @@ from django.urls import reverse
 
 import formats
 from ratings import selectors, services
-from ratings.models import AssignmentStatus, DiversityAssignment, DiversityComparison, Rater
+from ratings.models import DiversityComparison, DiversityJudgement, Rater, Task, TaskStatus
 
 from .factories import (
     answer,
@@ -112,15 +112,18 @@ def test_a_comparison_shows_two_samples_of_one_variant_as_a_and_two_of_the_other
     sides = Counter()
     for rater in make_raters(study, 40):
         assignment = services.diversity_assignment_next(rater=rater)
-        labelled = dict(selectors.diversity_clips_in_order(assignment))
+        labelled = dict(selectors.task_clips_in_order(assignment))
         pair_a = [labelled["A1"], labelled["A2"]]
         pair_b = [labelled["B1"], labelled["B2"]]
-        assert {c.variant for c in pair_a} == {assignment.variant_a}
-        assert {c.variant for c in pair_b} == {assignment.variant_b}
-        assert assignment.variant_a != assignment.variant_b
+        assert len({c.variant for c in pair_a}) == 1 and len({c.variant for c in pair_b}) == 1
+        assert pair_a[0].variant != pair_b[0].variant
+        assert {pair_a[0].variant, pair_b[0].variant} == {
+            assignment.comparison.variant_x,
+            assignment.comparison.variant_y,
+        }
         assert pair_a[0] != pair_a[1] and pair_b[0] != pair_b[1]
         assert {c.prompt for c in pair_a + pair_b} == {assignment.comparison.prompt}
-        sides[assignment.variant_a.name] += 1
+        sides[pair_a[0].variant.name] += 1
     assert sides["base"] >= 8 and sides["cfg"] >= 8  # sides are random, not fixed
 
 
@@ -142,7 +145,7 @@ def test_a_rater_holds_one_open_comparison_and_asking_again_returns_it(tmp_path)
     (rater,) = make_raters(study, 1)
     first = services.diversity_assignment_next(rater=rater)
     assert services.diversity_assignment_next(rater=rater) == first
-    assert DiversityAssignment.objects.filter(rater=rater, status=AssignmentStatus.OPEN).count() == 1
+    assert Task.objects.filter(kind="diversity").filter(rater=rater, status=TaskStatus.OPEN).count() == 1
 
 
 def test_a_study_with_both_parts_alternates_quality_and_diversity(tmp_path):
@@ -150,7 +153,7 @@ def test_a_study_with_both_parts_alternates_quality_and_diversity(tmp_path):
     (rater,) = make_raters(study, 1)
     kinds = []
     while (assignment := services.task_next(rater=rater)) is not None:
-        kinds.append(selectors.assignment_kind(assignment))
+        kinds.append(assignment.kind)
         answer(assignment)
     assert kinds == ["quality", "diversity", "quality", "diversity"]
     assert selectors.rater_progress(rater) == selectors.RaterProgress(done=4, total=4)
@@ -160,7 +163,7 @@ def test_a_diversity_only_study_hands_out_no_quality_items(tmp_path):
     study = make_diversity_study(tmp_path, prompts=2, variants=("base", "cfg"), quality_part=False)
     (rater,) = make_raters(study, 1)
     assert selectors.rater_progress(rater).total == 2
-    assert isinstance(services.task_next(rater=rater), DiversityAssignment)
+    assert services.task_next(rater=rater).kind == "diversity"
 
 
 # --- answers -----------------------------------------------------------------------------------------
@@ -170,12 +173,10 @@ def test_an_answer_is_stored_once_with_its_listening_evidence(tmp_path):
     study = make_diversity_study(tmp_path, prompts=1)
     (rater,) = make_raters(study, 1)
     assignment = services.diversity_assignment_next(rater=rater)
-    result = services.diversity_judgement_submit(
-        assignment=assignment, submission=full_judgement(assignment, -2)
-    )
+    result = services.task_submit(task=assignment, submission=full_judgement(assignment, -2))
     assert not result.already_submitted
     assignment.refresh_from_db()
-    assert assignment.status == AssignmentStatus.SUBMITTED and assignment.choice == -2
+    assert assignment.status == TaskStatus.SUBMITTED and assignment.judgement.choice == -2
     assert set(assignment.listening) == {"A1", "A2", "B1", "B2"} and assignment.listening["B2"]["ended"]
 
 
@@ -184,11 +185,9 @@ def test_resubmitting_an_answer_changes_nothing(tmp_path):
     (rater,) = make_raters(study, 1)
     assignment = services.diversity_assignment_next(rater=rater)
     answer(assignment, choice=1)
-    again = services.diversity_judgement_submit(
-        assignment=assignment, submission=full_judgement(assignment, -2)
-    )
+    again = services.task_submit(task=assignment, submission=full_judgement(assignment, -2))
     assert again.already_submitted
-    assert list(DiversityAssignment.objects.values_list("choice", flat=True)) == [1]
+    assert list(Task.objects.filter(kind="diversity").values_list("judgement__choice", flat=True)) == [1]
 
 
 @pytest.mark.parametrize(
@@ -213,20 +212,21 @@ def test_a_bad_answer_is_refused_and_nothing_is_saved(tmp_path, spoil, message):
     submission = full_judgement(assignment)
     spoil(submission)
     with pytest.raises(services.SubmissionRejected) as rejected:
-        services.diversity_judgement_submit(assignment=assignment, submission=submission)
+        services.task_submit(task=assignment, submission=submission)
     assert any(message in problem for problem in rejected.value.problems)
     assignment.refresh_from_db()
-    assert assignment.status == AssignmentStatus.OPEN and assignment.choice is None
+    assert assignment.status == TaskStatus.OPEN and not hasattr(assignment, "judgement")
 
 
 def test_an_answer_outside_the_scale_is_refused_by_the_database_too(tmp_path):
     study = make_diversity_study(tmp_path, prompts=1)
     (rater,) = make_raters(study, 1)
     assignment = services.diversity_assignment_next(rater=rater)
+    variants = {"variant_a": assignment.comparison.variant_x, "variant_b": assignment.comparison.variant_y}
     with pytest.raises(IntegrityError), transaction.atomic():
-        DiversityAssignment.objects.filter(pk=assignment.pk).update(choice=3)
+        DiversityJudgement.objects.create(task=assignment, choice=3, **variants)
     with pytest.raises(IntegrityError), transaction.atomic():
-        DiversityAssignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.SUBMITTED)
+        DiversityJudgement.objects.create(task=assignment, choice=None, **variants)
 
 
 def test_a_second_assignment_of_one_comparison_to_one_rater_is_refused_by_the_database(tmp_path):
@@ -235,14 +235,8 @@ def test_a_second_assignment_of_one_comparison_to_one_rater_is_refused_by_the_da
     first = services.diversity_assignment_next(rater=rater)
     answer(first)
     with pytest.raises(IntegrityError), transaction.atomic():
-        DiversityAssignment.objects.create(
-            rater=rater,
-            comparison=first.comparison,
-            prompt=first.prompt,
-            variant_a=first.variant_a,
-            variant_b=first.variant_b,
-            clips_a=first.clips_a,
-            clips_b=first.clips_b,
+        Task.objects.create(
+            rater=rater, kind="diversity", comparison=first.comparison, prompt=first.prompt, clips=first.clips
         )
 
 
@@ -259,7 +253,8 @@ def test_export_writes_diversity_csv_with_the_pairs_as_heard_and_the_answer_as_g
     rows = _read(tmp_path / "out" / "diversity.csv")
     assert list(rows[0]) == list(formats.DIVERSITY_COLUMNS)
     heard = {
-        (a.prompt.external_id, a.variant_a.name, a.variant_b.name) for a in DiversityAssignment.objects.all()
+        (a.prompt.external_id, a.judgement.variant_a.name, a.judgement.variant_b.name)
+        for a in Task.objects.filter(kind="diversity").all()
     }
     assert {(r["prompt_id"], r["variant_a"], r["variant_b"]) for r in rows} == heard
     assert {r["choice"] for r in rows} == {"-1"} and {r["rater_id"] for r in rows} == {rater.external_id}
@@ -315,7 +310,7 @@ def test_judgements_imported_for_variants_with_one_sample_per_prompt_are_never_h
         if response.url.endswith("/done/"):
             break
         kinds.append(answer(services.task_next(rater=rater)))
-    assert len(kinds) == 2 and not DiversityAssignment.objects.filter(rater=rater).exists()
+    assert len(kinds) == 2 and not Task.objects.filter(kind="diversity").filter(rater=rater).exists()
     assert selectors.rater_progress(rater).total == 2
     row = next(row for row in selectors.study_dashboard(study).raters if row.rater == rater)
     assert row.progress == selectors.rater_progress(rater)
@@ -350,7 +345,7 @@ def test_a_bad_diversity_file_is_refused_and_nothing_is_written(tmp_path, spoil,
     spoil(rows)
     with pytest.raises(services.ImportFailed, match=message):
         services.ratings_import(study=study, path=_write(tmp_path / "d.csv", rows))
-    assert not DiversityAssignment.objects.exists() and not Rater.objects.exists()
+    assert not Task.objects.filter(kind="diversity").exists() and not Rater.objects.exists()
     assert set(study.diversity_comparisons.values_list("slots_taken", flat=True)) == {0}
 
 
@@ -363,8 +358,8 @@ def test_study_diversity_rows_is_the_selector_the_analysis_reads(tmp_path):
     assert row == {
         "rater_id": rater.external_id,
         "prompt_id": "p000",
-        "variant_a": assignment.variant_a.name,
-        "variant_b": assignment.variant_b.name,
+        "variant_a": assignment.judgement.variant_a.name,
+        "variant_b": assignment.judgement.variant_b.name,
         "choice": 2,
-        "created_at": DiversityAssignment.objects.get().submitted_at.isoformat(),
+        "created_at": Task.objects.filter(kind="diversity").get().submitted_at.isoformat(),
     }

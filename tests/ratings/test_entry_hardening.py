@@ -170,7 +170,7 @@ def test_an_excluded_rater_fetches_no_audio(client, study):
 
 def _complete_post(assignment):
     data = {}
-    for label, clip in selectors.assignment_clips_in_order(assignment):
+    for label, clip in selectors.task_clips_in_order(assignment):
         data |= {f"score_{label}_{criterion}": "4" for criterion in formats.CRITERIA}
         data |= {f"plays_{label}": "1", f"seconds_{label}": str(clip.duration_s), f"ended_{label}": "True"}
     return data
@@ -180,7 +180,7 @@ def _complete_post(assignment):
 def task(client, study):
     (rater,) = make_raters(study, 1)
     assignment = services.quality_assignment_next(rater=rater)
-    return reverse("ratings:quality_task", args=[rater.token, assignment.token]), assignment
+    return reverse("ratings:task", args=[rater.token, "quality", assignment.token]), assignment
 
 
 @pytest.mark.parametrize(

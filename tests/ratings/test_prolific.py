@@ -109,17 +109,17 @@ def test_the_cap_counts_attention_items_too(client, study):
     kinds = []
     while (assignment := services.task_next(rater=rater)) is not None:
         kinds.append(bool(assignment.check_item_id))
-        services.quality_rating_submit(
-            assignment=assignment,
+        services.task_submit(
+            task=assignment,
             submission=services.QualitySubmission(
                 scores={
                     (label, c): 1
-                    for label, _ in selectors.assignment_clips_in_order(assignment)
+                    for label, _ in selectors.task_clips_in_order(assignment)
                     for c in formats.CRITERIA
                 },
                 listening={
                     label: services.ClipListening(1, clip.duration_s, True)
-                    for label, clip in selectors.assignment_clips_in_order(assignment)
+                    for label, clip in selectors.task_clips_in_order(assignment)
                 },
             ),
         )

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from ratings import selectors, services
-from ratings.models import CheckItem, DiversityAssignment, QualityAssignment, RaterFlag
+from ratings.models import CheckItem, RaterFlag, Task
 
 from .factories import answer, full_judgement, full_submission, make_diversity_study, make_raters, make_study
 
@@ -25,9 +25,9 @@ def _quality_study(tmp_path, **settings):
 
 def _submit_quality(assignment, text_adherence):
     submission = full_submission(assignment, score=3)
-    for label, _ in selectors.assignment_clips_in_order(assignment):
+    for label, _ in selectors.task_clips_in_order(assignment):
         submission.scores[(label, "text_adherence")] = text_adherence
-    return services.quality_rating_submit(assignment=assignment, submission=submission)
+    return services.task_submit(task=assignment, submission=submission)
 
 
 def test_no_attention_items_at_the_default_rate(tmp_path):
@@ -35,7 +35,7 @@ def test_no_attention_items_at_the_default_rate(tmp_path):
     (rater,) = make_raters(study, 1)
     while (assignment := services.task_next(rater=rater)) is not None:
         answer(assignment)
-    assert not CheckItem.objects.exists() and QualityAssignment.objects.count() == 3
+    assert not CheckItem.objects.exists() and Task.objects.filter(kind="quality").count() == 3
 
 
 def test_attention_items_come_at_the_configured_rate(tmp_path):
@@ -60,7 +60,7 @@ def test_a_quality_attention_item_shows_clips_with_the_text_of_another_prompt(tm
     (rater,) = make_raters(study, 1)
     check = services.task_next(rater=rater)
     assert check.check_item.source == CheckItem.Source.ATTENTION
-    clips = [clip for _, clip in selectors.assignment_clips_in_order(check)]
+    clips = [clip for _, clip in selectors.task_clips_in_order(check)]
     assert len(clips) == 3 and len({clip.variant_id for clip in clips}) == 3
     assert {clip.prompt_id for clip in clips} != {check.prompt_id}
     assert len({clip.prompt_id for clip in clips}) == 1
@@ -78,11 +78,13 @@ def test_an_attention_item_looks_exactly_like_an_ordinary_one(client, tmp_path):
     study = _quality_study(tmp_path, attention_rate=1.0)
     (rater,) = make_raters(study, 1)
     check = services.task_next(rater=rater)
-    check_page = client.get(reverse("ratings:quality_task", args=[rater.token, check.token])).content.decode()
+    check_page = client.get(
+        reverse("ratings:task", args=[rater.token, "quality", check.token])
+    ).content.decode()
     _submit_quality(check, text_adherence=1)
     ordinary = services.task_next(rater=rater)
     assert ordinary.check_item_id is None
-    page = client.get(reverse("ratings:quality_task", args=[rater.token, ordinary.token])).content.decode()
+    page = client.get(reverse("ratings:task", args=[rater.token, "quality", ordinary.token])).content.decode()
     assert _skeleton(check_page) == _skeleton(page)
 
 
@@ -91,10 +93,10 @@ def test_clips_an_attention_item_borrows_are_heard_at_addresses_of_their_own(cli
     (rater,) = make_raters(study, 1)
     sources = {}
     while (assignment := services.task_next(rater=rater)) is not None:
-        url = reverse("ratings:quality_task", args=[rater.token, assignment.token])
+        url = reverse("ratings:task", args=[rater.token, "quality", assignment.token])
         page = client.get(url).content.decode()
         for (_, clip), source in zip(
-            selectors.assignment_clips_in_order(assignment),
+            selectors.task_clips_in_order(assignment),
             re.findall(r'<audio[^>]* src="([^"]+)"', page),
             strict=True,
         ):
@@ -145,10 +147,10 @@ def test_attention_items_never_reach_exports_or_coverage(tmp_path):
     (rater,) = make_raters(study, 1)
     while (assignment := services.task_next(rater=rater)) is not None:
         _submit_quality(assignment, text_adherence=1)
-    checks = QualityAssignment.objects.filter(check_item__isnull=False)
+    checks = Task.objects.filter(kind="quality").filter(check_item__isnull=False)
     assert checks.exists()
     rows = selectors.study_quality_rows(study)
-    regular = QualityAssignment.objects.filter(check_item__isnull=True)
+    regular = Task.objects.filter(kind="quality").filter(check_item__isnull=True)
     assert {r["prompt_id"] for r in rows} == {a.prompt.external_id for a in regular}
     assert len(rows) == regular.count() * 3 * 3
     assert sum(selectors.study_coverage(study).values()) == regular.count()
@@ -162,16 +164,13 @@ def test_a_diversity_attention_item_pairs_one_clip_with_itself_behind_two_differ
     )
     (rater,) = make_raters(study, 1)
     check = services.task_next(rater=rater)
-    assert isinstance(check, DiversityAssignment) and check.comparison is None
-    twin, other = (
-        (check.clips_a, check.clips_b)
-        if check.clips_a[0] == check.clips_a[1]
-        else (check.clips_b, check.clips_a)
-    )
+    assert check.kind == "diversity" and check.comparison is None
+    twin_is_a = check.clips[0] == check.clips[1]
+    twin, other = (check.clips[:2], check.clips[2:]) if twin_is_a else (check.clips[2:], check.clips[:2])
     assert twin[0] == twin[1] and other[0] != other[1]
-    expected = [1, 2] if twin is check.clips_a else [-2, -1]
+    expected = [1, 2] if twin_is_a else [-2, -1]
     assert check.check_item.expected == {"choice": expected}
-    page = client.get(reverse("ratings:diversity_task", args=[rater.token, check.token])).content.decode()
+    page = client.get(reverse("ratings:task", args=[rater.token, "diversity", check.token])).content.decode()
     sources = re.findall(r'<audio[^>]* src="([^"]+)"', page)
     assert len(set(sources)) == 4
 
@@ -184,8 +183,8 @@ def test_the_pair_of_identical_clips_must_be_judged_less_diverse(tmp_path, twin_
     (rater,) = make_raters(study, 1)
     check = services.task_next(rater=rater)
     # twin_side_answer is written as if the identical pair were A; flip it when it is B.
-    choice = twin_side_answer if check.clips_a[0] == check.clips_a[1] else -twin_side_answer
-    services.diversity_judgement_submit(assignment=check, submission=full_judgement(check, choice))
+    choice = twin_side_answer if check.clips[:2][0] == check.clips[:2][1] else -twin_side_answer
+    services.task_submit(task=check, submission=full_judgement(check, choice))
     check.refresh_from_db()
     assert check.check_passed is passed
     assert selectors.rater_is_excluded(rater) is not passed
@@ -222,7 +221,7 @@ def test_a_diversity_gold_item_is_scored_against_its_expected_range(tmp_path):
     (rater,) = make_raters(study, 1)
     check = services.task_next(rater=rater)
     assert check.check_item.source == CheckItem.Source.GOLD
-    services.diversity_judgement_submit(assignment=check, submission=full_judgement(check, -1))
+    services.task_submit(task=check, submission=full_judgement(check, -1))
     check.refresh_from_db()
     assert check.check_passed is False and selectors.rater_is_excluded(rater)
 

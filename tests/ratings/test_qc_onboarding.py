@@ -9,7 +9,8 @@ import soundfile
 from django.urls import reverse
 
 from ratings import services
-from ratings.models import QualityAssignment, Rater
+from ratings.headphones import HEADPHONE_TRIALS
+from ratings.models import Rater, Task
 
 from .factories import make_raters, make_study
 
@@ -63,7 +64,7 @@ def test_a_rater_goes_through_consent_instructions_and_headphone_check_before_th
     assert client.get(_url("rater_next", rater)).url == _url("rater_headphones", rater)
 
     page = client.get(_url("rater_headphones", rater)).content.decode()
-    assert len(re.findall(r"<audio", page)) == services.HEADPHONE_TRIALS
+    assert len(re.findall(r"<audio", page)) == HEADPHONE_TRIALS
     assert _pass_headphones(client, rater, wrong=1).url == _url("rater_headphones", rater)
     assert Rater.objects.get(pk=rater.pk).headphone_passed is True
     assert "/quality/" in client.get(_url("rater_next", rater)).url
@@ -80,7 +81,9 @@ def test_tasks_cannot_be_reached_before_onboarding_is_done(client, study):
     rater.refresh_from_db()
     assignment = services.task_next(rater=rater)
     Rater.objects.filter(pk=rater.pk).update(instructions_read_at=None)
-    assert client.get(_url("quality_task", rater, assignment.token)).url == _url("rater_instructions", rater)
+    assert client.get(_url("task", rater, "quality", assignment.token)).url == _url(
+        "rater_instructions", rater
+    )
     assert client.get(_url("rater_headphones", rater)).url == _url("rater_instructions", rater)
 
 
@@ -95,7 +98,7 @@ def test_failing_the_headphone_check_keeps_the_rater_out_with_a_clear_message(cl
         assert response.status_code == 403 and "This study needs headphones" in response.content.decode()
     again = _pass_headphones(client, rater)  # one attempt only
     assert again.status_code == 403 and Rater.objects.get(pk=rater.pk).headphone_passed is False
-    assert not QualityAssignment.objects.exists()
+    assert not Task.objects.filter(kind="quality").exists()
 
 
 def test_an_unanswered_headphone_question_is_asked_again(client, study):
@@ -128,7 +131,7 @@ def test_a_headphone_sound_has_a_quiet_tone_and_an_antiphase_tone_where_the_tria
     assert int(np.argmin(peaks)) == trial["quiet"]
     assert peaks[trial["quiet"]] == pytest.approx(0.5 * max(peaks), rel=0.02)  # −6 dB
     assert [p < 0 for p in phases] == [position == trial["antiphase"] for position in range(3)]
-    assert client.get(_url("headphone_audio", rater, services.HEADPHONE_TRIALS)).status_code == 404
+    assert client.get(_url("headphone_audio", rater, HEADPHONE_TRIALS)).status_code == 404
 
 
 def test_a_researcher_can_let_a_rater_try_the_headphone_check_again_with_new_sounds(client, study):

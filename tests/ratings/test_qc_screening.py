@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ratings import selectors, services
-from ratings.models import AssignmentStatus, DiversityAssignment, QualityAssignment, QualityRating, RaterFlag
+from ratings.models import DiversityJudgement, QualityRating, RaterFlag, Task, TaskStatus
 
 from .factories import answer, full_submission, make_diversity_study, make_raters, make_study
 
@@ -88,7 +88,7 @@ def test_a_rater_who_stopped_after_too_few_items_is_flagged_once_idle(tmp_path):
     _work(quitter, scores=(2, 4), limit=1)
     _work(active, scores=(2, 4), limit=1)
     long_ago = timezone.now() - timedelta(hours=2)
-    QualityAssignment.objects.filter(rater=quitter).update(
+    Task.objects.filter(kind="quality").filter(rater=quitter).update(
         created_at=long_ago - timedelta(minutes=5), submitted_at=long_ago
     )
     services.raters_screen(study=study)
@@ -100,8 +100,8 @@ def test_a_rater_who_did_everything_there_was_is_never_too_few(tmp_path):
     study = make_study(tmp_path, prompts=2)
     (rater,) = make_raters(study, 1)
     _work(rater, scores=(2, 4))
-    QualityAssignment.objects.update(created_at=timezone.now() - timedelta(hours=3))
-    QualityAssignment.objects.update(submitted_at=timezone.now() - timedelta(hours=2))
+    Task.objects.filter(kind="quality").update(created_at=timezone.now() - timedelta(hours=3))
+    Task.objects.filter(kind="quality").update(submitted_at=timezone.now() - timedelta(hours=2))
     assert services.raters_screen(study=study) == []
 
 
@@ -117,7 +117,7 @@ def test_an_excluded_raters_prompts_go_back_to_the_pool_and_still_reach_n_valid_
     assert selectors.study_coverage(study) == {"p000": 1, "p001": 1}
     assert _work(third, scores=(2, 3)) == 2
     assert selectors.study_coverage(study) == {"p000": 2, "p001": 2}
-    assert QualityRating.objects.filter(assignment__rater=first).count() == 2 * 3 * 3  # nothing deleted
+    assert QualityRating.objects.filter(task__rater=first).count() == 2 * 3 * 3  # nothing deleted
 
 
 def test_an_excluded_rater_cannot_continue(client, tmp_path):
@@ -126,24 +126,24 @@ def test_an_excluded_rater_cannot_continue(client, tmp_path):
     open_item = services.task_next(rater=rater)
     services.rater_flag(rater=rater, reason=RaterFlag.Reason.MANUAL, detail="seen cheating")
     open_item.refresh_from_db()
-    assert open_item.status == AssignmentStatus.WITHDRAWN and not open_item.holds_slot
+    assert open_item.status == TaskStatus.WITHDRAWN and not open_item.holds_slot
     assert set(study.diversity_comparisons.values_list("slots_taken", flat=True)) == {0}
     assert services.task_next(rater=rater) is None
     with pytest.raises(services.RaterExcluded):
-        services.diversity_judgement_submit(assignment=open_item, submission=None)
+        services.task_submit(task=open_item, submission=None)
     for url in (
         reverse("ratings:rater_home", args=[rater.token]),
         reverse("ratings:rater_next", args=[rater.token]),
-        reverse("ratings:diversity_task", args=[rater.token, open_item.token]),
+        reverse("ratings:task", args=[rater.token, "diversity", open_item.token]),
         reverse("ratings:rater_done", args=[rater.token]),
     ):
         response = client.get(url)
         assert response.status_code == 403 and "You can no longer take part" in response.content.decode()
     response = client.post(
-        reverse("ratings:diversity_task", args=[rater.token, open_item.token]), {"choice": "1"}
+        reverse("ratings:task", args=[rater.token, "diversity", open_item.token]), {"choice": "1"}
     )
     assert response.status_code == 403
-    assert DiversityAssignment.objects.get().choice is None
+    assert not DiversityJudgement.objects.exists()
 
 
 def test_lifting_a_flag_lets_the_rater_count_and_continue_and_screening_leaves_it_lifted(tmp_path):
@@ -216,11 +216,32 @@ def test_reopening_an_abandoned_item_frees_its_slot_for_another_rater(tmp_path):
     leaver, newcomer = make_raters(study, 2)
     abandoned = services.task_next(rater=leaver)
     assert services.task_next(rater=newcomer) is None
-    assert services.assignment_reopen(assignment=abandoned) is True
-    assert services.assignment_reopen(assignment=abandoned) is False
+    assert services.task_reopen(task=abandoned) is True
+    assert services.task_reopen(task=abandoned) is False
     abandoned.refresh_from_db()
-    assert abandoned.status == AssignmentStatus.WITHDRAWN
+    assert abandoned.status == TaskStatus.WITHDRAWN
     replacement = services.task_next(rater=newcomer)
     assert replacement.prompt == abandoned.prompt
     with pytest.raises(services.SubmissionRejected, match="withdrawn"):
-        services.quality_rating_submit(assignment=abandoned, submission=full_submission(abandoned))
+        services.task_submit(task=abandoned, submission=full_submission(abandoned))
+
+
+@pytest.mark.parametrize("raters", [2, 8])
+def test_screening_a_study_reads_it_in_a_bounded_number_of_queries_however_many_raters_and_items(
+    tmp_path, django_assert_max_num_queries, raters
+):
+    study = make_diversity_study(
+        tmp_path, prompts=4, raters_per_prompt=raters, attention_rate=0.2, attention_failures_allowed=10
+    )
+    for rater in make_raters(study, raters):
+        for _ in range(6):
+            task = services.task_next(rater=rater)
+            if task is not None:
+                answer(task, score=3, choice=0)  # the same answer every time: straight-lining
+    services.raters_screen(study=study)
+    with django_assert_max_num_queries(12):
+        findings = selectors.study_screening_findings(study)
+    reasons = {reason for found in findings.values() for reason, _ in found}
+    assert {RaterFlag.Reason.STRAIGHT_LINING, RaterFlag.Reason.TOO_FAST} <= reasons
+    with django_assert_max_num_queries(14):
+        assert services.raters_screen(study=study) == []  # flagged already: nothing new, nothing written

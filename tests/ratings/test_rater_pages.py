@@ -7,7 +7,7 @@ from django.urls import reverse
 
 import formats
 from ratings import selectors, services
-from ratings.models import AssignmentStatus, QualityRating
+from ratings.models import QualityRating, TaskStatus
 
 from .factories import make_raters, make_study
 
@@ -20,12 +20,12 @@ def study(tmp_path):
 
 
 def _task_url(rater, assignment):
-    return reverse("ratings:quality_task", args=[rater.token, assignment.token])
+    return reverse("ratings:task", args=[rater.token, "quality", assignment.token])
 
 
 def _complete_post(assignment, score="4"):
     data = {}
-    for label, clip in selectors.assignment_clips_in_order(assignment):
+    for label, clip in selectors.task_clips_in_order(assignment):
         for criterion in formats.CRITERIA:
             data[f"score_{label}_{criterion}"] = score
         data.update(
@@ -47,7 +47,7 @@ def test_unknown_invite_token_is_404(client, study):
 def test_task_page_shows_prompt_and_labels_but_never_variant_or_file_names(client, study):
     (rater,) = make_raters(study, 1)
     response = client.post(reverse("ratings:rater_next", args=[rater.token]))
-    assignment = selectors.rater_open_quality_assignment(rater)
+    assignment = selectors.rater_open_task(rater)
     assert response.url == _task_url(rater, assignment)
     page = client.get(response.url).content.decode()
     assert assignment.prompt.text in page
@@ -55,7 +55,7 @@ def test_task_page_shows_prompt_and_labels_but_never_variant_or_file_names(clien
     assert "Item 1 of 3" in page and "5 Excellent" in page and "1 Bad" in page
     assert "secret" not in page and ".wav" not in page and "p000" not in page
     sources = re.findall(r'<audio[^>]* src="([^"]+)"', page)
-    labelled = selectors.assignment_clips_in_order(assignment)
+    labelled = selectors.task_clips_in_order(assignment)
     assert sources == [
         reverse("ratings:task_audio", args=[rater.token, assignment.token, label]) for label, _ in labelled
     ]
@@ -114,7 +114,7 @@ def test_unplayed_clip_is_refused_by_the_server(client, study):
 def test_another_raters_task_is_404_to_read_and_to_submit(client, study):
     owner, intruder = make_raters(study, 2)
     assignment = services.quality_assignment_next(rater=owner)
-    foreign_url = reverse("ratings:quality_task", args=[intruder.token, assignment.token])
+    foreign_url = reverse("ratings:task", args=[intruder.token, "quality", assignment.token])
     assert client.get(foreign_url).status_code == 404
     assert client.post(foreign_url, _complete_post(assignment)).status_code == 404
     assert not QualityRating.objects.exists()
@@ -152,13 +152,13 @@ def test_finished_rater_lands_on_the_thank_you_page(client, tmp_path):
     client.post(_task_url(rater, assignment), _complete_post(assignment))
     page = client.get(reverse("ratings:rater_next", args=[rater.token]), follow=True).content.decode()
     assert "Thank you" in page and "rated 1 of 1" in page
-    assert assignment.__class__.objects.get(pk=assignment.pk).status == AssignmentStatus.SUBMITTED
+    assert assignment.__class__.objects.get(pk=assignment.pk).status == TaskStatus.SUBMITTED
 
 
 def test_audio_is_served_whole_and_by_byte_range(client, study):
     (rater,) = make_raters(study, 1)
     assignment = services.quality_assignment_next(rater=rater)
-    label, clip = selectors.assignment_clips_in_order(assignment)[0]
+    label, clip = selectors.task_clips_in_order(assignment)[0]
     url = reverse("ratings:task_audio", args=[rater.token, assignment.token, label])
     data = Path(clip.audio.path).read_bytes()
 

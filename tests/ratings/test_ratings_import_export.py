@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 
 import formats
 from ratings import services
-from ratings.models import QualityAssignment, QualityRating, Rater
+from ratings.models import QualityRating, Rater, Task
 
 from .factories import full_submission, make_raters, make_study
 
@@ -68,7 +68,7 @@ def test_export_of_platform_ratings_lists_every_score(tmp_path):
     study = make_study(tmp_path, prompts=2, raters_per_prompt=1)
     (rater,) = make_raters(study, 1)
     while (assignment := services.quality_assignment_next(rater=rater)) is not None:
-        services.quality_rating_submit(assignment=assignment, submission=full_submission(assignment, score=3))
+        services.task_submit(task=assignment, submission=full_submission(assignment, score=3))
     call_command("export_results", "--study", study.slug, "--out", str(tmp_path / "out"))
     exported = _read(tmp_path / "out" / "ratings.csv")
     assert len(exported) == 2 * 3 * 3
@@ -97,7 +97,7 @@ def test_bad_ratings_file_is_refused_and_nothing_is_written(tmp_path, spoil, mes
     with pytest.raises(services.ImportFailed, match=message):
         services.ratings_import(study=study, path=_write(tmp_path / "r.csv", rows))
     assert not QualityRating.objects.exists() and not Rater.objects.exists()
-    assert not QualityAssignment.objects.exists()
+    assert not Task.objects.filter(kind="quality").exists()
     assert set(study.prompts.values_list("quality_slots_taken", flat=True)) == {0}
 
 
@@ -118,7 +118,7 @@ def test_ratings_for_a_prompt_a_rater_holds_open_are_refused_and_their_own_submi
     with pytest.raises(services.ImportFailed, match="holds prompt p000 open on the platform"):
         services.ratings_import(study=study, path=_write(tmp_path / "r.csv", rows))
     assert not QualityRating.objects.exists()
-    services.quality_rating_submit(assignment=assignment, submission=full_submission(assignment))
+    services.task_submit(task=assignment, submission=full_submission(assignment))
     assert QualityRating.objects.count() == 3 * len(formats.CRITERIA)
 
 

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ratings import services
 from ratings.cli import study_or_error
+from ratings.kinds import KINDS
 
 
 def _range(text: str) -> list[int]:
@@ -20,7 +21,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--study", required=True, help="Slug of an existing study.")
-        parser.add_argument("--kind", required=True, choices=["quality", "diversity"])
+        parser.add_argument("--kind", required=True, choices=list(KINDS))
         parser.add_argument("--prompt", required=True, help="prompt_id whose text is shown.")
         parser.add_argument("--clips", default="", help="Quality: comma-separated clips.")
         parser.add_argument("--pair-a", default="", help="Diversity: the two clips of pair A.")

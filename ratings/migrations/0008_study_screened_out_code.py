@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ratings', '0004_rater_excluded_study_diversity_part'),
+        ('ratings', '0007_drop_assignments'),
     ]
 
     operations = [

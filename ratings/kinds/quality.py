@@ -1,0 +1,391 @@
+"""The quality task: one prompt, its clips side by side, each rated on three 1–5 scales (MISSION.md §4)."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django import forms
+from django.db.models import Count, F, Min, Q, QuerySet
+
+from formats import ACR_LABELS, CRITERIA, RATINGS_COLUMNS
+
+from ..errors import ImportFailed, ServiceError
+from ..forms import SCORE_CHOICES, ListeningFieldsMixin
+from ..models import CheckItem, Clip, Criterion, Prompt, QualityRating, Rater, Study, Task, TaskStatus
+from .base import ImportRow, KindWords, Slot, Submission, TaskKind, expected_range, whole_number
+
+# The attention item of the quality study: a prompt the clips plainly do not match.
+ATTENTION_EXPECTED = {Criterion.TEXT_ADHERENCE.value: [1, 2]}
+
+
+@dataclass
+class QualitySubmission(Submission):
+    scores: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (clip label, criterion) → 1..5
+
+
+class QualityRatingForm(ListeningFieldsMixin, forms.Form):
+    """Three 1–5 scales per clip label plus what the player saw of each clip.
+
+    Every field is optional here so that a partial submission comes back with what was entered;
+    the service decides what is missing and says so.
+    """
+
+    def __init__(self, *args, labels: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.labels = labels
+        for label in labels:
+            for criterion in Criterion:
+                self.fields[self.score_field(label, criterion)] = forms.TypedChoiceField(
+                    choices=SCORE_CHOICES,
+                    coerce=int,
+                    required=False,
+                    label=criterion.label,
+                    widget=forms.RadioSelect,
+                    empty_value=None,
+                    error_messages={"invalid_choice": "Choose a score from 1 (Bad) to 5 (Excellent)."},
+                )
+        self.add_listening_fields()
+
+    @staticmethod
+    def score_field(label: str, criterion: str) -> str:
+        return f"score_{label}_{criterion}"
+
+    def submission(self) -> QualitySubmission:
+        data = self.cleaned_data
+        scores = {
+            (label, criterion.value): data[self.score_field(label, criterion)]
+            for label in self.labels
+            for criterion in Criterion
+            if data.get(self.score_field(label, criterion)) is not None
+        }
+        return QualitySubmission(scores=scores, listening=self.listening())
+
+
+def clip_label(position: int) -> str:
+    """A, B, … Z, AA, AB, …"""
+    letters = ""
+    position += 1
+    while position:
+        position, remainder = divmod(position - 1, 26)
+        letters = chr(ord("A") + remainder) + letters
+    return letters
+
+
+def prompt_quality_clips(prompt: Prompt) -> list[Clip]:
+    """The clips a quality task shows: one per variant, its lowest sample index."""
+    first_samples = (
+        Clip.objects.filter(prompt=prompt).values("variant_id").annotate(first=Min("sample_index"))
+    )
+    wanted = Q(pk__in=[])
+    for row in first_samples:
+        wanted |= Q(variant_id=row["variant_id"], sample_index=row["first"])
+    return list(Clip.objects.filter(prompt=prompt).filter(wanted).select_related("variant"))
+
+
+def _words(text: str) -> set[str]:
+    return {word for word in re.findall(r"[a-z]+", text.lower()) if len(word) > 2}
+
+
+class QualityKind(TaskKind):
+    name = "quality"
+    export_file = "ratings.csv"
+    columns = RATINGS_COLUMNS
+    words = KindWords(
+        rows="ratings",
+        answers="scores",
+        submit="Submit ratings",
+        hint=(
+            "Listen to every clip to the end, then rate each one. 5 Excellent · 4 Good · 3 Fair · 2 Poor · 1 Bad. "
+            "Keys: Tab moves between scales, arrow keys choose a score."
+        ),
+    )
+    detail_model = QualityRating
+    # A quality check shows a prompt the rater has not met, which they then cannot rate (rater_progress).
+    check_spends_an_item = True
+
+    def claimable(self, rater: Rater) -> QuerySet[Prompt]:
+        if not rater.study.quality_part:
+            return Prompt.objects.none()
+        return (
+            Prompt.objects.filter(
+                study_id=rater.study_id, quality_slots_taken__lt=rater.study.raters_per_prompt
+            )
+            .filter(clips__isnull=False)
+            .exclude(pk__in=self._met_prompts(rater))
+            .distinct()
+            .order_by("quality_slots_taken", "id")
+        )
+
+    def _met_prompts(self, rater: Rater) -> QuerySet:
+        return Task.objects.filter(rater=rater, kind=self.name).values("prompt_id")
+
+    def all_items(self, study: Study) -> set[int]:
+        return set(study.prompts.filter(clips__isnull=False).values_list("id", flat=True))
+
+    def open_items(self, study: Study) -> set[int]:
+        return set(
+            study.prompts.filter(quality_slots_taken__lt=study.raters_per_prompt, clips__isnull=False)
+            .distinct()
+            .values_list("id", flat=True)
+        )
+
+    def item_of(self, task: Task) -> int | None:
+        return task.prompt_id
+
+    def claim(self, rater: Rater) -> Task | None:
+        limit = rater.study.raters_per_prompt
+        candidates = self.claimable(rater)
+        # On PostgreSQL, first take the least-covered prompt no other request holds (SKIP LOCKED), so
+        # raters arriving together spread over prompts instead of queueing on one row; then, if every
+        # candidate was held, wait on them in order. SQLite serialises writers and ignores the lock.
+        unheld = (
+            Prompt.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk__in=candidates.values("id"))
+            .order_by("quality_slots_taken", "id")
+            .values_list("id", flat=True)[:1]
+        )
+        for prompt_id in [*unheld, *candidates.values_list("id", flat=True)]:
+            claimed = Prompt.objects.filter(pk=prompt_id, quality_slots_taken__lt=limit).update(
+                quality_slots_taken=F("quality_slots_taken") + 1
+            )
+            if claimed:
+                prompt = Prompt.objects.get(pk=prompt_id)
+                clip_ids = [clip.pk for clip in prompt_quality_clips(prompt)]
+                random.SystemRandom().shuffle(clip_ids)
+                return Task.objects.create(rater=rater, kind=self.name, prompt=prompt, clips=clip_ids)
+        return None
+
+    def slot(self, task: Task) -> Slot | None:
+        if task.check_item_id is not None:
+            return None
+        return Slot(Prompt.objects.filter(pk=task.prompt_id), "quality_slots_taken")
+
+    def attention_item(self, rater: Rater, rng: random.Random) -> CheckItem | None:
+        """Clips of one prompt shown with the text of another, the one sharing the fewest words with it."""
+        sources = list(Prompt.objects.filter(study_id=rater.study_id, clips__isnull=False).distinct())
+        seen = set(rater.tasks.filter(kind=self.name).values_list("prompt_id", flat=True))
+        unseen = [p for p in sources if p.pk not in seen]
+        # A prompt the rater could still rate would be spent on the check: prefer one already covered.
+        claimable = set(self.claimable(rater).values_list("id", flat=True))
+        shown_candidates = [p for p in unseen if p.pk not in claimable] or unseen
+        if not shown_candidates:
+            return None
+        shown = rng.choice(shown_candidates)
+        others = [p for p in sources if p.pk != shown.pk]
+        if not others:
+            return None
+        rng.shuffle(others)
+        source = min(others, key=lambda p: len(_words(p.text) & _words(shown.text)))
+        return CheckItem.objects.create(
+            study_id=rater.study_id,
+            kind=self.name,
+            source=CheckItem.Source.ATTENTION,
+            prompt=shown,
+            clips=[clip.pk for clip in prompt_quality_clips(source)],
+            expected=ATTENTION_EXPECTED,
+            note=f"clips of {source.external_id} shown with the text of {shown.external_id}",
+        )
+
+    def check_task(self, rater: Rater, item: CheckItem, rng: random.Random) -> Task:
+        clip_order = list(item.clips)
+        rng.shuffle(clip_order)
+        return Task.objects.create(
+            rater=rater,
+            kind=self.name,
+            prompt=item.prompt,
+            clips=clip_order,
+            check_item=item,
+            holds_slot=False,
+        )
+
+    def gold_item(self, study: Study, expected: Mapping[str, Any], clips: Mapping[str, list[int]]) -> tuple:
+        layout = list(clips.get("clips", []))
+        if not layout:
+            raise ServiceError("a quality gold item needs at least one clip")
+        unknown = sorted(set(expected) - set(CRITERIA))
+        if unknown or not expected:
+            raise ServiceError(f"expected criteria must be among {', '.join(CRITERIA)}")
+        return layout, {c: expected_range(v, range(1, 6), c) for c, v in expected.items()}
+
+    def check_passed(self, task: Task) -> bool:
+        expected = task.check_item.expected
+        return all(
+            expected[rating.criterion][0] <= rating.score <= expected[rating.criterion][1]
+            for rating in task.ratings.all()
+            if rating.criterion in expected
+        )
+
+    def labels(self, task: Task) -> list[str]:
+        return [clip_label(position) for position in range(len(task.clips))]
+
+    def form(self, labels: list[str], data: Mapping | None = None) -> QualityRatingForm:
+        return QualityRatingForm(data, labels=labels)
+
+    def page_context(self, form: forms.Form, labelled: list[tuple[str, Clip]]) -> dict:
+        clips = [
+            {
+                "label": label,
+                "clip": clip,
+                "scales": [
+                    {"criterion": criterion, "field": form[form.score_field(label, criterion)]}
+                    for criterion in Criterion
+                ],
+                **form.listening_inputs(label),
+            }
+            for label, clip in labelled
+        ]
+        return {"clips": clips, "acr_labels": sorted(ACR_LABELS.items(), reverse=True)}
+
+    def problems(self, labelled: list[tuple[str, Clip]], submission: Submission) -> list[str]:
+        assert isinstance(submission, QualitySubmission)
+        problems = []
+        labels = {label for label, _ in labelled}
+        unknown = sorted({label for label, _ in submission.scores} - labels)
+        if unknown:
+            problems.append(f"Clip(s) {', '.join(unknown)} are not part of this task.")
+        for label, _clip in labelled:
+            for criterion, name in CRITERIA.items():
+                score = submission.scores.get((label, criterion))
+                if score is None:
+                    problems.append(f"Clip {label}: choose a score for {name.lower()}.")
+                elif not 1 <= score <= 5:
+                    problems.append(f"Clip {label}: {name.lower()} must be between 1 and 5, not {score}.")
+        return problems
+
+    def store(
+        self, task: Task, labelled: list[tuple[str, Clip]], submission: Submission, now: datetime
+    ) -> None:
+        assert isinstance(submission, QualitySubmission)
+        QualityRating.objects.bulk_create(
+            QualityRating(
+                task=task,
+                clip=clip,
+                criterion=criterion,
+                score=submission.scores[(label, criterion)],
+                created_at=now,
+            )
+            for label, clip in labelled
+            for criterion in CRITERIA
+        )
+
+    def answer_values(self, tasks: QuerySet[Task]) -> dict[int, list[float]]:
+        values: dict[int, list[float]] = {}
+        for task_id, score in QualityRating.objects.filter(task__in=tasks).values_list("task_id", "score"):
+            values.setdefault(task_id, []).append(score)
+        return values
+
+    def export_rows(self, study: Study) -> list[dict]:
+        ratings = (
+            QualityRating.objects.filter(task__prompt__study=study, task__check_item__isnull=True)
+            .select_related("task__rater", "task__prompt", "clip__variant")
+            .order_by(
+                "task__rater__external_id", "task__prompt__external_id", "clip__variant__name", "criterion"
+            )
+        )
+        return [
+            {
+                "rater_id": rating.task.rater.external_id,
+                "prompt_id": rating.task.prompt.external_id,
+                "variant": rating.clip.variant.name,
+                "criterion": rating.criterion,
+                "score": rating.score,
+                "created_at": rating.created_at.isoformat(),
+            }
+            for rating in ratings
+        ]
+
+    def import_row(self, found: ImportRow, state: dict) -> None:
+        row, where, prompt, rater = found.row, found.where, found.prompt, found.rater
+        study = prompt.study
+        if row["variant"] not in state.setdefault(
+            "variants", set(study.variants.values_list("name", flat=True))
+        ):
+            raise ImportFailed(f"{where}: variant {row['variant']!r} is not in study {study.slug}")
+        if row["criterion"] not in CRITERIA:
+            raise ImportFailed(f"{where}: criterion {row['criterion']!r} is not one of {', '.join(CRITERIA)}")
+        score = whole_number(row["score"], "score", where)
+        if not 1 <= score <= 5:
+            raise ImportFailed(f"{where}: score {score} is outside 1..5")
+        key = (row["rater_id"], row["prompt_id"], row["variant"], row["criterion"])
+        seen = state.setdefault("seen", {})
+        if key in seen:
+            raise ImportFailed(f"{where}: duplicate rating {key}, first on line {seen[key]}")
+        seen[key] = found.line
+        clips = state.setdefault("clips", {})
+        if prompt.pk not in clips:
+            clips[prompt.pk] = {c.variant.name: c for c in prompt_quality_clips(prompt)}
+        clip = clips[prompt.pk].get(row["variant"])
+        if clip is None:
+            raise ImportFailed(
+                f"{where}: variant {row['variant']!r} has no clip for prompt {row['prompt_id']}"
+            )
+        tasks = state.setdefault("tasks", {})
+        task = tasks.get((rater.pk, prompt.pk))
+        if task is None:
+            task = tasks[(rater.pk, prompt.pk)] = self._imported_task(found, clips[prompt.pk].values())
+        if QualityRating.objects.filter(task=task, clip=clip, criterion=row["criterion"]).exists():
+            raise ImportFailed(f"{where}: study {study.slug} already has the rating {key}")
+        state.setdefault("ratings", []).append(
+            QualityRating(
+                task=task, clip=clip, criterion=row["criterion"], score=score, created_at=found.created_at
+            )
+        )
+
+    def _imported_task(self, found: ImportRow, clips) -> Task:
+        task = Task.objects.filter(rater=found.rater, prompt=found.prompt, kind=self.name).first()
+        row = found.row
+        if task is not None and task.check_item_id is not None:
+            raise ImportFailed(
+                f"{found.where}: rater {row['rater_id']} met prompt {row['prompt_id']} as an attention item"
+            )
+        if task is not None and task.status != TaskStatus.SUBMITTED:
+            # Ratings added to an open item would make the rater's own submission collide later.
+            raise ImportFailed(
+                f"{found.where}: rater {row['rater_id']} holds prompt {row['prompt_id']} {task.status} on the "
+                "platform; import their ratings under another rater_id"
+            )
+        if task is None:
+            task = Task.objects.create(
+                rater=found.rater,
+                kind=self.name,
+                prompt=found.prompt,
+                clips=[c.pk for c in clips],
+                status=TaskStatus.SUBMITTED,
+                submitted_at=found.created_at,
+                listening={"imported_from": found.source.name},
+            )
+            self.slot(task).take()
+        return task
+
+    def import_finish(self, study: Study, state: dict) -> int:
+        ratings = state.get("ratings", [])
+        QualityRating.objects.bulk_create(ratings)
+        return len(ratings)
+
+    def coverage(self, study: Study) -> list[dict]:
+        valid = Q(
+            tasks__kind=self.name,
+            tasks__status=TaskStatus.SUBMITTED,
+            tasks__holds_slot=True,
+            tasks__check_item__isnull=True,
+        )
+        prompts = (
+            study.prompts.filter(clips__isnull=False)
+            .distinct()
+            .annotate(submitted=Count("tasks", filter=valid, distinct=True))
+            .order_by("external_id")
+        )
+        return [
+            {
+                "prompt_id": p.external_id,
+                "item": p.text,
+                "submitted": p.submitted,
+                "slots_taken": p.quality_slots_taken,
+            }
+            for p in prompts
+        ]

@@ -1,0 +1,66 @@
+"""/healthz answers 200 when the database and the broker answer, and 503 naming the one that does not.
+
+Each case runs the site in a fresh interpreter against a real database file and a real Redis, or
+against ones that are really not there."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.jobs.conftest import REDIS_URL
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIENT = (
+    "import django, json; django.setup()\n"
+    "from django.test import Client\n"
+    "response = Client(HTTP_HOST='127.0.0.1').get('/healthz')\n"
+    "print(json.dumps({'code': response.status_code, **response.json()}))\n"
+)
+
+
+def healthz(tmp_path: Path, database_url: str, broker_url: str) -> dict:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "evalsite.settings",
+        "COUNTERPOINT_VAR_DIR": str(tmp_path / "var"),
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": broker_url,
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", CLIENT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def redis_up():
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.ConnectionError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"Redis is not running at {REDIS_URL}")
+
+
+def test_healthz_is_200_when_the_database_and_the_broker_answer(tmp_path, redis_up):
+    answer = healthz(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", REDIS_URL)
+    assert answer == {"code": 200, "status": "ok", "database": "ok", "broker": "ok"}
+
+
+def test_healthz_is_503_when_the_database_is_down(tmp_path, redis_up):
+    answer = healthz(tmp_path, "sqlite:////nonexistent-folder/db.sqlite3", REDIS_URL)
+    assert answer["code"] == 503 and answer["broker"] == "ok"
+    assert answer["database"].startswith("OperationalError: unable to open database file")
+
+
+def test_healthz_is_503_when_the_broker_is_down(tmp_path):
+    answer = healthz(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", "redis://127.0.0.1:1/0")
+    assert answer["code"] == 503 and answer["database"] == "ok"
+    assert answer["broker"].startswith("OperationalError")
