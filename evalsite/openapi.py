@@ -30,6 +30,12 @@ def _answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _declare(responses: dict[str, Any], code: str, answer: dict[str, Any]) -> None:
+    """Add the answer, or its body where a view declared the status without one."""
+    declared = responses.setdefault(code, answer)
+    declared.setdefault("content", answer["content"])
+
+
 def add_error_responses(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
     """drf-spectacular postprocessing hook: the 400/401/403/404 answers of each operation."""
     result.setdefault("components", {}).setdefault("schemas", {}).update(SCHEMAS)
@@ -37,10 +43,10 @@ def add_error_responses(result: dict[str, Any], generator, request, public) -> d
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             if operation.get("security") and {"basicAuth": []} in operation["security"]:
-                responses.setdefault("401", _answer("No or wrong credentials.", _DETAIL))
-                responses.setdefault("403", _answer("The user is not staff.", _DETAIL))
+                _declare(responses, "401", _answer("No or wrong credentials.", _DETAIL))
+                _declare(responses, "403", _answer("The user is not staff.", _DETAIL))
             if "{" in path:
-                responses.setdefault("404", _answer("No such object.", _DETAIL))
+                _declare(responses, "404", _answer("No such object.", _DETAIL))
             if method in ("post", "put", "patch"):
-                responses.setdefault("400", _answer("The request was refused; the body says why.", _FIELDS))
+                _declare(responses, "400", _answer("The request was refused; the body says why.", _FIELDS))
     return result

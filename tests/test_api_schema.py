@@ -37,3 +37,10 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(case):
     # Schema-valid is not always acceptable: a study slug that names no study, or a variant name the study
     # already has, is a 400 that no schema can foresee; everything else is checked.
     case.call_and_validate(excluded_checks=[positive_data_acceptance])
+
+
+@pytest.mark.parametrize("path", ["/api/studies/" + "0" * 36 + "/", "/api/jobs/0.5/retry/", "/api/nothing/"])
+def test_an_api_id_that_names_nothing_is_a_json_404(admin_client, path):
+    response = admin_client.post(path) if path.endswith("retry/") else admin_client.get(path)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."} or "detail" in response.json()
