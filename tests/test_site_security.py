@@ -21,7 +21,7 @@ ITEM = "ItEm_tOkEn-0123456789abcdefghijk"
 # The production environment README.md documents (the key is any long random string).
 PRODUCTION = {
     "DJANGO_SECRET_KEY": "k" * 10 + "Vq8#pL2@xN5!mR7$wT1%zY4^bC6&dF9*hJ3(sG0)eA",
-    "DJANGO_ALLOWED_HOSTS": "rate.example.org",
+    "DJANGO_ALLOWED_HOSTS": "rate.example.org,127.0.0.1",
     "DJANGO_CSRF_TRUSTED_ORIGINS": "https://rate.example.org",
     "DJANGO_HTTPS": "1",
     "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
@@ -90,6 +90,16 @@ def test_check_deploy_is_clean_under_the_documented_production_environment():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.django_db
+def test_behind_https_pages_redirect_to_https_but_the_health_check_does_not(settings):
+    from django.test import Client
+
+    settings.SECURE_SSL_REDIRECT = True
+    client = Client()
+    assert client.get("/admin/login/").status_code == 301
+    assert client.get("/healthz").status_code != 301
 
 
 # --- login throttling ----------------------------------------------------------------------------
