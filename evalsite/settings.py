@@ -240,7 +240,7 @@ COUNTERPOINT = {
 
 # Rater tokens ride in every rater URL: each handler strips them (and Prolific ids) from what it
 # writes, and error reports (the DEBUG page, the e-mail to ADMINS) go through the same redaction.
-# gunicorn's access log does too when started with -c evalsite/gunicorn.conf.py.
+# gunicorn's access log does too when started with -c evalsite/gunicorn_conf.py.
 DEFAULT_EXCEPTION_REPORTER = "evalsite.redaction.RedactingExceptionReporter"
 LOGGING = {
     "version": 1,

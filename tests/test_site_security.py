@@ -235,7 +235,7 @@ def test_the_gunicorn_access_log_carries_no_token(tmp_path):
     from gunicorn.config import Config
 
     spec = {}
-    exec((ROOT / "evalsite" / "gunicorn.conf.py").read_text(), spec)
+    exec((ROOT / "evalsite" / "gunicorn_conf.py").read_text(), spec)
     config = Config()
     config.set("accesslog", str(tmp_path / "access.log"))
     logger = spec["logger_class"](config)

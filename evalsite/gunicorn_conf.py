@@ -1,4 +1,4 @@
-"""gunicorn's settings for the web process (``gunicorn -c evalsite/gunicorn.conf.py evalsite.wsgi``):
+"""gunicorn's settings for the web process (``gunicorn -c evalsite/gunicorn_conf.py evalsite.wsgi``):
 an access log on stdout without rater secrets (see evalsite.redaction)."""
 
 from gunicorn.glogging import Logger
