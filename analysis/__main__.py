@@ -90,7 +90,7 @@ def _metrics(path: Path | None) -> dict[str, dict[str, float]] | None:
 
 
 def _report(arguments: argparse.Namespace) -> None:
-    from .report import write_report
+    from .report import counted, write_report
 
     ratings = read_table(arguments.ratings)
     diversity = read_table(arguments.diversity) if arguments.diversity else None
@@ -104,7 +104,8 @@ def _report(arguments: argparse.Namespace) -> None:
         seed=arguments.seed,
     )
     left_out = summary["meta"]["excluded_raters"]["left_out"]
-    print(f"wrote {len(summary['files'])} files to {arguments.out} ({left_out} excluded rater(s) left out)")
+    excluded = counted(left_out, "excluded rater")
+    print(f"wrote {counted(len(summary['files']), 'file')} to {arguments.out} ({excluded} left out)")
     for note in summary["notes"]:
         print(f"note: {note}")
 
@@ -112,6 +113,7 @@ def _report(arguments: argparse.Namespace) -> None:
 def _power(arguments: argparse.Namespace) -> None:
     from . import power
     from .data import clean_diversity, clean_quality
+    from .report import counted
     from .tables import power_table, to_markdown
 
     targets = {"power": arguments.power, "alpha": arguments.alpha}
@@ -125,7 +127,7 @@ def _power(arguments: argparse.Namespace) -> None:
     if arguments.difference is None and arguments.win_rate is None:
         raise RatingsFormatError("give --difference (quality), --win-rate (diversity) or --pilot FILES")
     for raters in power.RATER_COUNTS:
-        parts = [f"{raters} rater(s) per prompt:"]
+        parts = [f"{counted(raters, 'rater')} per prompt:"]
         if arguments.difference is not None:
             prompts = power.prompts_for_paired_test(
                 difference=arguments.difference,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import krippendorff
 import numpy as np
 import pandas as pd
 
@@ -12,40 +13,17 @@ from .stats import oneway_anova
 
 
 def krippendorff_alpha(units: pd.Series, values: pd.Series, *, metric: str = "ordinal") -> float:
-    """Krippendorff's alpha from one row per (unit, coder) value; units with one value are not pairable.
+    """Krippendorff's alpha (the ``krippendorff`` package) from one row per (unit, coder) value.
 
-    Built from the coincidence matrix (Krippendorff 2011, "Computing Krippendorff's alpha-reliability").
-    NaN when there is no disagreement to expect (every pairable value equal) or nothing is pairable.
+    Units with one value are not pairable. NaN when nothing is pairable or there is no disagreement
+    to expect (every pairable value equal), where the package raises or divides by zero.
     """
     levels = np.sort(values.unique())
-    codes = pd.Categorical(values, categories=levels).codes
-    counts = pd.crosstab(units.to_numpy(), codes).to_numpy().astype(float)
-    pairable = counts.sum(axis=1)
-    counts, pairable = counts[pairable >= 2], pairable[pairable >= 2]
-    if not len(counts):
+    counts = pd.crosstab(units.to_numpy(), pd.Categorical(values, categories=levels)).to_numpy()
+    pairable = counts[counts.sum(axis=1) >= 2]
+    if (pairable.sum(axis=0) > 0).sum() < 2:
         return math.nan
-    weight = 1.0 / (pairable - 1.0)
-    coincidences = (counts.T * weight) @ counts - np.diag((counts * weight[:, None]).sum(axis=0))
-    marginals = coincidences.sum(axis=1)
-    total = marginals.sum()
-    delta = _squared_distances(levels.astype(float), marginals, metric)
-    observed = (coincidences * delta).sum() / total
-    expected = (np.outer(marginals, marginals) * delta).sum() / (total * (total - 1.0))
-    return math.nan if expected == 0 else float(1.0 - observed / expected)
-
-
-def _squared_distances(levels: np.ndarray, marginals: np.ndarray, metric: str) -> np.ndarray:
-    if metric == "nominal":
-        return 1.0 - np.eye(len(levels))
-    if metric == "interval":
-        return np.subtract.outer(levels, levels) ** 2
-    if metric == "ordinal":
-        cumulative = np.concatenate([[0.0], np.cumsum(marginals)])
-        low = np.minimum.outer(np.arange(len(levels)), np.arange(len(levels)))
-        high = np.maximum.outer(np.arange(len(levels)), np.arange(len(levels)))
-        between = cumulative[high + 1] - cumulative[low]
-        return (between - (marginals[low] + marginals[high]) / 2.0) ** 2
-    raise ValueError(f"unknown metric {metric!r}; use nominal, ordinal or interval")
+    return float(krippendorff.alpha(value_counts=pairable, value_domain=levels, level_of_measurement=metric))
 
 
 def icc_oneway(targets: pd.Series, values: pd.Series) -> tuple[float, float, float]:

@@ -12,34 +12,41 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 from .tables import CRITERION_LABELS
 
 COLOURS = {"acoustic_quality": "#1b6ca8", "text_adherence": "#d1495b", "musicality": "#2e8b57"}
 DPI = 150
+SCALE = (1.0, 5.0)
 
 
-def _png(figure: Figure) -> bytes:
+def _png(figure: Figure, *, tight: bool = True) -> bytes:
+    """PNG bytes; ``tight`` crops to the drawn content (a constrained layout already fits it, one draw less)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight" if tight else None)
     return buffer.getvalue()
 
 
 def mos_plot(variants: pd.DataFrame) -> bytes:
-    """Mean opinion score per variant, one marker per criterion, with 95% t-interval bars."""
+    return _png(mos_figure(variants))
+
+
+def mos_figure(variants: pd.DataFrame) -> Figure:
+    """Mean opinion score per variant, one marker per criterion, with 95% t-interval bars (clipped to 1–5)."""
     order = list(dict.fromkeys(variants["variant"]))
     figure = Figure(figsize=(max(6.0, 1.2 * len(order) + 2), 4.2))
     axes = figure.subplots()
     offsets = np.linspace(-0.22, 0.22, len(CRITERION_LABELS))
     for offset, (criterion, label) in zip(offsets, CRITERION_LABELS.items(), strict=True):
-        rows = variants[variants["criterion"] == criterion].set_index("variant").reindex(order)
-        x = np.arange(len(order)) + offset
-        error = np.vstack([rows["mean"] - rows["ci_low"], rows["ci_high"] - rows["mean"]])
+        rows = _on_scale(variants[variants["criterion"] == criterion].set_index("variant").reindex(order))
         axes.errorbar(
-            x,
+            np.arange(len(order)) + offset,
             rows["mean"],
-            yerr=error,
+            yerr=_error(rows, "mean", "ci_low", "ci_high"),
             fmt="o",
             capsize=3,
             color=COLOURS[criterion],
@@ -62,16 +69,17 @@ def mos_plot(variants: pd.DataFrame) -> bytes:
         rotation=20 if len(order) > 4 else 0,
         ha="right" if len(order) > 4 else "center",
     )
-    low = np.nanmin(variants["ci_low"]) if variants["ci_low"].notna().any() else 1
-    high = np.nanmax(variants["ci_high"]) if variants["ci_high"].notna().any() else 5
-    axes.set_ylim(max(1.0, low - 0.3), min(5.0, high + 0.3))
+    low = np.nanmin(variants["ci_low"]) if variants["ci_low"].notna().any() else SCALE[0]
+    high = np.nanmax(variants["ci_high"]) if variants["ci_high"].notna().any() else SCALE[1]
+    # Room for the caps of a bar that stops at the end of the scale.
+    axes.set_ylim(max(SCALE[0] - 0.15, low - 0.3), min(SCALE[1] + 0.15, high + 0.3))
     axes.set_ylabel("Mean opinion score (1–5)")
     axes.set_title("Quality per variant and criterion (95% CI over prompts)")
     axes.grid(axis="y", alpha=0.3)
     axes.legend(
         loc="upper center", bbox_to_anchor=(0.5, -0.18 if len(order) > 4 else -0.1), ncol=3, frameon=False
     )
-    return _png(figure)
+    return figure
 
 
 def _matrix(
@@ -85,7 +93,9 @@ def _matrix(
     for row in pairs.itertuples():
         i, j = index[row.a], index[row.b]
         rates[i, j], rates[j, i] = row.win_rate, 1 - row.win_rate
-        significant[i, j] = significant[j, i] = getattr(row, p_column) < 0.05
+        p = getattr(row, p_column)
+        # All-tie pairs have no test (p is None or NaN): not significant.
+        significant[i, j] = significant[j, i] = p is not None and p < 0.05
         compared[i, j] = compared[j, i] = True
     return rates, significant, compared
 
@@ -130,12 +140,92 @@ def win_rate_plot(quality_pairs: pd.DataFrame, diversity_pairs: pd.DataFrame, or
         "Win rate W/(W+L) of the row variant over the column variant (* Holm p < 0.05; grey: not compared)",
         fontsize=11,
     )
-    return _png(figure)
+    return _png(figure, tight=False)
 
 
-def _label_points(axes: Axes, x: Sequence[float], y: Sequence[float], names: Sequence[str]) -> None:
-    for x_value, y_value, name in zip(x, y, names, strict=True):
-        axes.annotate(name, (x_value, y_value), xytext=(5, 5), textcoords="offset points", fontsize=8)
+# Where a label may sit around its point, in points, nearest first: the first that covers nothing is taken.
+LABEL_OFFSETS = tuple(
+    (sign_x * step, sign_y * step * 0.8)
+    for step in (6, 14, 24)
+    for sign_x, sign_y in ((1, 1), (1, -1), (-1, 1), (-1, -1))
+) + ((0, 9), (0, -9), (0, 20), (0, -20))
+# How much covering each kind of thing costs, per square pixel: another label or leaving the axes is
+# worst, a point next, an error bar least (a label across a thin bar still reads).
+COVER_COST = {"label": 20.0, "outside": 20.0, "point": 5.0, "bar": 1.0}
+
+
+def _on_scale(frame: pd.DataFrame) -> pd.DataFrame:
+    """MOS intervals (ci_low, ci_high) clipped to the rating scale: no bar is drawn past 1 or 5."""
+    return frame.assign(ci_low=frame["ci_low"].clip(*SCALE), ci_high=frame["ci_high"].clip(*SCALE))
+
+
+def _error(frame: pd.DataFrame, centre: str, low: str, high: str) -> np.ndarray:
+    """Error-bar lengths below and above; none where the interval is missing or does not reach the point
+    (a percentile bootstrap interval of very few prompts can lie to one side of the estimate)."""
+    lengths = np.vstack([frame[centre] - frame[low], frame[high] - frame[centre]]).astype(float)
+    return np.nan_to_num(lengths.clip(min=0.0), nan=0.0)
+
+
+def _overlap(box: Bbox, other: Bbox) -> float:
+    width = min(box.x1, other.x1) - max(box.x0, other.x0)
+    height = min(box.y1, other.y1) - max(box.y0, other.y0)
+    return max(0.0, width) * max(0.0, height)
+
+
+def _label_points(
+    axes: Axes,
+    points: pd.DataFrame,
+    x: str,
+    y: str,
+    bars: Sequence[tuple[str, str, str]] = (),
+) -> None:
+    """Name each point (the frame's index) where its label covers no other label, point or error bar.
+
+    ``bars`` are (axis, low column, high column) of the error bars drawn through the points. Call it
+    once the figure's layout is final: the search works in pixels.
+    """
+    renderer = axes.figure.canvas.get_renderer()
+    to_pixels = axes.transData.transform
+    obstacles: list[tuple[Bbox, float]] = []
+    for _, row in points.iterrows():
+        px, py = to_pixels((row[x], row[y]))
+        obstacles.append((Bbox.from_extents(px - 4, py - 4, px + 4, py + 4), COVER_COST["point"]))
+        for axis, low, high in bars:
+            ends = (
+                [(row[low], row[y]), (row[high], row[y])]
+                if axis == "x"
+                else [(row[x], row[low]), (row[x], row[high])]
+            )
+            (x0, y0), (x1, y1) = to_pixels(ends)
+            box = Bbox.from_extents(
+                min(x0, x1) - 1.5, min(y0, y1) - 1.5, max(x0, x1) + 1.5, max(y0, y1) + 1.5
+            )
+            obstacles.append((box, COVER_COST["bar"]))
+    frame = axes.get_window_extent(renderer)
+    for name, row in points.iterrows():
+        best: tuple[float, Text] | None = None
+        for dx, dy in LABEL_OFFSETS:
+            label = axes.annotate(
+                str(name),
+                (row[x], row[y]),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha="left" if dx > 0 else "right" if dx < 0 else "center",
+                va="bottom" if dy > 0 else "top" if dy < 0 else "center",
+                fontsize=8,
+            )
+            box = label.get_window_extent(renderer)
+            cost = COVER_COST["outside"] * (box.width * box.height - _overlap(box, frame))
+            cost += sum(weight * _overlap(box, obstacle) for obstacle, weight in obstacles)
+            if best is None or cost < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (cost, label)
+            else:
+                label.remove()
+            if cost == 0:
+                break
+        obstacles.append((best[1].get_window_extent(renderer), COVER_COST["label"]))
 
 
 def quality_diversity_plot(
@@ -143,6 +233,15 @@ def quality_diversity_plot(
     diversity_position: pd.DataFrame | None,
     automatic_metrics: Mapping[str, Mapping[str, float]] | None,
 ) -> bytes | None:
+    figure = quality_diversity_figure(overall, diversity_position, automatic_metrics)
+    return None if figure is None else _png(figure)
+
+
+def quality_diversity_figure(
+    overall: pd.DataFrame,
+    diversity_position: pd.DataFrame | None,
+    automatic_metrics: Mapping[str, Mapping[str, float]] | None,
+) -> Figure | None:
     """Human quality against human diversity preference, and against the automatic metrics if given.
 
     ``diversity_position`` has variant, position, low, high: Bradley–Terry strength or a win rate.
@@ -159,44 +258,49 @@ def quality_diversity_plot(
     if not panels:
         return None
     figure = Figure(figsize=(5.2 * len(panels), 4.4))
+    FigureCanvasAgg(figure)  # the label placement measures text with its renderer
     axes_row = figure.subplots(1, len(panels), squeeze=False)
+    labels = []
     for axes, panel in zip(axes_row[0], panels, strict=True):
         if panel == "human":
-            shared = diversity_position.set_index("variant").join(quality, how="inner")
+            shared = _on_scale(diversity_position.set_index("variant").join(quality, how="inner"))
             axes.errorbar(
                 shared["position"],
                 shared["mean"],
-                xerr=np.vstack([shared["position"] - shared["low"], shared["high"] - shared["position"]]),
-                yerr=np.vstack([shared["mean"] - shared["ci_low"], shared["ci_high"] - shared["mean"]]),
+                xerr=_error(shared, "position", "low", "high"),
+                yerr=_error(shared, "mean", "ci_low", "ci_high"),
                 fmt="o",
                 capsize=3,
                 color="#1b6ca8",
             )
-            _label_points(axes, shared["position"], shared["mean"], shared.index)
+            bars = [("x", "low", "high"), ("y", "ci_low", "ci_high")]
+            labels.append((axes, shared, "position", "mean", bars))
             axes.set_xlabel(diversity_position.attrs.get("label", "Human diversity preference"))
             axes.set_ylabel("Human quality: MOS over all criteria")
             axes.set_title("Human quality vs human diversity")
         elif panel == "automatic_diversity":
-            shared = automatic.join(quality, how="inner")
+            shared = _on_scale(automatic.join(quality, how="inner"))
             axes.errorbar(
                 shared["diversity"],
                 shared["mean"],
-                yerr=np.vstack([shared["mean"] - shared["ci_low"], shared["ci_high"] - shared["mean"]]),
+                yerr=_error(shared, "mean", "ci_low", "ci_high"),
                 fmt="s",
                 capsize=3,
                 color="#2e8b57",
             )
-            _label_points(axes, shared["diversity"], shared["mean"], shared.index)
+            labels.append((axes, shared, "diversity", "mean", [("y", "ci_low", "ci_high")]))
             axes.set_xlabel("Automatic diversity (1 − mean cosine)")
             axes.set_ylabel("Human quality: MOS over all criteria")
             axes.set_title("Human quality vs automatic diversity")
         else:
             axes.plot(automatic["diversity"], automatic["text_adherence"], "D", color="#d1495b")
-            _label_points(axes, automatic["diversity"], automatic["text_adherence"], automatic.index)
+            labels.append((axes, automatic, "diversity", "text_adherence", []))
             axes.set_xlabel("Automatic diversity (1 − mean cosine)")
             axes.set_ylabel("Automatic text adherence (MuLan-style)")
             axes.set_title("Automatic quality–diversity plane")
         axes.grid(alpha=0.3)
         axes.margins(0.15)
     figure.tight_layout()
-    return _png(figure)
+    for axes, points, x, y, bars in labels:
+        _label_points(axes, points, x, y, bars)
+    return figure

@@ -17,8 +17,10 @@ import math
 from collections.abc import Callable, Sequence
 from itertools import combinations
 
+import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.stats.power import ttest_power
 
 from .data import CRITERIA
 from .diversity import diversity_order, oriented
@@ -35,7 +37,9 @@ RATER_COUNTS = (1, 2, 3, 5)
 def paired_test_power(
     n_prompts: int, *, difference: float, sd_prompt: float, sd_rater: float, raters: int, alpha: float = ALPHA
 ) -> float:
-    """Power of the two-sided signed-rank test on n prompts' mean differences (noncentral-t approximation).
+    """Power of the two-sided signed-rank test on n prompts' mean differences (statsmodels' t-test power).
+
+    The paired t-test's power at the Wilcoxon test's efficiency, 3/π (see the module docstring).
 
     Zero below the exact test's floor: with n prompts its smallest two-sided p-value is 2/2^n
     (so at α = 0.05 it needs at least 6 prompts, whatever the effect).
@@ -43,15 +47,19 @@ def paired_test_power(
     sd = math.sqrt(sd_prompt**2 + sd_rater**2 / raters)
     if sd == 0:
         return math.nan
-    if 2.0 ** (1 - n_prompts) > alpha:
-        return 0.0
-    effective = n_prompts * WILCOXON_EFFICIENCY
-    df = effective - 1
-    noncentrality = difference / sd * math.sqrt(effective)
-    critical = stats.t.ppf(1 - alpha / 2, df)
-    power = stats.nct.sf(critical, df, noncentrality) + stats.nct.cdf(-critical, df, noncentrality)
-    # scipy's noncentral t gives NaN far in the tail, where the power is 1.
-    return float(power) if math.isfinite(power) else 1.0
+    return float(_paired_powers(np.array([n_prompts]), effect=difference / sd, alpha=alpha)[0])
+
+
+def _paired_powers(n_prompts: np.ndarray, *, effect: float, alpha: float) -> np.ndarray:
+    """``paired_test_power`` for many prompt counts at once, for a standardised effect."""
+    powers = np.zeros(len(n_prompts))
+    above_floor = 2.0 ** (1 - n_prompts.astype(float)) <= alpha
+    if above_floor.any():
+        powers[above_floor] = ttest_power(
+            effect, nobs=n_prompts[above_floor] * WILCOXON_EFFICIENCY, alpha=alpha
+        )
+    # The noncentral t can give NaN far in the tail, where the power is 1.
+    return np.where(np.isfinite(powers), powers, 1.0)
 
 
 def binomial_test_power(decisive: int, *, win_rate: float, alpha: float = ALPHA) -> float:
@@ -60,35 +68,61 @@ def binomial_test_power(decisive: int, *, win_rate: float, alpha: float = ALPHA)
     At p = 0.5 the two-sided p-value is twice the smaller tail, so the test rejects k ≤ c or
     k ≥ n − c, with c the largest k whose lower tail is at most α/2.
     """
-    critical = int(stats.binom.ppf(alpha / 2, decisive, 0.5))
-    if stats.binom.cdf(critical, decisive, 0.5) > alpha / 2:
-        critical -= 1
-    if critical < 0:
-        return 0.0
+    return float(_binomial_powers(np.array([decisive]), win_rate=win_rate, alpha=alpha)[0])
+
+
+def _binomial_powers(decisive: np.ndarray, *, win_rate: float, alpha: float) -> np.ndarray:
+    """``binomial_test_power`` for many judgement counts at once."""
+    critical = stats.binom.ppf(alpha / 2, decisive, 0.5)
+    critical = np.where(stats.binom.cdf(critical, decisive, 0.5) > alpha / 2, critical - 1, critical)
     low = stats.binom.cdf(critical, decisive, win_rate)
     high = stats.binom.sf(decisive - critical - 1, decisive, win_rate)
-    return float(low + high)
+    return np.where(critical < 0, 0.0, low + high)
 
 
-def _smallest(guess: float, reaches: Callable[[int], bool], *, n_min: int = 3) -> int | None:
-    """Smallest n ≥ n_min with reaches(n), for a monotone reaches: bracket around a guess, then bisect.
+def _smallest_reaching(
+    powers: Callable[[np.ndarray], np.ndarray], target: float, guess: float, *, n_min: int
+) -> int | None:
+    """Smallest n ≥ n_min whose power, increasing in n, reaches ``target``; None if MAX_PROMPTS does not.
 
-    None when even MAX_PROMPTS does not reach.
+    Brackets the answer by doubling from the guess, then narrows the bracket sixteen-fold a step by
+    evaluating 17 evenly spaced sizes at once: three or four evaluations where bisection takes a dozen.
     """
     high = min(max(n_min, math.ceil(guess)), MAX_PROMPTS)
-    while not reaches(high):
+    while powers(np.array([high]))[0] < target:
         if high >= MAX_PROMPTS:
             return None
         high = min(2 * high, MAX_PROMPTS)
-    low = max(n_min, int(high * 0.95))
-    while low > n_min and reaches(low):
-        high, low = low, max(n_min, int(low * 0.8))
-    if reaches(low):
-        return low
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (low, middle) if reaches(middle) else (middle, high)
+    low = n_min  # the answer lies in [low, high]: high reaches, nothing below low counts
+    while low < high:
+        candidates = np.unique(np.linspace(low, high, 17).round().astype(int))
+        first = int(np.argmax(powers(candidates) >= target))
+        if first == 0:
+            return int(candidates[0])
+        low, high = int(candidates[first - 1]) + 1, int(candidates[first])
     return high
+
+
+def _first_reaching(
+    powers: Callable[[np.ndarray], np.ndarray], target: float, guess: float, *, n_min: int
+) -> int | None:
+    """Smallest n ≥ n_min whose power reaches ``target``, for a power that saw-tooths in n.
+
+    None if even MAX_PROMPTS does not reach. Scans upward in growing blocks, each evaluated at once, from a little below the normal
+    approximation's guess, stepping the start further down while it already reaches the target,
+    so the first n found is the smallest (the binomial test's power saw-tooths in n).
+    """
+    start = min(max(n_min, int(0.9 * guess)), MAX_PROMPTS)
+    while start > n_min and powers(np.array([start]))[0] >= target:
+        start = max(n_min, int(0.8 * start))
+    block = max(32, start // 4)
+    while start <= MAX_PROMPTS:
+        candidates = np.arange(start, min(start + block, MAX_PROMPTS + 1))
+        reached = np.flatnonzero(powers(candidates) >= target)
+        if len(reached):
+            return int(candidates[reached[0]])
+        start, block = start + block, 2 * block
+    return None
 
 
 def prompts_for_paired_test(
@@ -104,11 +138,11 @@ def prompts_for_paired_test(
     sd = math.sqrt(sd_prompt**2 + sd_rater**2 / raters)
     if difference == 0 or math.isnan(difference) or sd == 0:
         return None
-    # The normal approximation's answer, where the exact search starts.
     z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
     guess = (z * sd / difference) ** 2 / WILCOXON_EFFICIENCY + 1
-    spread = {"difference": difference, "sd_prompt": sd_prompt, "sd_rater": sd_rater, "raters": raters}
-    return _smallest(guess, lambda n: paired_test_power(n, alpha=alpha, **spread) >= power)
+    return _smallest_reaching(
+        lambda n: _paired_powers(n, effect=difference / sd, alpha=alpha), power, guess, n_min=3
+    )
 
 
 def decisive_judgements_for_win_rate(
@@ -117,17 +151,11 @@ def decisive_judgements_for_win_rate(
     """Fewest non-tie judgements giving the exact binomial test ``power`` (smallest n; power saw-tooths in n)."""
     if win_rate == 0.5 or math.isnan(win_rate):
         return None
-    # Scan exactly from a little below the normal approximation's answer (stepping further down
-    # while that start already reaches the target), so the first n found is the smallest.
     z_alpha, z_power = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
     guess = ((z_alpha * 0.5 + z_power * math.sqrt(win_rate * (1 - win_rate))) / (win_rate - 0.5)) ** 2
-    start = max(1, int(0.9 * guess))
-    while start > 1 and binomial_test_power(start, win_rate=win_rate, alpha=alpha) >= power:
-        start = max(1, int(0.8 * start))
-    for n in range(start, MAX_PROMPTS):
-        if binomial_test_power(n, win_rate=win_rate, alpha=alpha) >= power:
-            return n
-    return None
+    return _first_reaching(
+        lambda n: _binomial_powers(n, win_rate=win_rate, alpha=alpha), power, guess, n_min=1
+    )
 
 
 def prompts_for_win_rate(
@@ -165,13 +193,15 @@ def quality_power_table(
     rater_counts: Sequence[int] = RATER_COUNTS,
 ) -> pd.DataFrame:
     """Per pair and criterion of a pilot: its effect and spread, power now, and prompts needed per rater count."""
-    scores = rater_prompt_scores(ratings)
+    scores = {
+        criterion: rows.droplevel(0) for criterion, rows in rater_prompt_scores(ratings).groupby(level=0)
+    }
     rows = []
     for a, b in combinations(variant_order(ratings, variants), 2):
         for criterion in CRITERIA:
-            if criterion not in scores.index.get_level_values(0) or not {a, b} <= set(scores.columns):
+            if criterion not in scores or not {a, b} <= set(scores[criterion].columns):
                 continue
-            differences = (scores.loc[criterion, a] - scores.loc[criterion, b]).dropna()
+            differences = (scores[criterion][a] - scores[criterion][b]).dropna()
             if len(differences) < 2:
                 continue
             difference = float(differences.groupby(level="prompt_id").mean().mean())

@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from .data import CRITERIA
-from .stats import bca_interval, holm, t_interval, win_rate
+from .stats import bca_interval, holm, t_interval, wilcoxon_signed_rank, win_rate
 
 
 @dataclass
@@ -50,21 +50,24 @@ def rater_prompt_scores(ratings: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _column(table: pd.DataFrame, criterion: str, variant: str) -> pd.Series:
-    if variant not in table.columns or criterion not in table.index.get_level_values(0):
-        return pd.Series(dtype=float)
-    return table.loc[criterion, variant]
+def _by_criterion(table: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
+    """criterion → variant → that variant's column (NaN where unrated), rows aligned within a criterion."""
+    return {
+        criterion: {variant: rows[variant].to_numpy() for variant in rows.columns}
+        for criterion, rows in table.groupby(level=0, sort=False)
+    }
 
 
 def variant_means(
     ratings: pd.DataFrame, variants: Sequence[str], *, seed: int = 0, n_resamples: int | None = None
 ) -> pd.DataFrame:
     """Mean of per-prompt means with its 95% t-interval and BCa bootstrap interval, per variant × criterion."""
-    means = prompt_means(ratings)
+    means = _by_criterion(prompt_means(ratings))
     counts = ratings.groupby(["variant", "criterion"]).size()
     rows = []
     for index, (variant, criterion) in enumerate((v, c) for v in variants for c in CRITERIA):
-        values = _column(means, criterion, variant).dropna().to_numpy()
+        values = means.get(criterion, {}).get(variant, np.empty(0))
+        values = values[~np.isnan(values)]
         row = {"variant": variant, "criterion": criterion, "n_prompts": len(values)}
         row["n_ratings"] = int(counts.get((variant, criterion), 0))
         if len(values):
@@ -101,32 +104,31 @@ def rank_biserial(differences: np.ndarray) -> float:
     return float((ranks[nonzero > 0].sum() - ranks[nonzero < 0].sum()) / ranks.sum())
 
 
-def _tally(a: pd.Series, b: pd.Series) -> tuple[int, int, int]:
-    both = a.notna() & b.notna()
+def _tally(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int]:
+    """Wins, ties and losses of a over b where both are present."""
+    both = ~np.isnan(a) & ~np.isnan(b)
     a, b = a[both], b[both]
     return int((a > b).sum()), int((a == b).sum()), int((a < b).sum())
 
 
 def pair_comparisons(ratings: pd.DataFrame, variants: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
     """Every unordered variant pair × criterion: tallies, Wilcoxon on prompt differences, Holm over all."""
-    by_rater = rater_prompt_scores(ratings)
-    by_prompt = prompt_means(ratings)
+    by_rater = _by_criterion(rater_prompt_scores(ratings))
+    by_prompt = _by_criterion(prompt_means(ratings))
     rows, notes = [], []
     for a, b in combinations(variants, 2):
         for criterion in CRITERIA:
-            prompt_a, prompt_b = _column(by_prompt, criterion, a), _column(by_prompt, criterion, b)
-            if prompt_a.empty or prompt_b.empty:
+            prompts = by_prompt.get(criterion, {})
+            if a not in prompts or b not in prompts:
                 continue
-            differences = (prompt_a - prompt_b).dropna().to_numpy()
+            differences = prompts[a] - prompts[b]
+            differences = differences[~np.isnan(differences)]
             if not len(differences):
                 notes.append(f"quality: {a} and {b} share no rated prompt on {criterion}; pair left out")
                 continue
-            wins, ties, losses = _tally(_column(by_rater, criterion, a), _column(by_rater, criterion, b))
-            prompt_wins, prompt_ties, prompt_losses = _tally(prompt_a, prompt_b)
-            with warnings.catch_warnings():
-                # scipy warns (and answers p = 1) when every difference is zero.
-                warnings.simplefilter("ignore", RuntimeWarning)
-                test = stats.wilcoxon(differences)
+            wins, ties, losses = _tally(by_rater[criterion][a], by_rater[criterion][b])
+            prompt_wins, prompt_ties, prompt_losses = _tally(prompts[a], prompts[b])
+            statistic, p = wilcoxon_signed_rank(differences)
             if not np.any(differences):
                 notes.append(f"quality: {a} and {b} tie on every prompt on {criterion} (p = 1)")
             rows.append(
@@ -144,8 +146,8 @@ def pair_comparisons(ratings: pd.DataFrame, variants: Sequence[str]) -> tuple[pd
                     "prompt_win_rate": win_rate(prompt_wins, prompt_losses),
                     "n_prompts": len(differences),
                     "mean_difference": float(differences.mean()),
-                    "wilcoxon_statistic": float(test.statistic),
-                    "p_value": float(test.pvalue),
+                    "wilcoxon_statistic": statistic,
+                    "p_value": p,
                     "rank_biserial": rank_biserial(differences),
                 }
             )
@@ -256,7 +258,12 @@ def ordinal_model(ratings: pd.DataFrame, variants: Sequence[str]) -> tuple[pd.Da
         except (np.linalg.LinAlgError, ValueError) as error:
             notes.append(f"ordinal model on {criterion} could not be fitted: {error}")
             continue
-        intervals = fit.conf_int()
+        with np.errstate(over="ignore", invalid="ignore"):
+            odds = np.exp(fit.conf_int().loc[list(exog.columns)])
+        if not np.isfinite(odds.to_numpy()).all():
+            # Few ratings can separate the variants: the likelihood then has no finite maximum.
+            notes.append(f"ordinal model on {criterion}: too few ratings for finite odds ratios; left out")
+            continue
         for variant in exog.columns:
             rows.append(
                 {
@@ -265,8 +272,8 @@ def ordinal_model(ratings: pd.DataFrame, variants: Sequence[str]) -> tuple[pd.Da
                     "reference": levels[0],
                     "log_odds": float(fit.params[variant]),
                     "odds_ratio": float(np.exp(fit.params[variant])),
-                    "ci_low": float(np.exp(intervals.loc[variant, 0])),
-                    "ci_high": float(np.exp(intervals.loc[variant, 1])),
+                    "ci_low": float(odds.loc[variant, 0]),
+                    "ci_high": float(odds.loc[variant, 1]),
                     "p_value": float(fit.pvalues[variant]),
                 }
             )

@@ -212,6 +212,10 @@ def _tables(analyses: Analyses) -> list[tables.Table]:
     quality, diversity = analyses.quality, analyses.diversity
     candidates = [
         (quality.variants, lambda: tables.quality_means_table(quality.variants, quality.pairs)),
+        (
+            quality.variants,
+            lambda: tables.quality_means_table(quality.variants, quality.pairs, bootstrap=True),
+        ),
         (quality.pairs, lambda: tables.quality_pairs_table(quality.pairs)),
         (
             quality.mixed_effects,
@@ -272,18 +276,25 @@ def build_report(
     return Report(summary=summary, tables=_tables(analyses), figures=_figures(analyses, automatic_metrics))
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 rater', '3 raters', '0 raters'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def markdown_report(report: Report) -> str:
     meta = report.summary["meta"]
     lines = [
         f"# Listening study report{': ' + markdown_escape(meta['study']) if meta['study'] else ''}",
         "",
-        f"{meta['n_ratings']} quality ratings by {meta['n_raters']} raters on {meta['n_prompts']} prompts; "
-        f"{meta['n_judgements']} diversity judgements on {meta['n_diversity_prompts']} prompts; "
-        f"{meta['excluded_raters']['left_out']} excluded rater(s) left out.",
+        f"{counted(meta['n_ratings'], 'quality rating')} by {counted(meta['n_raters'], 'rater')} on "
+        f"{counted(meta['n_prompts'], 'prompt')}; {counted(meta['n_judgements'], 'diversity judgement')} on "
+        f"{counted(meta['n_diversity_prompts'], 'prompt')}; "
+        f"{counted(meta['excluded_raters']['left_out'], 'excluded rater')} left out.",
         "",
     ]
-    lines += [f"![{name}]({name})" for name in report.figures] + [""]
-    lines += [tables.to_markdown(table) for table in report.tables]
+    if report.figures:
+        lines += ["## Figures", "", *[f"![{name}]({name})" for name in report.figures], ""]
+    lines += [tables.to_markdown(table, level=2) for table in report.tables]
     if report.summary["notes"]:
         lines += ["## Notes", "", *[f"- {markdown_escape(note)}" for note in report.summary["notes"]], ""]
     return "\n".join(lines)

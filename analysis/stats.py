@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint
 
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 9999
@@ -46,27 +48,61 @@ def bca_interval(
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
+# scipy.stats.wilcoxon's default method enumerates every sign flip when a sample of at most this many
+# differences has ties or zeros (2**13 < its 9999 resamples); above it, or without ties, it goes elsewhere.
+WILCOXON_PERMUTATION_MAX = 13
+
+
+def wilcoxon_signed_rank(differences: np.ndarray) -> tuple[float, float]:
+    """The statistic and two-sided p-value of ``scipy.stats.wilcoxon(differences)`` with its defaults.
+
+    scipy (1.17) picks the method by the sample: the normal approximation above 50 differences, the
+    exact distribution without ties or zeros, and with ties or zeros at most 13 differences a
+    permutation test that evaluates the statistic on all 2**n sign flips (about 0.4 s a call). Its
+    null distribution is had here exactly by counting subsets of the tied ranks, doubled to integers
+    (a knapsack count over at most 13 ranks), which gives scipy's p-value bit for bit; every other
+    case is scipy's own call. Where scipy has no answer (one zero difference raises, more than 13 zero
+    differences give NaN) p is 1: no sign flip can move a statistic made of zeros.
+    """
+    differences = np.asarray(differences, dtype=float)
+    nonzero = differences[differences != 0]
+    if not len(nonzero):
+        return 0.0, 1.0
+    ranks = stats.rankdata(np.abs(nonzero))
+    tied = len(np.unique(ranks)) < len(ranks)
+    if len(differences) > WILCOXON_PERMUTATION_MAX or not (tied or len(nonzero) < len(differences)):
+        result = stats.wilcoxon(differences)
+        return float(result.statistic), float(result.pvalue)
+    doubled = np.rint(2 * ranks).astype(np.int64)
+    # counts[s]: how many of the 2**m sign patterns give a doubled positive-rank sum of s.
+    counts = np.zeros(int(doubled.sum()) + 1, dtype=np.int64)
+    counts[0] = 1
+    for rank in doubled:
+        counts[rank:] = counts[rank:] + counts[:-rank].copy()
+    observed = int(doubled[nonzero > 0].sum())
+    flips = float(2 ** len(doubled))
+    less, greater = counts[: observed + 1].sum() / flips, counts[observed:].sum() / flips
+    positive = float(ranks[nonzero > 0].sum())
+    return min(positive, float(ranks.sum()) - positive), min(1.0, 2 * min(less, greater))
+
+
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
-    """Holm's step-down adjustment over the p-values given; None stays None and is not counted."""
-    present = [(p, i) for i, p in enumerate(p_values) if p is not None]
+    """Holm's step-down adjustment (statsmodels) over the p-values given; None stays None and is not counted."""
+    present = [i for i, p in enumerate(p_values) if p is not None]
     adjusted: list[float | None] = [None] * len(p_values)
-    running = 0.0
-    m = len(present)
-    for rank, (p, i) in enumerate(sorted(present)):
-        running = max(running, min(1.0, (m - rank) * p))
-        adjusted[i] = running
+    if present:
+        corrected = multipletests([p_values[i] for i in present], method="holm")[1]
+        for i, p in zip(present, corrected, strict=True):
+            adjusted[i] = float(p)
     return adjusted
 
 
 def wilson_interval(successes: int, trials: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Wilson score interval for a proportion (no continuity correction)."""
+    """Wilson score interval for a proportion (statsmodels, no continuity correction); NaN with no trials."""
     if trials == 0:
         return math.nan, math.nan
-    z = stats.norm.ppf(0.5 + confidence / 2)
-    p = successes / trials
-    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    return centre - half, centre + half
+    low, high = proportion_confint(successes, trials, alpha=1 - confidence, method="wilson")
+    return float(low), float(high)
 
 
 def win_rate(wins: int, losses: int) -> float:
@@ -86,14 +122,14 @@ def oneway_anova(targets: pd.Series, values: pd.Series) -> tuple[float, float, f
     Unequal group sizes use k0 = (N − Σk²/N)/(n − 1), the ANOVA estimator's average k.
     None when there are fewer than two targets or no target has two values.
     """
-    frame = pd.DataFrame({"target": targets.to_numpy(), "value": values.to_numpy(dtype=float)})
-    groups = frame.groupby("target")["value"]
-    sizes, means = groups.size().to_numpy(), groups.mean().to_numpy()
-    n_targets, n_values = len(sizes), int(sizes.sum())
+    _, group = np.unique(targets.to_numpy(), return_inverse=True)
+    values = values.to_numpy(dtype=float)
+    sizes = np.bincount(group)
+    means = np.bincount(group, weights=values) / sizes
+    n_targets, n_values = len(sizes), len(values)
     if n_targets < 2 or n_values <= n_targets:
         return None
-    grand = frame["value"].mean()
-    between = float((sizes * (means - grand) ** 2).sum() / (n_targets - 1))
-    within = float(((frame["value"] - groups.transform("mean")) ** 2).sum() / (n_values - n_targets))
+    between = float((sizes * (means - values.mean()) ** 2).sum() / (n_targets - 1))
+    within = float(((values - means[group]) ** 2).sum() / (n_values - n_targets))
     k0 = float((n_values - (sizes**2).sum() / n_values) / (n_targets - 1))
     return between, within, k0

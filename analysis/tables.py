@@ -15,7 +15,7 @@ import pandas as pd
 
 from formats.validation import markdown_escape, neutralise_formula
 
-from .stats import significance_mark
+from .stats import BOOTSTRAP_RESAMPLES, significance_mark
 
 SIGNIFICANCE_NOTE = "* p < 0.05, ** p < 0.01, *** p < 0.001 (Holm-corrected)"
 CRITERION_LABELS = {
@@ -67,8 +67,9 @@ def best_cells(numbers: pd.DataFrame, columns: Iterable[str]) -> set[tuple[int, 
     return cells
 
 
-def quality_means_table(variants: pd.DataFrame, pairs: pd.DataFrame) -> Table:
-    """Variants × criteria: mean [95% t-interval]; best bold; † where the best is significantly better."""
+def quality_means_table(variants: pd.DataFrame, pairs: pd.DataFrame, *, bootstrap: bool = False) -> Table:
+    """Variants × criteria: mean [95% t-interval, or BCa bootstrap]; best bold; † where the best is significantly better."""
+    low, high = ("boot_low", "boot_high") if bootstrap else ("ci_low", "ci_high")
     order = list(dict.fromkeys(variants["variant"]))
     criteria = [c for c in CRITERION_LABELS if c in set(variants["criterion"])]
     cells = pd.DataFrame({"Variant": order})
@@ -80,16 +81,25 @@ def quality_means_table(variants: pd.DataFrame, pairs: pd.DataFrame) -> Table:
         best = rows["mean"].idxmax() if rows["mean"].notna().any() else None
         texts = []
         for variant, row in rows.iterrows():
-            text = interval(row["mean"], row["ci_low"], row["ci_high"])
+            text = interval(row["mean"], row[low], row[high])
             if best is not None and variant != best and _significant(pairs, best, variant, criterion):
                 text += " †"
             texts.append(text)
         cells[label] = texts
     bold = best_cells(numbers, numbers.columns)
-    note = (
-        "Mean over prompts of each prompt's mean score, with the 95% t-interval over prompts. Best per "
-        "column in bold; † significantly below the best (Wilcoxon signed-rank, Holm p < 0.05)."
+    what = (
+        f"the 95% BCa bootstrap interval (resampling prompts, {BOOTSTRAP_RESAMPLES} resamples)"
+        if bootstrap
+        else "the 95% t-interval over prompts"
     )
+    note = (
+        f"Mean over prompts of each prompt's mean score, with {what}. Best per column in bold; "
+        "† significantly below the best (Wilcoxon signed-rank, Holm p < 0.05)."
+    )
+    if bootstrap:
+        return Table(
+            "quality_means_bootstrap", "Quality (MOS, 1–5), bootstrap intervals", variants, cells, bold, note
+        )
     return Table("quality_means", "Quality (MOS, 1–5)", variants, cells, bold, note)
 
 
@@ -286,14 +296,16 @@ def power_table(power: pd.DataFrame, *, quality: bool) -> Table:
     return Table(name, title, power, cells, set(), note)
 
 
-def to_markdown(table: Table) -> str:
+def to_markdown(table: Table, *, level: int = 1) -> str:
+    """The table under a heading of ``level`` (1 in its own file, 2 inside report.md)."""
+
     def cell(row: int, column: str) -> str:
         # Cells carry variant names from outside: no markup, tags or links of theirs reach the page.
         text = markdown_escape(str(table.cells.at[row, column]))
         return f"**{text}**" if (row, column) in table.bold else text
 
     columns = list(table.cells.columns)
-    lines = [f"### {table.title}", "", "| " + " | ".join(columns) + " |"]
+    lines = [f"{'#' * level} {table.title}", "", "| " + " | ".join(columns) + " |"]
     lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(columns))) + "|")
     lines += ["| " + " | ".join(cell(row, c) for c in columns) + " |" for row in table.cells.index]
     return "\n".join([*lines, "", table.note, ""])

@@ -1,25 +1,31 @@
-"""Time the whole analysis report on the simulated study of issue 6.
+"""Time the whole `python -m analysis report` command, imports included, on two simulated studies.
 
-100 prompts × 3 raters × 6 variants (quality) and 50 prompts × 3 raters × 5 pairs (diversity),
-bootstraps included, written to a temporary folder. Run: python benchmarks/analysis.py
+small: the demo study's shape, 12 prompts × 2 raters × 5 variants (quality) and every pair of the
+5 variants on 12 prompts by 2 raters (diversity); large: the study of issue 6, 100 prompts × 3
+raters × 6 variants and 50 prompts × 3 raters × 5 pairs. Each command runs --repeat times (best
+wall-clock and CPU time reported) in a fresh process, as a researcher runs it.
+
+Run: python benchmarks/analysis.py [--repeat 3] [--code DIR]
+--code runs the command from another checkout (say, a `git worktree` of an older commit) on the
+same data, for before/after figures.
 """
 
+import argparse
 import os
+import subprocess
+import sys
+import tempfile
+import time
+from itertools import combinations
+from pathlib import Path
 
-# The report's matrices are small: one BLAS thread avoids oversubscription on a shared, loaded machine.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from analysis.report import write_report  # noqa: E402
 from analysis.simulate import simulate_diversity, simulate_quality  # noqa: E402
 
+DEMO_STRENGTHS = {"base": 0.0, "cfg": -0.8, "distilled": -0.6, "diversity": 0.6, "lerp-50": 0.2}
+STRENGTHS = {"base": 0.0, "cfg_g3": -0.8, "distilled": -0.6, "diversity_b15": 0.6, "lerp_50": 0.2}
 PAIRS = [
     ("base", "cfg_g3"),
     ("base", "diversity_b15"),
@@ -27,30 +33,64 @@ PAIRS = [
     ("cfg_g3", "distilled"),
     ("lerp_50", "cfg_g3"),
 ]
-STRENGTHS = {"base": 0.0, "cfg_g3": -0.8, "distilled": -0.6, "diversity_b15": 0.6, "lerp_50": 0.2}
-METRICS = {
-    "base": {"text_adherence": 0.30, "diversity": 0.66},
-    "cfg_g3": {"text_adherence": 0.36, "diversity": 0.55},
-    "distilled": {"text_adherence": 0.35, "diversity": 0.57},
-    "diversity_b15": {"text_adherence": 0.31, "diversity": 0.74},
-    "lerp_50": {"text_adherence": 0.34, "diversity": 0.68},
-}
+
+
+def write_studies(folder: Path) -> dict[str, Path]:
+    small, large = folder / "small", folder / "large"
+    small.mkdir()
+    large.mkdir()
+    simulate_quality(
+        n_prompts=12,
+        raters_per_prompt=2,
+        n_raters=2,
+        variants=list(DEMO_STRENGTHS),
+        effects={"cfg": {"text_adherence": 0.5}},
+        seed=1,
+    ).to_csv(small / "ratings.csv", index=False)
+    simulate_diversity(
+        n_prompts=12,
+        raters_per_comparison=2,
+        n_raters=2,
+        strengths=DEMO_STRENGTHS,
+        pairs=list(combinations(DEMO_STRENGTHS, 2)),
+        seed=2,
+    ).to_csv(small / "diversity.csv", index=False)
+    simulate_quality(
+        effects={"cfg_g3": {"text_adherence": 0.5}, "diversity_b15": {"musicality": -0.3}}, seed=1
+    ).to_csv(large / "ratings.csv", index=False)
+    simulate_diversity(strengths=STRENGTHS, pairs=PAIRS, seed=2).to_csv(large / "diversity.csv", index=False)
+    return {"small (12 prompts)": small, "large (100 prompts)": large}
+
+
+def timed(command: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall-clock and CPU (user + system) seconds of one run of the command."""
+    before = os.times()
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    after = os.times()
+    return wall, (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
 
 
 def main() -> None:
-    ratings = simulate_quality(
-        effects={"cfg_g3": {"text_adherence": 0.5}, "diversity_b15": {"musicality": -0.3}}, seed=1
-    )
-    judgements = simulate_diversity(strengths=STRENGTHS, pairs=PAIRS, seed=2)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per study (best reported)")
+    parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose analysis package runs")
+    arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        start, start_cpu = time.perf_counter(), time.process_time()
-        summary = write_report(ratings, judgements, Path(folder) / "report", automatic_metrics=METRICS)
-        elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
-    print(
-        f"full report: {len(ratings)} quality ratings, {len(judgements)} diversity judgements, "
-        f"{len(summary['quality']['pairs'])} quality pair tests, {len(summary['files'])} files: "
-        f"{elapsed:.2f} s ({cpu:.2f} s of CPU)"
-    )
+        for name, study in write_studies(Path(folder)).items():
+            command = [sys.executable, "-m", "analysis", "report"]
+            command += [str(study / "ratings.csv"), str(study / "diversity.csv"), "--out"]
+            runs = [
+                timed([*command, str(Path(folder) / f"out{run}")], arguments.code)
+                for run in range(arguments.repeat)
+            ]
+            print(
+                f"{name}: best {min(w for w, _ in runs):.2f} s wall-clock, {min(c for _, c in runs):.2f} s CPU "
+                f"({arguments.repeat} runs of python -m analysis report; load average {os.getloadavg()[0]:.1f})"
+            )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,12 @@ def run_step(self, step_id: int) -> str:
     return "succeeded"
 
 
+@shared_task(name="launches.layer_done")
+def layer_done(launch_id: str, layer: int) -> str:
+    """Closes a layer of a launch's canvas (the body of its chord); the steps themselves record progress."""
+    return f"launch {launch_id}: layer {layer} done"
+
+
 @shared_task(name="launches.sweep")
 def sweep() -> list[str]:
     """Periodic (celery beat, and the local demo worker's -B): sends again what died or was lost."""

@@ -1,6 +1,10 @@
 """A launch's steps as a Celery canvas: a chain of layers, each layer a group of the steps whose inputs
-the layers before it make (a chain of groups becomes chords, joined through the result backend). Training
-and generation go to the ``gpu`` queue, the light steps to ``default``."""
+the layers before it make. Training and generation go to the ``gpu`` queue, the light steps to ``default``.
+
+Each group is closed by a light ``layer_done`` task, so the canvas is a chain of chords (group, then one
+task) joined through the result backend. A group chained straight to the next group is a chord whose body
+is a group, which Celery 5 and django-celery-results mishandle (duplicate runs and a unique-constraint
+error on the chord counter: celery/celery#8662)."""
 
 from celery import chain, group
 from django.utils import timezone

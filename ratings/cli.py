@@ -1,4 +1,5 @@
-"""What the management commands of every app share: finding the study, checking the --out folder."""
+"""What the management commands of every app share: their common arguments, finding the study,
+checking the --out folder."""
 
 import os
 from pathlib import Path
@@ -23,3 +24,16 @@ def out_folder_or_error(out: Path) -> Path:
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise CommandError(f"--out {out}: cannot write into {existing}")
     return out
+
+
+def add_study_argument(parser) -> None:
+    parser.add_argument("--study", required=True, help="Slug of an existing study.")
+
+
+def add_results_arguments(parser) -> None:
+    """--study, --out and --include-excluded: the arguments of every command that writes a study's results."""
+    add_study_argument(parser)
+    parser.add_argument("--out", required=True, type=Path, help="Folder to write (created; files replaced).")
+    parser.add_argument(
+        "--include-excluded", action="store_true", help="Keep the rows of raters flagged for exclusion."
+    )

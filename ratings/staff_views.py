@@ -6,6 +6,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from formats import CRITERIA
+
 from . import selectors, services
 from .models import Rater, RaterFlag, Study, Task
 
@@ -25,7 +27,13 @@ def study_dashboard(request: HttpRequest, study_slug: str) -> HttpResponse:
     return render(
         request,
         "ratings/dashboard.html",
-        {"board": selectors.study_dashboard(study), "study": study, "refresh_seconds": REFRESH_SECONDS},
+        {
+            "board": selectors.study_dashboard(study),
+            "study": study,
+            "refresh_seconds": REFRESH_SECONDS,
+            "metric_labels": selectors.METRICS.values(),
+            "criteria_labels": CRITERIA.values(),
+        },
     )
 
 

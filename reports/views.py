@@ -1,24 +1,20 @@
-"""Staff pages: the list of studies, and one study's report with its tables and plots."""
+"""Staff pages: the list of studies, and one study's stored report with its tables and plots.
+
+The report is never computed here: the page shows the stored one (reports.tasks computes it on the
+default queue) and asks for a new one when the study's answers changed since.
+"""
 
 from __future__ import annotations
-
-import base64
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
-from analysis.tables import Table
 from ratings.models import Study
 
-from .selectors import study_report
+from .services import stored_report_refresh
 
-
-def _rows(table: Table) -> list[list[tuple[str, bool]]]:
-    return [
-        [(str(table.cells.at[row, column]), (row, column) in table.bold) for column in table.cells.columns]
-        for row in table.cells.index
-    ]
+REFRESH_SECONDS = 5
 
 
 @staff_member_required
@@ -30,20 +26,18 @@ def study_list(request: HttpRequest) -> HttpResponse:
 def report_page(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     include_excluded = request.GET.get("include_excluded") == "1"
-    report = study_report(study, include_excluded=include_excluded)
+    stored = stored_report_refresh(study=study, include_excluded=include_excluded)
+    content = stored.content
     context = {
         "study": study,
         "include_excluded": include_excluded,
-        "meta": report.summary["meta"],
-        "notes": report.summary["notes"],
-        "figures": [
-            (name, "data:image/png;base64," + base64.b64encode(png).decode("ascii"))
-            for name, png in report.figures.items()
-        ],
-        "tables": [
-            {"title": t.title, "columns": list(t.cells.columns), "rows": _rows(t), "note": t.note}
-            for t in report.tables
-        ],
+        "stored": stored,
+        "recomputing": bool(stored.pending_fingerprint),
+        "refresh_seconds": REFRESH_SECONDS,
+        "meta": content.get("summary", {}).get("meta", {}),
+        "notes": content.get("summary", {}).get("notes", []),
+        "figures": content.get("figures", []),
+        "tables": content.get("tables", []),
     }
     return render(request, "reports/report.html", context)
 
@@ -51,7 +45,10 @@ def report_page(request: HttpRequest, slug: str) -> HttpResponse:
 @staff_member_required
 def report_summary(request: HttpRequest, slug: str) -> JsonResponse:
     study = get_object_or_404(Study, slug=slug)
-    report = study_report(study, include_excluded=request.GET.get("include_excluded") == "1")
-    response = JsonResponse(report.summary, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    stored = stored_report_refresh(study=study, include_excluded=request.GET.get("include_excluded") == "1")
+    if not stored.content:
+        return JsonResponse({"error": "the report is being computed; ask again in a few seconds"}, status=503)
+    response = JsonResponse(stored.content["summary"], json_dumps_params={"indent": 2, "ensure_ascii": False})
     response["Content-Disposition"] = f'attachment; filename="{study.slug}-summary.json"'
+    response["Last-Modified"] = stored.computed_at.strftime("%a, %d %b %Y %H:%M:%S GMT")
     return response

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# The main job on embedded defaults: SQLite, a local Celery worker on a file-system broker, the
-# built-in model. The worker runs recipes/demo.yaml through the study pipeline (the committed demo
+# The main job on embedded defaults: SQLite, local Celery workers on a file-system broker, the
+# built-in model. The gpu worker runs recipes/demo.yaml through the study pipeline (the committed demo
 # finetunes are reused), then the platform is served at DEMO_ADDRESS (default 127.0.0.1:8000) with
-# one invite link per rater printed. Ctrl-C stops the server and the worker.
+# one invite link per rater printed. Ctrl-C stops the server and the workers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 address="${DEMO_ADDRESS:-127.0.0.1:8000}"
 python3 manage.py migrate --noinput -v0
-# -B: the worker also runs celery beat, whose periodic sweep sends again any step whose worker died.
-python3 -m celery -A evalsite worker -Q gpu,default --concurrency 1 --max-tasks-per-child 1 \
-  -B -s var/celerybeat-schedule --loglevel WARNING >>var/worker.log 2>&1 &
+python3 -m celery -A evalsite worker -Q gpu --concurrency 1 --max-tasks-per-child 1 -n gpu@%h \
+  --loglevel WARNING >>var/worker.log 2>&1 &
 worker=$!
-trap 'kill $worker 2>/dev/null || true' EXIT
+# The default queue's own worker: the staff report and the pipeline's bookkeeping run there, never
+# queued behind training. -B: it also runs celery beat, whose periodic sweep sends again any step whose
+# worker died.
+python3 -m celery -A evalsite worker -Q default --concurrency 1 -n default@%h \
+  -B -s var/celerybeat-schedule --loglevel WARNING >>var/worker.log 2>&1 &
+default_worker=$!
+trap 'kill $worker $default_worker 2>/dev/null || true' EXIT
 python3 manage.py demo_study --raters "${DEMO_RATERS:-3}" --base-url "http://$address"
 echo "Researchers: 'python3 manage.py createsuperuser', then http://$address/admin/, /staff/launches/ and /staff/jobs/"
 python3 manage.py runserver --noreload "$address"

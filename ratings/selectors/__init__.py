@@ -7,12 +7,14 @@ read through the kind (ratings/kinds/). Callers use the names re-exported here.
 
 from ..kinds.quality import prompt_quality_clips
 from .dashboard import (
+    METRICS,
     KindCoverage,
     RaterRow,
     StudyDashboard,
     study_coverage,
     study_dashboard,
     study_diversity_coverage,
+    study_variants_summary,
 )
 from .exports import (
     study_diversity_rows,
@@ -21,6 +23,7 @@ from .exports import (
     study_kind_rows,
     study_quality_rows,
 )
+from .fingerprint import study_answers_fingerprint
 from .queue import (
     RaterCounts,
     RaterProgress,
@@ -60,8 +63,11 @@ __all__ = [
     "rater_progress",
     "rater_screening_findings",
     "rater_task_clip",
+    "study_answers_fingerprint",
     "study_coverage",
     "study_dashboard",
+    "METRICS",
+    "study_variants_summary",
     "study_diversity_coverage",
     "study_diversity_rows",
     "study_excluded_rater_ids",

@@ -3,8 +3,12 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db.models import Avg, Count
+
+from formats import CRITERIA
+
 from ..kinds import KINDS, TaskKind
-from ..models import Rater, RaterFlag, Study, Task, TaskStatus
+from ..models import QualityRating, Rater, RaterFlag, Study, Task, TaskStatus, Variant
 from .queue import RaterProgress, study_raters_progress, study_task_kinds
 from .screening import is_imported
 
@@ -52,10 +56,57 @@ class KindCoverage:
         return len(self.rows) * self.raters_per_item
 
 
+# The automatic metrics a launch records with each variant (MISSION.md section 3), in the order shown.
+METRICS = {
+    "text_adherence": "Text adherence (MuLan)",
+    "diversity_reward": "Diversity (reward embedding)",
+    "diversity_heldout": "Diversity (held-out embedding)",
+}
+
+
+@dataclass
+class VariantRow:
+    """A variant with its automatic metrics beside its human ratings so far (mean score per criterion
+    over the valid ratings: submitted, not a check item, rater not excluded)."""
+
+    variant: Variant
+    metrics: list[float | None]
+    human: list[float | None]
+    ratings: int
+
+
+def study_variants_summary(study: Study) -> list[VariantRow]:
+    """One row per variant, in two queries."""
+    means: dict[tuple[int, str], tuple[float, int]] = {
+        (row["clip__variant_id"], row["criterion"]): (row["mean"], row["n"])
+        for row in QualityRating.objects.filter(
+            clip__variant__study=study,
+            task__status=TaskStatus.SUBMITTED,
+            task__check_item=None,
+            task__rater__excluded=False,
+        )
+        .values("clip__variant_id", "criterion")
+        .annotate(mean=Avg("score"), n=Count("id"))
+    }
+    rows = []
+    for variant in study.variants.order_by("name"):
+        recorded = variant.provenance.get("metrics", {})
+        rows.append(
+            VariantRow(
+                variant=variant,
+                metrics=[recorded.get(name) for name in METRICS],
+                human=[means.get((variant.pk, c), (None, 0))[0] for c in CRITERIA],
+                ratings=sum(means.get((variant.pk, c), (None, 0))[1] for c in CRITERIA),
+            )
+        )
+    return rows
+
+
 @dataclass
 class StudyDashboard:
     study: Study
     kinds: tuple[str, ...]
+    variants: list[VariantRow] = field(default_factory=list)
     parts: list[KindCoverage] = field(default_factory=list)
     raters: list[RaterRow] = field(default_factory=list)
     check_items: int = 0
@@ -64,7 +115,12 @@ class StudyDashboard:
 def study_dashboard(study: Study) -> StudyDashboard:
     """Everything the dashboard shows, in a handful of queries however many raters there are."""
     kinds = study_task_kinds(study)
-    board = StudyDashboard(study=study, kinds=kinds, check_items=study.check_items.count())
+    board = StudyDashboard(
+        study=study,
+        kinds=kinds,
+        check_items=study.check_items.count(),
+        variants=study_variants_summary(study),
+    )
     for name in kinds:
         rows = KINDS[name].coverage(study)
         if rows:

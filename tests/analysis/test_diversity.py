@@ -85,7 +85,7 @@ def test_bradley_terry_is_the_logistic_regression_maximum_likelihood(simulated):
     fit = sm.Logit((decisive["outcome"] > 0).astype(float), design[order[1:]]).fit(disp=False)
     expected = np.concatenate([[0.0], fit.params.to_numpy()])
     _, matrices = win_matrices(decisive, order)
-    ours = bradley_terry(matrices.sum(axis=0), ridge=0.0)
+    ours = bradley_terry(matrices.sum(axis=0), regularization=0.0)
     assert ours == pytest.approx(expected - expected.mean(), abs=1e-6)
 
 

@@ -9,7 +9,7 @@ from scipy import stats
 
 from analysis.__main__ import main
 from analysis.data import CRITERIA
-from analysis.report import write_report
+from analysis.report import build_report, write_report
 from analysis.simulate import simulate_diversity, simulate_quality
 
 VARIANTS = ["base", "cfg", "rewarded"]
@@ -165,7 +165,7 @@ def test_command_line_reports_from_csv_files(study, tmp_path, capsys):
         summary["meta"]["excluded_raters"]["left_out"] == 1
         and summary["automatic_metrics"]["cfg"]["diversity"] == 0.5
     )
-    assert "1 excluded rater(s) left out" in capsys.readouterr().out
+    assert "(1 excluded rater left out)" in capsys.readouterr().out
 
 
 def test_command_line_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
@@ -194,7 +194,11 @@ def test_command_line_power_from_effect_sizes(capsys):
         == 0
     )
     out = capsys.readouterr().out
-    assert "1 rater(s) per prompt: quality 35 prompts" in out and "diversity" in out
+    assert (
+        "1 rater per prompt: quality 35 prompts" in out
+        and "2 raters per prompt" in out
+        and "diversity" in out
+    )
 
 
 def test_a_failure_midway_leaves_nothing_behind(study, tmp_path, monkeypatch):
@@ -218,3 +222,80 @@ def test_a_study_with_only_diversity_judgements_or_only_excluded_judges_still_re
     judged_by_one = diversity.assign(rater_id="flagged")
     summary = write_report(ratings, judged_by_one, tmp_path / "excluded", excluded_raters={"flagged"})
     assert summary["diversity"]["pairs"] == [] and summary["meta"]["excluded_raters"]["left_out"] == 1
+
+
+def ratings_of(rows) -> pd.DataFrame:
+    return pd.DataFrame(
+        [(*row, "") for row in rows],
+        columns=["rater_id", "prompt_id", "variant", "criterion", "score", "created_at"],
+    )
+
+
+@pytest.mark.parametrize("scores", [(3, 3), (2, 4)], ids=["equal scores", "different scores"])
+def test_one_rater_rating_one_prompt_gets_a_whole_report(tmp_path, scores):
+    ratings = ratings_of(
+        [
+            ("solo", "p1", variant, criterion, score)
+            for variant, score in zip("ab", scores, strict=True)
+            for criterion in CRITERIA
+        ]
+    )
+    judgement = pd.DataFrame(
+        [("solo", "p1", "a", "b", 1, "")],
+        columns=["rater_id", "prompt_id", "variant_a", "variant_b", "choice", "created_at"],
+    )
+    summary = write_report(ratings, judgement, tmp_path / "out")
+    cell = summary["quality"]["variants"]["a"]["musicality"]
+    assert cell["n_prompts"] == 1 and cell["mean"] == scores[0] == cell["ci_low"] == cell["ci_high"]
+    assert [pair["p_value"] for pair in summary["quality"]["pairs"]] == [1.0] * len(CRITERIA)
+    assert summary["diversity"]["pairs"][0]["wins"] == 0 and summary["diversity"]["pairs"][0]["losses"] == 1
+    assert "by 1 rater on 1 prompt;" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_no_ratings_at_all_give_an_empty_but_valid_summary(tmp_path):
+    summary = write_report(ratings_of([]), None, tmp_path / "out")
+    on_disk = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert on_disk["quality"] == {**on_disk["quality"], "variants": {}, "pairs": []}
+    assert on_disk["diversity"]["pairs"] == []
+    assert on_disk["agreement"] == {criterion: {"krippendorff_alpha": None} for criterion in CRITERIA}
+    assert summary["meta"]["n_ratings"] == 0 and sorted(summary["files"]) == ["report.md", "summary.json"]
+    assert "0 quality ratings by 0 raters on 0 prompts" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_bootstrap_intervals_are_in_the_tables_not_only_in_summary_json(written):
+    summary, out = written
+    means = pd.read_csv(out / "quality_means_bootstrap.csv")
+    cell = summary["quality"]["variants"]["cfg"]["text_adherence"]
+    row = means[(means["variant"] == "cfg") & (means["criterion"] == "text_adherence")].iloc[0]
+    assert (row["boot_low"], row["boot_high"]) == pytest.approx((cell["boot_low"], cell["boot_high"]))
+    printed = f"{cell['mean']:.2f} [{cell['boot_low']:.2f}, {cell['boot_high']:.2f}]"
+    assert printed in (out / "quality_means_bootstrap.md").read_text()
+    assert printed in (out / "quality_means_bootstrap.tex").read_text()
+    assert "BCa bootstrap" in (out / "quality_means_bootstrap.md").read_text()
+
+
+def test_report_md_headings_go_down_one_level_at_a_time(written):
+    _, out = written
+    levels = [len(line) - len(line.lstrip("#")) for line in (out / "report.md").read_text().splitlines()]
+    levels = [level for level in levels if level]
+    assert levels[0] == 1 and levels.count(1) == 1
+    assert all(later - earlier <= 1 for earlier, later in zip(levels, levels[1:], strict=False))
+    assert (out / "quality_pairs.md").read_text().startswith("# Quality: pairwise comparisons\n")
+
+
+def test_any_handful_of_rows_gives_a_report_without_errors_or_warnings():
+    import warnings
+
+    ratings = simulate_quality(n_prompts=4, raters_per_prompt=2, n_raters=3, variants=VARIANTS, seed=5)
+    judgements = simulate_diversity(
+        n_prompts=4, raters_per_comparison=2, n_raters=3, strengths={"base": 0, "cfg": -0.5, "rewarded": 0.5}
+    )
+    rng = np.random.default_rng(1)
+    for _ in range(12):
+        some_ratings = ratings.sample(int(rng.integers(0, 16)), random_state=rng)
+        some_judgements = judgements.sample(int(rng.integers(0, 8)), random_state=rng)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            summary = build_report(some_ratings, some_judgements).summary
+        assert summary["meta"]["n_ratings"] == len(some_ratings)
+        assert set(summary["agreement"]) == set(CRITERIA)

@@ -133,3 +133,26 @@ def test_the_dashboards_bulk_progress_agrees_with_each_raters_own(tmp_path, djan
     with django_assert_max_num_queries(15):  # however many raters
         board = selectors.study_dashboard(study)
     assert [row.progress for row in board.raters] == [selectors.rater_progress(r) for r in raters]
+
+
+def test_each_variant_shows_its_automatic_metrics_beside_the_valid_human_scores(staff, study):
+    from ratings.models import QualityRating, Variant
+    from ratings.selectors import study_variants_summary
+
+    Variant.objects.filter(study=study, name="cfg").update(
+        provenance={"metrics": {"text_adherence": 0.4321, "diversity_heldout": 0.25}}
+    )
+    kept, excluded = make_raters(study, 2)
+    answer(services.task_next(rater=kept, kinds=("quality",)), score=5)
+    answer(services.task_next(rater=excluded, kinds=("quality",)), score=1)
+    services.rater_flag(rater=excluded, reason=RaterFlag.Reason.MANUAL, detail="asleep")
+    rows = {row.variant.name: row for row in study_variants_summary(study)}
+    valid = QualityRating.objects.filter(task__rater=kept, clip__variant__name="cfg", criterion="musicality")
+    assert rows["cfg"].metrics == [0.4321, None, 0.25]
+    assert valid.count() == 1 and rows["cfg"].human == [5.0, 5.0, 5.0]  # the excluded rater's 1s left out
+    assert rows["cfg"].ratings == 3
+    assert rows["base"].metrics == [None, None, None]
+    page = staff.get(_dashboard(study)).content.decode()
+    assert re.search(
+        r"<td>cfg</td><td>Imported from elsewhere</td><td>0.432</td><td>–</td><td>0.250</td>", page
+    )

@@ -89,17 +89,69 @@ def test_analyze_has_help(capsys):
     assert exit_info.value.code == 0 and "--include-excluded" in capsys.readouterr().out
 
 
-def test_staff_see_the_report_with_its_plots(study, client, django_user_model):
-    staff = django_user_model.objects.create_user("staff", password="x", is_staff=True)
-    client.force_login(staff)
-    assert b"pilot" in client.get("/staff/analysis/").content
-    page = client.get("/staff/analysis/pilot/")
-    assert page.status_code == 200
-    html = page.content.decode()
-    assert html.count('src="data:image/png;base64,') == 3
+@pytest.fixture
+def staff(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("staff", password="x", is_staff=True))
+    return client
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks run in the request that commits them (the worker's code, without the worker)."""
+    from evalsite.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def test_the_report_is_computed_by_a_task_on_the_default_queue_then_shown_with_its_plots(
+    study, staff, eager_celery, django_capture_on_commit_callbacks
+):
+    from evalsite.celery import app
+
+    assert app.amqp.router.route({}, "reports.compute_report")["queue"].name == "default"
+    assert b"pilot" in staff.get("/staff/analysis/").content
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        first = staff.get("/staff/analysis/pilot/").content.decode()
+    assert len(queued) == 1 and "The report is being computed" in first and "data:image/png" not in first
+    assert staff.get("/staff/analysis/pilot/summary.json").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        html = staff.get("/staff/analysis/pilot/").content.decode()
+    assert queued == []  # nothing changed: the stored report is shown, nothing is computed
+    assert html.count('src="data:image/png;base64,') == 3 and "Computed 20" in html
     assert "Quality (MOS, 1–5)" in html and "<strong>" in html and "1 excluded rater(s) left out" in html
-    summary = client.get("/staff/analysis/pilot/summary.json").json()
+    summary = staff.get("/staff/analysis/pilot/summary.json").json()
     assert summary["meta"]["excluded_raters"]["left_out"] == 1
+
+
+def test_a_report_whose_ratings_changed_is_shown_while_a_new_one_is_computed_once(
+    study, staff, eager_celery, django_capture_on_commit_callbacks
+):
+    from reports.models import StoredReport
+
+    with django_capture_on_commit_callbacks(execute=True):
+        staff.get("/staff/analysis/pilot/")
+    computed = StoredReport.objects.get()
+    services.rater_flag(
+        rater=Rater.objects.get(study=study, external_id="r001"), reason="manual", detail="test"
+    )
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        stale = staff.get("/staff/analysis/pilot/").content.decode()
+        staff.get("/staff/analysis/pilot/")
+    assert len(queued) == 1  # asked once per change, however often the page is opened
+    assert "The ratings or flags changed since: a new report is being computed" in stale
+    assert "1 excluded rater(s) left out" in stale and 'http-equiv="refresh"' in stale
+    for callback in queued:
+        callback()
+    fresh = staff.get("/staff/analysis/pilot/").content.decode()
+    assert "2 excluded rater(s) left out" in fresh and "being computed" not in fresh
+    assert StoredReport.objects.get().computed_at > computed.computed_at
+
+
+def test_the_summary_is_refused_in_one_line_until_the_first_report_is_stored(study, staff):
+    response = staff.get("/staff/analysis/pilot/summary.json")
+    assert response.status_code == 503 and "being computed" in response.json()["error"]
 
 
 def test_the_report_page_is_for_staff_only(study, client, django_user_model):

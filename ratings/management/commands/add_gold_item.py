@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from ratings import services
-from ratings.cli import study_or_error
+from ratings.cli import add_study_argument, study_or_error
 from ratings.kinds import KINDS
 
 
@@ -20,7 +20,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--study", required=True, help="Slug of an existing study.")
+        add_study_argument(parser)
         parser.add_argument("--kind", required=True, choices=list(KINDS))
         parser.add_argument("--prompt", required=True, help="prompt_id whose text is shown.")
         parser.add_argument("--clips", default="", help="Quality: comma-separated clips.")

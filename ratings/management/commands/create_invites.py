@@ -2,14 +2,14 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from ratings import services
-from ratings.cli import study_or_error
+from ratings.cli import add_study_argument, study_or_error
 
 
 class Command(BaseCommand):
     help = "Create raters for a study and print one secret invite link per rater."
 
     def add_arguments(self, parser):
-        parser.add_argument("--study", required=True, help="Slug of an existing study.")
+        add_study_argument(parser)
         parser.add_argument("--count", type=int, default=3, help="How many raters to invite (default 3).")
         parser.add_argument(
             "--base-url",

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from ratings import services
-from ratings.cli import study_or_error
+from ratings.cli import add_study_argument, study_or_error
 
 
 class Command(BaseCommand):
@@ -14,7 +14,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--study", required=True, help="Slug of an existing study.")
+        add_study_argument(parser)
         parser.add_argument("file", type=Path, help="The CSV file; its header says which kind it is.")
 
     def handle(self, *args, study, file, **options):

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from ratings import selectors, services
-from ratings.cli import study_or_error
+from ratings.cli import add_study_argument, study_or_error
 
 
 class Command(BaseCommand):
@@ -11,7 +11,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--study", required=True, help="Slug of an existing study.")
+        add_study_argument(parser)
 
     def handle(self, *args, study, **options):
         study = study_or_error(study)

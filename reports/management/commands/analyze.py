@@ -4,12 +4,11 @@ import os
 # (only effective when nothing has loaded numpy yet; see docs/analysis.md).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from pathlib import Path  # noqa: E402
 
 from django.core.management.base import BaseCommand, CommandError  # noqa: E402
 
 from analysis.data import RatingsFormatError  # noqa: E402
-from ratings.cli import out_folder_or_error, study_or_error  # noqa: E402
+from ratings.cli import add_results_arguments, out_folder_or_error, study_or_error  # noqa: E402
 from reports.services import study_report_write  # noqa: E402
 
 
@@ -20,15 +19,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--study", required=True, help="Slug of an existing study.")
-        parser.add_argument(
-            "--out", required=True, type=Path, help="Folder to write (created; files replaced)."
-        )
-        parser.add_argument(
-            "--include-excluded",
-            action="store_true",
-            help="Keep the ratings of raters flagged for exclusion.",
-        )
+        add_results_arguments(parser)
         parser.add_argument(
             "--seed", type=int, default=0, help="Seed of the bootstrap intervals (default 0)."
         )

@@ -1,8 +1,6 @@
-from pathlib import Path
-
 from django.core.management.base import BaseCommand
 
-from ratings.cli import out_folder_or_error, study_or_error
+from ratings.cli import add_results_arguments, out_folder_or_error, study_or_error
 from reports.services import study_results_export
 
 
@@ -14,13 +12,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--study", required=True, help="Slug of an existing study.")
-        parser.add_argument(
-            "--out", required=True, type=Path, help="Folder to write (created; files replaced)."
-        )
-        parser.add_argument(
-            "--include-excluded", action="store_true", help="Keep the rows of raters flagged as excluded."
-        )
+        add_results_arguments(parser)
 
     def handle(self, *args, study, out, include_excluded, **options):
         found = study_or_error(study)
