@@ -4,7 +4,9 @@ every response (status, content type, body) is one the schema declares."""
 import pytest
 import schemathesis
 from django.contrib.auth import get_user_model
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -15,7 +17,18 @@ PASSWORD = "schema-fuzz-password"
 
 
 @pytest.fixture
-def api_schema(db):
+def _keep_the_test_connection():
+    """Requests through the real WSGI handler close old database connections when they start and end,
+    as in production; Django's test client skips that so the test's transaction survives. So here."""
+    for signal in (signals.request_started, signals.request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (signals.request_started, signals.request_finished):
+        signal.connect(close_old_connections)
+
+
+@pytest.fixture
+def api_schema(db, _keep_the_test_connection):
     get_user_model().objects.create_superuser("fuzzer", "fuzzer@example.org", PASSWORD)
     study = study_get_or_create(slug="fuzzed")
     # Jobs whose answers carry the nullable fields: no study, never started, and a failed one to retry.
