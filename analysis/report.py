@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from formats.validation import markdown_escape
+
 from . import plots, tables
 from .agreement import agreement
 from .data import CRITERIA, QUALITY_COLUMNS, StudyData, study_data
@@ -282,7 +284,7 @@ def counted(n: int, noun: str) -> str:
 def markdown_report(report: Report) -> str:
     meta = report.summary["meta"]
     lines = [
-        f"# Listening study report{': ' + meta['study'] if meta['study'] else ''}",
+        f"# Listening study report{': ' + markdown_escape(meta['study']) if meta['study'] else ''}",
         "",
         f"{counted(meta['n_ratings'], 'quality rating')} by {counted(meta['n_raters'], 'rater')} on "
         f"{counted(meta['n_prompts'], 'prompt')}; {counted(meta['n_judgements'], 'diversity judgement')} on "
@@ -294,7 +296,7 @@ def markdown_report(report: Report) -> str:
         lines += ["## Figures", "", *[f"![{name}]({name})" for name in report.figures], ""]
     lines += [tables.to_markdown(table, level=2) for table in report.tables]
     if report.summary["notes"]:
-        lines += ["## Notes", "", *[f"- {note}" for note in report.summary["notes"]], ""]
+        lines += ["## Notes", "", *[f"- {markdown_escape(note)}" for note in report.summary["notes"]], ""]
     return "\n".join(lines)
 
 
@@ -329,7 +331,7 @@ def write_report(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     files: dict[str, str | bytes] = {}
     for table in report.tables:
-        files[f"{table.name}.csv"] = table.data.to_csv(index=False)
+        files[f"{table.name}.csv"] = tables.to_csv(table)
         files[f"{table.name}.md"] = tables.to_markdown(table)
         files[f"{table.name}.tex"] = tables.to_latex(table)
     files.update(report.figures)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from formats.validation import markdown_escape, neutralise_formula
+
 from .stats import BOOTSTRAP_RESAMPLES, significance_mark
 
 SIGNIFICANCE_NOTE = "* p < 0.05, ** p < 0.01, *** p < 0.001 (Holm-corrected)"
@@ -298,7 +300,8 @@ def to_markdown(table: Table, *, level: int = 1) -> str:
     """The table under a heading of ``level`` (1 in its own file, 2 inside report.md)."""
 
     def cell(row: int, column: str) -> str:
-        text = str(table.cells.at[row, column]).replace("|", "\\|").replace("*", "\\*")
+        # Cells carry variant names from outside: no markup, tags or links of theirs reach the page.
+        text = markdown_escape(str(table.cells.at[row, column]))
         return f"**{text}**" if (row, column) in table.bold else text
 
     columns = list(table.cells.columns)
@@ -343,6 +346,11 @@ def latex_escape(text: str) -> str:
         lambda run: rf"\textsuperscript{{{'*' * (len(run.group(0)) // len(_LATEX_SPECIALS['*']))}}}",
         escaped,
     )
+
+
+def to_csv(table: Table) -> str:
+    """The table's numbers as CSV, every text cell a spreadsheet would run as a formula neutralised."""
+    return table.data.map(neutralise_formula).to_csv(index=False)
 
 
 def to_latex(table: Table) -> str:

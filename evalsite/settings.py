@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 # One BLAS thread per process: the analysis' small matrices run slower, not faster, on more threads
 # when web workers share the cores (measured in docs/analysis.md). Set before numpy loads.
@@ -31,11 +32,47 @@ def _env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+
+
 DEBUG = _env_bool("DJANGO_DEBUG")
-# The fallback key is only for a laptop: docker-compose.yml and any public deployment set their own.
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "counterpoint-insecure-local-key-set-DJANGO_SECRET_KEY")
-ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
+ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", ",".join(LOOPBACK_HOSTS[:3]))
 CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    # A laptop (loopback only, or DEBUG) runs on a fixed key; a server reachable by others would sign
+    # sessions and CSRF tokens with a key anyone can read in this file, so it refuses to start.
+    if not DEBUG and any(host not in LOOPBACK_HOSTS for host in ALLOWED_HOSTS):
+        raise ImproperlyConfigured(
+            f"DJANGO_SECRET_KEY is not set and DJANGO_ALLOWED_HOSTS ({','.join(ALLOWED_HOSTS)}) reaches "
+            "beyond this machine: set DJANGO_SECRET_KEY to a long random string (50+ characters)"
+        )
+    SECRET_KEY = "counterpoint-insecure-local-key-set-DJANGO_SECRET_KEY"
+
+# Behind HTTPS (DJANGO_HTTPS=1): Secure cookies, a redirect to https:// and HSTS, each of which its own
+# variable may still override. Off by default: a laptop serves plain http://127.0.0.1.
+HTTPS = _env_bool("DJANGO_HTTPS")
+SESSION_COOKIE_SECURE = _env_bool("DJANGO_SESSION_COOKIE_SECURE", HTTPS)
+CSRF_COOKIE_SECURE = _env_bool("DJANGO_CSRF_COOKIE_SECURE", HTTPS)
+SECURE_SSL_REDIRECT = _env_bool("DJANGO_SECURE_SSL_REDIRECT", HTTPS)
+# The container's health check asks http://127.0.0.1:8000/healthz from inside: no redirect for it.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = _env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = _env_bool("DJANGO_SECURE_HSTS_PRELOAD")
+# How many reverse proxies of the operator's own stand in front of the app (0: clients connect directly).
+# Only then are X-Forwarded-For (the client's address, ratings.http.client_address) and
+# X-Forwarded-Proto (https) believed: without a proxy, anyone can send those headers.
+TRUSTED_PROXIES = _env_int("DJANGO_TRUSTED_PROXIES", 0)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -47,6 +84,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "axes",
     "django_celery_results",
     "ratings",
     "jobs",
@@ -63,6 +101,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: answers a locked-out login with 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "evalsite.urls"
@@ -119,6 +159,29 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 5000
 
 LOGIN_URL = "admin:login"
 
+# Counters of the entry rate limit live in the cache: give every web process the same one in
+# production (DJANGO_CACHE_URL=redis://…); the default is per process.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["DJANGO_CACHE_URL"]}
+        if os.environ.get("DJANGO_CACHE_URL")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# Login throttling for the admin and the API's Basic authentication (django-axes): after
+# AXES_FAILURE_LIMIT failed logins from one client address, that address is refused (429 on the admin,
+# 401/403 on the API) for AXES_COOLOFF_TIME hours, even with the right password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = _env_int("DJANGO_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = _env_int("DJANGO_LOGIN_COOLOFF_MINUTES", 15) / 60
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "ratings.http.client_address"
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -132,6 +195,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Counterpoint API",
     "DESCRIPTION": "Studies, model variants and training runs for listening studies of text-to-music models.",
     "VERSION": "0.1.0",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "evalsite.openapi.add_error_responses",
+    ],
 }
 
 # Celery: long work (training, generation) goes to the "gpu" queue; everything else to "default".
@@ -169,11 +236,47 @@ CELERY_BEAT_SCHEDULE = {"launches-sweep": {"task": "launches.sweep", "schedule":
 COUNTERPOINT = {
     # Where runs, checkpoints and generated clips of the built-in model live.
     "RUNS_DIR": Path(os.environ.get("COUNTERPOINT_RUNS_DIR", VAR_DIR / "runs")),
+    # Crowd entries (/p/<study>/) one client address may make per minute. A Prolific launch brings
+    # hundreds of participants a minute, each from an address of their own; this is well above what a
+    # whole launch from one address would need, and stops a script walking through PIDs.
+    "ENTRIES_PER_MINUTE": _env_int("COUNTERPOINT_ENTRIES_PER_MINUTE", 1000),
 }
 
+# Rater tokens ride in every rater URL: each handler strips them (and Prolific ids) from what it
+# writes, and error reports (the DEBUG page, the e-mail to ADMINS) go through the same redaction.
+# gunicorn's access log does too when started with -c evalsite/gunicorn_conf.py.
+DEFAULT_EXCEPTION_REPORTER = "evalsite.redaction.RedactingExceptionReporter"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "redact_secrets": {"()": "evalsite.redaction.RedactSecretsFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "formatters": {
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_secrets"],
+        },
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false", "redact_secrets"],
+        },
+    },
+    # Django's own loggers named here so that none keeps a default handler without the filter.
+    "loggers": {
+        "django": {"handlers": ["console", "mail_admins"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "WARNING")},
 }

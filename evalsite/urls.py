@@ -19,3 +19,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("", include("ratings.urls")),
 ]
+
+handler404 = "evalsite.views.not_found"

@@ -20,6 +20,16 @@ class JobParametersError(ValueError):
     pass
 
 
+# numpy's and torch's generators take seeds below 2**32 on every platform; a larger one would pass
+# the web process and fail on the worker.
+SEED_MAX = 2**32 - 1
+
+
+def _check_seed(seed: int) -> None:
+    if not 0 <= seed <= SEED_MAX:
+        raise JobParametersError(f"seed must be between 0 and {SEED_MAX}, not {seed}")
+
+
 @dataclass(frozen=True)
 class PregenerateParams:
     """Clips of one variant of a model for a study's prompts."""
@@ -60,6 +70,7 @@ class PregenerateParams:
             raise JobParametersError(
                 f"seconds must be between 0 and 60 (0: the model's default), not {self.seconds}"
             )
+        _check_seed(self.seed)
 
 
 # generation.train.PRESETS' names, spelled out so the web process validates without importing torch
@@ -79,6 +90,7 @@ class PretrainParams:
             raise JobParametersError(
                 f"preset must be one of {', '.join(PRETRAIN_PRESETS)}, not {self.preset!r}"
             )
+        _check_seed(self.seed)
 
 
 PARAMETERS = {"pregenerate": PregenerateParams, "pretrain": PretrainParams}

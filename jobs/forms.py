@@ -1,5 +1,6 @@
 from django import forms
 
+from generation.jobs import SEED_MAX
 from ratings.models import Study
 
 
@@ -17,7 +18,7 @@ class PregenerateForm(forms.Form):
     temperature = forms.FloatField(initial=1.0)
     prompts = forms.IntegerField(initial=12, min_value=1)
     samples = forms.IntegerField(initial=2, min_value=1, help_text="Per prompt; ≥2 for a diversity study.")
-    seed = forms.IntegerField(initial=0)
+    seed = forms.IntegerField(initial=0, min_value=0, max_value=SEED_MAX)
 
     def job_arguments(self) -> dict:
         data = dict(self.cleaned_data)

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from formats import validation
 from generation.jobs import JobParametersError, parse_parameters
 from ratings import services as ratings_services
 from ratings.models import Study, Variant
@@ -54,6 +55,10 @@ def job_enqueue(
             raise JobRefused("a pregenerate job needs a study and a variant name")
         if any(character in variant_name for character in "/\\,") or variant_name.strip() != variant_name:
             raise JobRefused(f"variant name {variant_name!r} must have no '/', '\\\\', ',' or outer spaces")
+        try:
+            validation.identifier(variant_name, name="variant name")
+        except validation.Invalid as exc:
+            raise JobRefused(str(exc)) from None
         if study.variants.filter(name=variant_name).exists():
             raise JobRefused(
                 f"study {study.slug} already has a variant {variant_name!r}; choose another name"

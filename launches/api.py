@@ -1,10 +1,10 @@
 """REST API for study launches (staff only; session, token or basic authentication): create from a
 recipe, launch, follow, cancel, retry. OpenAPI schema at /api/schema/."""
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -30,6 +30,7 @@ class LaunchViewSet(viewsets.ViewSet):
     lookup_value_regex = "[0-9a-f-]{36}"
 
     def _launch(self, pk) -> StudyLaunch:
+        # DRF's get_object_or_404: an id that is no UUID is a 404 too, not a 500.
         return get_object_or_404(StudyLaunch, pk=pk)
 
     def _answer(self, launch: StudyLaunch, code: int = status.HTTP_200_OK) -> Response:

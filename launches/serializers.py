@@ -48,5 +48,7 @@ class LaunchSerializer(serializers.Serializer):
 class RefusedSerializer(serializers.Serializer):
     detail = serializers.CharField()
     faults = serializers.ListField(
-        child=serializers.CharField(), help_text="One line per fault, naming its key."
+        child=serializers.CharField(),
+        required=False,  # a body that is not JSON at all is refused with the detail alone
+        help_text="One line per fault, naming its key.",
     )

@@ -61,6 +61,7 @@ class StudyAdmin(admin.ModelAdmin):
                     "session_minutes",
                     "max_items_per_rater",
                     "completion_code",
+                    "screened_out_code",
                     "completion_url",
                 ]
             },

@@ -3,10 +3,17 @@
 import csv
 from pathlib import Path
 
+from formats import validation
+
 from .errors import ImportFailed
 
 
-def read_csv(path: Path, expected: tuple[str, ...], what: str) -> list[tuple[int, dict[str, str]]]:
+def read_csv(
+    path: Path, expected: tuple[str, ...], what: str, *, exported: bool = False
+) -> list[tuple[int, dict[str, str]]]:
+    """The rows of a CSV file with the expected columns, each cell stripped and checked for control
+    characters and length (formats.validation), as (line, {column: cell}). ``exported``: a file of
+    the platform's own export format, whose formula-neutralised cells are read back as they were."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
@@ -18,7 +25,7 @@ def read_csv(path: Path, expected: tuple[str, ...], what: str) -> list[tuple[int
                     raise ImportFailed(
                         f"{path.name} line {reader.line_num}: expected {len(expected)} columns"
                     )
-                rows.append((reader.line_num, {key: value.strip() for key, value in row.items()}))
+                rows.append((reader.line_num, _cells(row, f"{path.name} line {reader.line_num}", exported)))
             return rows
     except FileNotFoundError:
         raise ImportFailed(f"{path}: no such file") from None
@@ -39,3 +46,16 @@ def _check_header(header: tuple[str, ...], expected: tuple[str, ...], name: str,
         raise ImportFailed(
             f"{name}: missing column(s) {', '.join(missing)}; a {what} has {','.join(expected)}"
         )
+
+
+def _cells(row: dict[str, str], where: str, exported: bool) -> dict[str, str]:
+    cells = {}
+    for column, value in row.items():
+        value = value.strip()
+        if exported:
+            value = validation.unneutralise_formula(value)
+        try:
+            cells[column] = validation.text(value, name=column, allow_empty=True)
+        except validation.Invalid as exc:
+            raise ImportFailed(f"{where}: {exc}") from None
+    return cells

@@ -23,3 +23,7 @@ class SubmissionRejected(ServiceError):
 
 class EntryRefused(ServiceError):
     pass
+
+
+class EntryNotResumable(EntryRefused):
+    """A returning participant who cannot show they are the one who entered first."""

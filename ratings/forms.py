@@ -12,9 +12,13 @@ from .headphones import HEADPHONE_TRIALS
 from .listening import ClipListening
 
 SCORE_CHOICES = [(score, f"{score} {ACR_LABELS[score]}") for score in sorted(ACR_LABELS, reverse=True)]
-_LISTENING_FIELD = re.compile(r"^(?:plays|seconds|ended|events)_(\w+)$")
+# A posted field about a clip: its listening evidence, or (quality) one of its scores.
+_CLIP_FIELD = re.compile(r"^(?:(?:plays|seconds|ended|events)_(\w+)|score_([A-Za-z0-9]+)_\w+)$")
 PLAYER_EVENTS = {"play", "pause", "seeked", "ended"}
 MAX_EVENTS = 200
+# Evidence is what the page's player reports; anything beyond these is not a listening, it is tampering.
+MAX_PLAYS = 1000
+MAX_SECONDS = 24 * 3600
 
 
 def parse_player_events(text: str) -> list:
@@ -50,10 +54,10 @@ class ListeningFieldsMixin:
     def add_listening_fields(self) -> None:
         for label in self.labels:
             self.fields[f"plays_{label}"] = forms.IntegerField(
-                min_value=0, required=False, widget=forms.HiddenInput
+                min_value=0, max_value=MAX_PLAYS, required=False, widget=forms.HiddenInput
             )
             self.fields[f"seconds_{label}"] = forms.FloatField(
-                min_value=0, required=False, widget=forms.HiddenInput
+                min_value=0, max_value=MAX_SECONDS, required=False, widget=forms.HiddenInput
             )
             self.fields[f"ended_{label}"] = forms.BooleanField(required=False, widget=forms.HiddenInput)
             self.fields[f"events_{label}"] = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -73,12 +77,19 @@ class ListeningFieldsMixin:
             )
             for label in self.labels
         }
-        # Evidence for a clip the task does not have reaches the service, which refuses it.
-        for name in self.data:
-            match = _LISTENING_FIELD.match(name)
-            if match and match.group(1) not in evidence:
-                evidence[match.group(1)] = ClipListening()
         return evidence
+
+    def clean(self):
+        # A score or evidence for a clip the task does not have is refused, not silently dropped.
+        unknown = set()
+        for name in self.data:
+            match = _CLIP_FIELD.match(name)
+            label = match and (match.group(1) or match.group(2))
+            if label and label not in self.labels:
+                unknown.add(label)
+        if unknown:
+            raise forms.ValidationError(f"Clip(s) {', '.join(sorted(unknown))} are not part of this task.")
+        return super().clean()
 
 
 class ConsentForm(forms.Form):

@@ -1,8 +1,12 @@
-"""Serving audio files with HTTP Range support (206 Partial Content) so players can seek."""
+"""HTTP helpers: audio files served with Range support (206 Partial Content) so players can seek, and
+the client's address."""
 
 import re
+import time
 from pathlib import Path
 
+from django.conf import settings
+from django.core.cache import cache
 from django.http import FileResponse, HttpRequest, HttpResponse
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -43,3 +47,33 @@ def ranged_file_response(request: HttpRequest, path: Path | str) -> HttpResponse
     response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+def client_address(request: HttpRequest) -> str:
+    """The address of the client that sent the request.
+
+    Behind ``settings.TRUSTED_PROXIES`` proxies of the operator's own, each proxy appends the address it
+    saw to X-Forwarded-For, so the client is that many entries from the right (whatever the client put
+    on the left is its own invention). With no trusted proxy the header is ignored.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
+    proxies = settings.TRUSTED_PROXIES
+    if proxies <= 0:
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [part for part in forwarded if part]
+    if not forwarded:
+        return remote
+    return forwarded[-min(proxies, len(forwarded))]
+
+
+def over_rate(request: HttpRequest, *, scope: str, per_minute: int) -> bool:
+    """Count this request against its client address's budget for the current minute; True once the
+    address has made more than ``per_minute`` requests of ``scope`` in it."""
+    key = f"rate:{scope}:{client_address(request)}:{int(time.time() // 60)}"
+    cache.add(key, 0, timeout=120)
+    try:
+        return cache.incr(key) > per_minute
+    except ValueError:  # the counter expired between add and incr
+        cache.set(key, 1, timeout=120)
+        return per_minute < 1

@@ -83,6 +83,12 @@ class Study(models.Model):
         null=True, blank=True, help_text="Most items one rater is given (attention items included)."
     )
     completion_code = models.CharField(max_length=100, blank=True, help_text="Shown when a rater finishes.")
+    screened_out_code = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Shown instead to a rater screened out (failed headphone check or excluded), so the "
+        "platform can tell them apart from those who finished.",
+    )
     completion_url = models.URLField(
         max_length=500,
         blank=True,
@@ -95,6 +101,10 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    def completion_link(self, code: str) -> str:
+        """Where a rater who got ``code`` is sent back to (completion_url with {code} filled in), or ""."""
+        return self.completion_url.replace("{code}", code) if code and self.completion_url else ""
 
 
 class Variant(models.Model):

@@ -1,6 +1,7 @@
 """The rater's pages: reached by a secret invite token (or a Prolific link), never showing what made a clip."""
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -9,7 +10,7 @@ from formats import HEARD_FRACTION
 from . import selectors, services
 from .forms import ConsentForm, HeadphoneCheckForm
 from .headphones import trial_wav
-from .http import ranged_file_response
+from .http import over_rate, ranged_file_response
 from .kinds import KINDS
 from .models import Rater, Study, Task, TaskStatus
 
@@ -18,8 +19,20 @@ def _rater(token: str) -> Rater:
     return get_object_or_404(Rater.objects.select_related("study"), token=token)
 
 
+def _screened_out_page(request: HttpRequest, rater: Rater, template: str) -> HttpResponse:
+    """A rater kept out by the study's checks, with the study's screened-out code if it has one."""
+    code = rater.study.screened_out_code
+    context = {
+        "rater": rater,
+        "study": rater.study,
+        "code": code,
+        "code_url": rater.study.completion_link(code),
+    }
+    return render(request, template, context, status=403)
+
+
 def _excluded_page(request: HttpRequest, rater: Rater) -> HttpResponse:
-    return render(request, "ratings/rater_excluded.html", {"rater": rater, "study": rater.study}, status=403)
+    return _screened_out_page(request, rater, "ratings/rater_excluded.html")
 
 
 def _gate(request: HttpRequest, rater: Rater) -> HttpResponse | None:
@@ -113,9 +126,7 @@ def rater_headphones(request: HttpRequest, rater_token: str) -> HttpResponse:
     if step in ("consent", "instructions"):
         return redirect(f"ratings:rater_{step}", rater_token=rater.token)
     if rater.headphone_passed is False:
-        return render(
-            request, "ratings/headphones_failed.html", {"rater": rater, "study": rater.study}, status=403
-        )
+        return _screened_out_page(request, rater, "ratings/headphones_failed.html")
     if rater.headphone_passed:
         return redirect("ratings:rater_next", rater_token=rater.token)
     trials = services.headphone_check_start(rater=rater)
@@ -138,6 +149,8 @@ def rater_headphones(request: HttpRequest, rater_token: str) -> HttpResponse:
 @require_http_methods(["GET", "HEAD"])
 def headphone_audio(request: HttpRequest, rater_token: str, trial: int) -> HttpResponse:
     rater = _rater(rater_token)
+    if rater.excluded:
+        return HttpResponseForbidden()
     if not 0 <= trial < len(rater.headphone_trials):
         raise Http404("No such sound.")
     response = HttpResponse(trial_wav(**rater.headphone_trials[trial]), content_type="audio/wav")
@@ -202,7 +215,10 @@ def task_page(request: HttpRequest, rater_token: str, kind: str, task_token: str
 
 @require_http_methods(["GET", "HEAD"])
 def task_audio(request: HttpRequest, rater_token: str, task_token: str, label: str) -> HttpResponse:
-    clip = selectors.rater_task_clip(_rater(rater_token), task_token, label)
+    rater = _rater(rater_token)
+    if rater.excluded:  # an excluded rater hears nothing more of the study
+        return HttpResponseForbidden()
+    clip = selectors.rater_task_clip(rater, task_token, label)
     if clip is None:
         raise Http404("No such clip.")
     return ranged_file_response(request, clip.audio.path)
@@ -219,7 +235,7 @@ def rater_done(request: HttpRequest, rater_token: str) -> HttpResponse:
         services.rater_finish(rater=rater)
     study = rater.study
     code = study.completion_code if finished and progress.done else ""
-    completion_url = study.completion_url.replace("{code}", code) if code and study.completion_url else ""
+    completion_url = study.completion_link(code)
     return render(
         request,
         "ratings/rater_done.html",
@@ -230,17 +246,29 @@ def rater_done(request: HttpRequest, rater_token: str) -> HttpResponse:
 # --- crowd platforms ---------------------------------------------------------------------------------
 
 
+# The studies this browser entered from Prolific, and as which rater: {study slug: rater id}.
+PROLIFIC_SESSION_KEY = "prolific_raters"
+
+
 @require_http_methods(["GET"])
 def prolific_entry(request: HttpRequest, study_slug: str) -> HttpResponse:
-    """/p/<study>/?PROLIFIC_PID=…&STUDY_ID=…&SESSION_ID=…: the participant's rater, created or resumed."""
+    """/p/<study>/?PROLIFIC_PID=…&STUDY_ID=…&SESSION_ID=…: the participant's rater, created, or resumed in
+    the browser that created it (or with the same SESSION_ID), then the rater's own link."""
+    if over_rate(request, scope="prolific-entry", per_minute=settings.COUNTERPOINT["ENTRIES_PER_MINUTE"]):
+        message = "Too many people are starting from your network right now; wait a minute, then open the link again."
+        return render(request, "ratings/entry_refused.html", {"message": message}, status=429)
     study = get_object_or_404(Study, slug=study_slug)
+    entered = request.session.get(PROLIFIC_SESSION_KEY, {})
     try:
         rater = services.prolific_rater_enter(
             study=study,
             prolific_pid=request.GET.get("PROLIFIC_PID", ""),
             study_id=request.GET.get("STUDY_ID", ""),
             session_id=request.GET.get("SESSION_ID", ""),
+            resuming_rater_id=entered.get(study.slug),
         )
     except services.EntryRefused as refused:
-        return render(request, "ratings/entry_refused.html", {"message": str(refused)}, status=400)
+        status = 403 if isinstance(refused, services.EntryNotResumable) else 400
+        return render(request, "ratings/entry_refused.html", {"message": str(refused)}, status=status)
+    request.session[PROLIFIC_SESSION_KEY] = {**entered, study.slug: rater.pk}
     return redirect("ratings:rater_home", rater_token=rater.token)

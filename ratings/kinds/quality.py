@@ -63,9 +63,7 @@ class QualityRatingForm(ListeningFieldsMixin, forms.Form):
             for criterion in Criterion
             if data.get(self.score_field(label, criterion)) is not None
         }
-        # Unknown labels are read from the scores; keep the evidence to known clips.
-        listening = {k: v for k, v in self.listening().items() if k in self.labels}
-        return QualitySubmission(scores=scores, listening=listening)
+        return QualitySubmission(scores=scores, listening=self.listening())
 
 
 def missing_score(label: str, criterion: str) -> str:

@@ -6,7 +6,14 @@ flags, screening), imports and exports. What differs between task kinds lives in
 Callers use the names re-exported here.
 """
 
-from ..errors import EntryRefused, ImportFailed, RaterExcluded, ServiceError, SubmissionRejected
+from ..errors import (
+    EntryNotResumable,
+    EntryRefused,
+    ImportFailed,
+    RaterExcluded,
+    ServiceError,
+    SubmissionRejected,
+)
 from ..kinds import ClipListening, DiversitySubmission, QualitySubmission
 from .diversity import DIVERSITY_PROMPTS_DEFAULT, DiversityPlanResult, diversity_plan
 from .exports import RatingsExportResult, study_ratings_export
@@ -31,6 +38,7 @@ __all__ = [
     "ClipListening",
     "DiversityPlanResult",
     "DiversitySubmission",
+    "EntryNotResumable",
     "EntryRefused",
     "ImportFailed",
     "QualitySubmission",

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from formats import FLAG_COLUMNS
+from formats.validation import neutralise_formula
 
 from .. import selectors
 from ..kinds import KINDS
@@ -29,7 +30,8 @@ def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
-        writer.writerows(rows)
+        # A spreadsheet runs a cell starting with =, +, -, @ as a formula: ids come from outside.
+        writer.writerows({column: neutralise_formula(value) for column, value in row.items()} for row in rows)
 
 
 def study_ratings_export(

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+
+from formats import validation
 
 from ..csv_files import read_csv
 from ..errors import ImportFailed
@@ -40,10 +41,18 @@ def ratings_import(*, study: Study, path: Path) -> RatingsImportResult:
     raise ImportFailed(f"{path.name}: header {','.join(header) or '(empty)'} is not a ratings file; {known}")
 
 
+def _rater_id(value: str, where: str) -> str:
+    try:
+        return validation.identifier(value, name="rater_id")
+    except validation.Invalid as exc:
+        raise ImportFailed(f"{where}: {exc}") from None
+
+
 def _parse_created_at(value: str, where: str) -> datetime:
-    moment = parse_datetime(value) if value else None
-    if moment is None:
-        raise ImportFailed(f"{where}: created_at {value!r} is not an ISO 8601 date and time")
+    try:
+        moment = validation.moment(value, name="created_at")
+    except validation.Invalid as exc:
+        raise ImportFailed(f"{where}: {exc}") from None
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, timezone.get_current_timezone())
     return moment
@@ -56,13 +65,12 @@ def _rows_import(study: Study, path: Path, kind: TaskKind) -> RatingsImportResul
     raters = {r.external_id: r for r in study.raters.all()}
     raters_before = len(raters)
     state: dict = {}
-    for line, row in read_csv(path, kind.columns, f"{kind.name} file"):
+    for line, row in read_csv(path, kind.columns, f"{kind.name} file", exported=True):
         where = f"{path.name} line {line}"
         prompt = prompts.get(row["prompt_id"])
         if prompt is None:
             raise ImportFailed(f"{where}: prompt {row['prompt_id']!r} is not in study {study.slug}")
-        if not row["rater_id"]:
-            raise ImportFailed(f"{where}: rater_id is empty")
+        _rater_id(row["rater_id"], where)
         created_at = _parse_created_at(row["created_at"], where)
         rater = raters.get(row["rater_id"])
         if rater is None:

@@ -1,12 +1,13 @@
 """Raters and onboarding: invites, consent, instructions, the headphone check, Prolific entry."""
 
 import random
-import re
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ..errors import EntryRefused, ServiceError, SubmissionRejected
+from formats import validation
+
+from ..errors import EntryNotResumable, EntryRefused, ServiceError, SubmissionRejected
 from ..headphones import HEADPHONE_PASS_MARK, HEADPHONE_TRIALS
 from ..models import (
     Rater,
@@ -87,10 +88,32 @@ def headphone_check_submit(*, rater: Rater, answers: list[int]) -> bool:
 # --- crowd platforms -------------------------------------------------------------------------------
 
 
+def _prolific_parameter(value: str, name: str) -> str:
+    try:
+        return validation.matching(
+            value, name=name, pattern=r"[A-Za-z0-9_-]+", described="letters, digits, '-' or '_'"
+        )
+    except validation.Invalid as exc:
+        raise EntryRefused(
+            f"The link's {name} is malformed ({exc}); open the study again from Prolific."
+        ) from None
+
+
 def prolific_rater_enter(
-    *, study: Study, prolific_pid: str, study_id: str = "", session_id: str = ""
+    *,
+    study: Study,
+    prolific_pid: str,
+    study_id: str = "",
+    session_id: str = "",
+    resuming_rater_id: int | None = None,
 ) -> Rater:
-    """The rater for a Prolific participant: created on the first visit, the same one on every return."""
+    """The rater for a Prolific participant: created on the first visit, the same one on a return.
+
+    A return is resumed only from the browser the participant first entered with (the caller passes
+    the rater that browser's session holds as ``resuming_rater_id``) or with the SESSION_ID Prolific
+    gave that participant. Anyone else who knows the study's slug and the participant's PID is
+    refused (EntryNotResumable) and never sees the rater's secret link.
+    """
     pid = prolific_pid.strip()
     if not study.accepts_prolific:
         raise EntryRefused("This study does not take participants from Prolific.")
@@ -98,8 +121,10 @@ def prolific_rater_enter(
         raise EntryRefused(
             "The link is missing your Prolific ID (PROLIFIC_PID); open the study again from Prolific."
         )
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", pid):
-        raise EntryRefused("The Prolific ID in the link is malformed; open the study again from Prolific.")
+    _prolific_parameter(pid, "PROLIFIC_PID")
+    for name, value in (("STUDY_ID", study_id), ("SESSION_ID", session_id)):
+        if value:
+            _prolific_parameter(value, name)
     if study.prolific_study_id and study_id != study.prolific_study_id:
         raise EntryRefused("This link belongs to another Prolific study; open the study again from Prolific.")
     try:
@@ -115,9 +140,18 @@ def prolific_rater_enter(
             )
     except IntegrityError:  # the same participant opened the link twice at once
         rater, created = Rater.objects.get(study=study, external_id=pid), False
-    if not created and rater.source != Rater.Source.PROLIFIC:
+    if created:
+        return rater
+    if rater.source != Rater.Source.PROLIFIC:
         raise EntryRefused("This ID is already taken by another rater of the study.")
-    if not created and session_id and rater.platform_session_id != session_id:
+    same_browser = resuming_rater_id == rater.pk
+    same_session = bool(session_id) and session_id == rater.platform_session_id
+    if not (same_browser or same_session):
+        raise EntryNotResumable(
+            "This Prolific ID has already started the study in another browser: continue there, or "
+            "message the researchers on Prolific."
+        )
+    if session_id and rater.platform_session_id != session_id:
         Rater.objects.filter(pk=rater.pk).update(platform_session_id=session_id)
     return rater
 

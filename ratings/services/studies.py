@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.files import File
 from django.db import transaction
 
-from formats import MANIFEST_COLUMNS
+from formats import MANIFEST_COLUMNS, validation
 
 from ..audio import AudioError, AudioInfo, probe
 from ..csv_files import read_csv
@@ -52,6 +52,21 @@ class _ManifestRow:
     audio: AudioInfo
 
 
+def _manifest_row(folder: Path, row: dict[str, str]) -> tuple[str, str, str, int, Path]:
+    """The row's prompt id and text, variant, sample index and audio file, each checked (formats.validation)
+    so that every database refuses the same rows for the same reason; Invalid says which and why."""
+    for column in MANIFEST_COLUMNS:
+        if not row[column]:
+            raise validation.Invalid(f"{column} is empty")
+    return (
+        validation.identifier(row["prompt_id"], name="prompt_id"),
+        validation.text(row["prompt_text"], name="prompt_text"),
+        validation.identifier(row["variant"], name="variant"),
+        validation.whole_number(row["sample_index"], name="sample_index"),
+        validation.path_inside(folder, row["path"], name="path"),
+    )
+
+
 def _parse_manifest(manifest: Path) -> list[_ManifestRow]:
     folder = manifest.parent.resolve()
     rows: list[_ManifestRow] = []
@@ -59,40 +74,23 @@ def _parse_manifest(manifest: Path) -> list[_ManifestRow]:
     prompt_texts: dict[str, str] = {}
     for line, row in read_csv(manifest, MANIFEST_COLUMNS, "manifest"):
         where = f"{manifest.name} line {line}"
-        for column in MANIFEST_COLUMNS:
-            if not row[column]:
-                raise ImportFailed(f"{where}: {column} is empty")
         try:
-            sample_index = int(row["sample_index"])
-        except ValueError:
-            raise ImportFailed(
-                f"{where}: sample_index {row['sample_index']!r} is not a whole number"
-            ) from None
-        if sample_index < 0:
-            raise ImportFailed(f"{where}: sample_index must be 0 or more")
-        key = (row["prompt_id"], row["variant"], sample_index)
+            prompt_id, prompt_text, variant, sample_index, audio_path = _manifest_row(folder, row)
+        except validation.Invalid as exc:
+            raise ImportFailed(f"{where}: {exc}") from None
+        key = (prompt_id, variant, sample_index)
         if key in seen:
             raise ImportFailed(
                 f"{where}: duplicate (prompt_id, variant, sample_index) {key}, first on line {seen[key]}"
             )
         seen[key] = line
-        if prompt_texts.setdefault(row["prompt_id"], row["prompt_text"]) != row["prompt_text"]:
-            raise ImportFailed(f"{where}: prompt {row['prompt_id']} has two different texts")
-        relative = Path(row["path"])
-        if relative.is_absolute():
-            raise ImportFailed(f"{where}: path must be relative to the manifest's folder")
-        audio_path = (folder / relative).resolve()
-        if not audio_path.is_file():
-            raise ImportFailed(f"{where}: audio file {row['path']} not found")
+        if prompt_texts.setdefault(prompt_id, prompt_text) != prompt_text:
+            raise ImportFailed(f"{where}: prompt {prompt_id} has two different texts")
         try:
             audio = probe(audio_path)
         except AudioError as exc:
             raise ImportFailed(f"{where}: {exc}") from None
-        rows.append(
-            _ManifestRow(
-                line, row["prompt_id"], row["prompt_text"], row["variant"], sample_index, audio_path, audio
-            )
-        )
+        rows.append(_ManifestRow(line, prompt_id, prompt_text, variant, sample_index, audio_path, audio))
     if not rows:
         raise ImportFailed(f"{manifest.name}: the manifest lists no clips")
     return rows

@@ -59,10 +59,10 @@ def _assert_nothing_written(settings):
     ("mutate", "message"),
     [
         (lambda rows, folder: rows.append(dict(rows[0])), r"duplicate \(prompt_id, variant, sample_index\)"),
-        (lambda rows, folder: rows[-1].update(path="missing.wav"), "audio file missing.wav not found"),
+        (lambda rows, folder: rows[-1].update(path="missing.wav"), "path 'missing.wav': no such file"),
         (lambda rows, folder: (folder / rows[-1]["path"]).write_text("not audio"), "not readable audio"),
         (lambda rows, folder: rows[-1].update(sample_index="two"), "is not a whole number"),
-        (lambda rows, folder: rows[-1].update(sample_index="-1"), "0 or more"),
+        (lambda rows, folder: rows[-1].update(sample_index="-1"), "between 0 and 2147483647, not -1"),
         (lambda rows, folder: rows[-1].update(prompt_text="other"), "two different texts"),
         (lambda rows, folder: rows[-1].update(variant=""), "variant is empty"),
         (lambda rows, folder: rows[-1].update(path="/etc/passwd"), "must be relative"),
