@@ -71,7 +71,7 @@ WSGI_APPLICATION = "evalsite.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "evalsite" / "templates"],  # the staff pages' shared base
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
