@@ -126,9 +126,17 @@ def checkpoint_kind(checkpoint: dict[str, Any]) -> str:
 
 
 def run_pregenerate(
-    params: dict[str, Any], out_dir: Path, runs_dir: Path, variant: str, progress: Progress
+    params: dict[str, Any],
+    out_dir: Path,
+    runs_dir: Path,
+    variant: str,
+    progress: Progress,
+    study_prompts: list[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """Render the variant's clips into out_dir; returns the manifest path and what made the clips."""
+    """Render the variant's clips into out_dir; returns the manifest path and what made the clips.
+
+    With ``study_prompts`` ((prompt_id, text) of a study that has prompts already) the clips render
+    those, every one; ``prompts`` counts the held-out prompts of a study that has none yet."""
     import torch
 
     from generation.checkpoint import load_checkpoint, model_from_checkpoint
@@ -147,12 +155,14 @@ def run_pregenerate(
     model = model_from_checkpoint(checkpoint)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
-    progress(0.1, f"generating {p.prompts} prompts × {p.samples} samples on {device}")
+    n_prompts = len(study_prompts) if study_prompts else p.prompts
+    progress(0.1, f"generating {n_prompts} prompts × {p.samples} samples on {device}")
     manifest = pregenerate(
         model,
         out_dir,
         variant=variant,
-        n_prompts=p.prompts,
+        n_prompts=n_prompts,
+        prompts=study_prompts or None,
         samples=p.samples,
         sampling=SamplingConfig(p.gamma, p.temperature, constrain=p.constrain),
         seed=p.seed,
