@@ -1,17 +1,18 @@
-"""Generation cost, single pass (gamma = 1) against CFG (conditional + null rows batched), in one run.
+"""Generation cost of any backend: single pass (gamma = 1) against CFG (conditional + null rows batched).
 
-    python benchmarks/generation.py [--checkpoint generation/checkpoints/demo.pt] [--batch 16] [--repeats 5]
+    python benchmarks/generation.py [--model generation/checkpoints/demo.pt | MUSICGEN_DIR] [--seconds S]
+        [--gamma 3] [--max-batch 64] [--repeats 5] [--threads 1] [--device cpu|cuda]
 
-Prints tokens per second and seconds of audio per second (generation alone, and with rendering), then a
-last line ``speedup_single_vs_cfg: R``: CFG's time over the single pass's (the physical limit is 2.0), from
-the fastest of the interleaved repeats, as timeit advises on a shared machine where other processes only
-ever add time; the medians are printed too.
+For batch sizes 1, 2, 4, ... up to --max-batch, times both modes, interleaved, the fastest of --repeats runs
+(timeit's advice on a shared machine, where other processes only ever add time). Prints, for each mode, tokens
+per second (every codebook's token counted) and seconds of audio per second, generation alone and with
+decoding to audio, at batch 1 and at the batch of its peak throughput; then a last line
+``speedup_single_vs_cfg: R`` (CFG's time over the single pass's at the single pass's peak batch).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -20,53 +21,75 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from generation.checkpoint import model_from_checkpoint  # noqa: E402
-from generation.corpus import encode_text, held_out_prompts  # noqa: E402
-from generation.model import generate  # noqa: E402
-from generation.render import CLIP_SECONDS, render_batch  # noqa: E402
+from generation.backend import Backend, default_device, load_backend  # noqa: E402
+from generation.corpus import held_out_prompts  # noqa: E402
+from generation.sampling import SamplingConfig  # noqa: E402
+
+
+def time_generation(backend: Backend, batch: int, gammas: dict[str, float], repeats: int) -> dict[str, float]:
+    """The fastest of ``repeats`` interleaved runs of each mode, in seconds (after one warm-up each)."""
+    cond = backend.encode([p.text for p in held_out_prompts(batch)])
+    sync = torch.cuda.synchronize if backend.device.type == "cuda" else (lambda: None)
+    for g in gammas.values():
+        backend.generate(cond, SamplingConfig(gamma=g), seed=0)
+    best = {name: float("inf") for name in gammas}
+    for r in range(repeats):
+        for name, g in gammas.items():
+            sync()
+            t0 = time.perf_counter()
+            backend.generate(cond, SamplingConfig(gamma=g), seed=r)
+            sync()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--checkpoint", default="generation/checkpoints/demo.pt")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--model", "--checkpoint", dest="model", default="generation/checkpoints/demo.pt")
+    parser.add_argument("--seconds", type=float, help="clip length (MusicGen; the built-in model makes 8 s)")
+    parser.add_argument("--gamma", type=float, default=3.0)
+    parser.add_argument("--max-batch", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default=default_device())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model = model_from_checkpoint(args.checkpoint)
-    text = torch.from_numpy(encode_text([p.text for p in held_out_prompts(args.batch)]))
-    n_tokens = args.batch * (model.cfg.music_len - 1)
+    backend = load_backend(args.model, args.device)
+    if args.seconds is not None:
+        backend.set_seconds(args.seconds)
+    modes = {"single (gamma=1)": 1.0, f"cfg (gamma={args.gamma:g}, 2B rows)": args.gamma}
+    n_params = sum(p.numel() for p in backend.network.parameters())
     print(
-        f"model {args.checkpoint}: {model.num_params()} parameters, batch {args.batch}, "
-        f"{model.cfg.music_len - 1} tokens = {CLIP_SECONDS:g} s of audio per sequence, {args.threads} thread(s)"
+        f"model {args.model} ({backend.name} backend, {n_params} trainable parameters) on {args.device}, "
+        f"{args.threads} thread(s): {backend.tokens_per_sequence} tokens = {backend.clip_seconds:g} s of audio "
+        f"at {backend.sample_rate} Hz per sequence"
     )
-    generate(model, text, gamma=1.0, seed=0)  # warm-up
-    generate(model, text, gamma=3.0, seed=0)
-    times: dict[str, list[float]] = {"single (gamma=1)": [], "cfg (gamma=3, 2B rows)": []}
-    for r in range(args.repeats):  # interleaved, so load on the machine hits both alike
-        for name, gamma in (("single (gamma=1)", 1.0), ("cfg (gamma=3, 2B rows)", 3.0)):
-            t0 = time.perf_counter()
-            out = generate(model, text, gamma=gamma, seed=r)
-            times[name].append(time.perf_counter() - t0)
+    batches = [b for b in (1, 2, 4, 8, 16, 32, 64, 128, 256) if b <= args.max_batch]
+    timings = {b: time_generation(backend, b, modes, args.repeats) for b in batches}
+    for b in batches:
+        print(f"batch {b:4d}: " + "  ".join(f"{name} {timings[b][name] * 1000:.1f} ms" for name in modes))
+    cond = backend.encode([p.text for p in held_out_prompts(1)])
+    tokens = backend.generate(cond, SamplingConfig(), seed=0).tokens.cpu().numpy()
     t0 = time.perf_counter()
-    render_batch(out.tokens.numpy())
-    render_s = time.perf_counter() - t0
-    best = {name: min(ts) for name, ts in times.items()}
-    for name, s in best.items():
-        audio = args.batch * CLIP_SECONDS
-        print(
-            f"{name:24s} {s * 1000:8.1f} ms/batch  {n_tokens / s:9.0f} tokens/s  {audio / s:8.1f} s audio/s "
-            f"(with rendering {audio / (s + render_s):7.1f} s audio/s)  median {statistics.median(times[name]) * 1000:.1f} ms"
-        )
-    print(
-        f"rendering {args.batch} clips: {render_s * 1000:.1f} ms ({render_s / args.batch * 1000:.2f} ms/clip)"
-    )
-    single, cfg = "single (gamma=1)", "cfg (gamma=3, 2B rows)"
-    print(f"median ratio: {statistics.median(times[cfg]) / statistics.median(times[single]):.2f}")
-    print(f"speedup_single_vs_cfg: {best[cfg] / best[single]:.2f}")
+    backend.decode(tokens)
+    decode_s = time.perf_counter() - t0  # one clip; decoding is per clip for the built-in renderer
+    print(f"decoding one clip to audio: {decode_s * 1000:.1f} ms")
+    peaks = {}
+    for name in modes:
+        peak = max(batches, key=lambda b: b / timings[b][name])
+        peaks[name] = peak
+        for label, b in (("batch 1", 1), (f"peak, batch {peak}", peak)):
+            s = timings[b][name]
+            audio = b * backend.clip_seconds
+            print(
+                f"{name:28s} {label:16s} {b * backend.tokens_per_sequence / s:10.0f} tokens/s "
+                f"{audio / s:8.2f} s audio/s (with decoding {audio / (s + b * decode_s):7.2f} s audio/s)"
+            )
+    single, cfg = modes
+    at = peaks[single]
+    print(f"speedup_single_vs_cfg: {timings[at][cfg] / timings[at][single]:.2f}")
 
 
 if __name__ == "__main__":

@@ -92,6 +92,10 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Raters submit while the worker imports clips: wait for the write lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Tests whose Celery worker runs in a thread share the test database with the test itself: an
+    # in-memory database shares it through a shared cache, whose table locks fail at once instead of
+    # waiting. A file waits for its lock as the laptop database does.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-counterpoint.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -57,37 +57,59 @@ def argv_is_cli() -> bool:
     return Path(sys.argv[0]).name in ("__main__.py", "generation")
 
 
-def cmd_sample(args: argparse.Namespace) -> None:
-    from generation.checkpoint import model_from_checkpoint
-    from generation.corpus import decode, is_valid
-    from generation.render import render, write_wav
-    from generation.sampling import SamplingConfig, generate_for_prompts
+def load_model(args: argparse.Namespace):
+    """The backend named by ``--model`` (checkpoint file, model folder or cached model id), with ``--seconds``
+    and ``--constrain`` checked against what the backend can do."""
+    from generation.backend import default_device, load_backend
 
-    model = model_from_checkpoint(args.checkpoint)
-    sampling = SamplingConfig(args.gamma, args.temperature, args.top_k, args.top_p)
-    tokens, _ = generate_for_prompts(model, args.prompt, args.samples, sampling, args.seed)
-    out = Path(args.out)
-    for i, text in enumerate(args.prompt):
-        for k, seq in enumerate(tokens[i]):
-            path = write_wav(out / f"prompt{i}_{k}.wav", render(seq))
-            piece = decode(seq)
-            print(
-                f"{path}\t{text!r}\tvalid={is_valid(seq)}\t{piece.bpm}bpm {piece.mode} lead={piece.lead} "
-                f"bass={piece.bass} drums={piece.kit}"
-            )
+    backend = load_backend(args.model, default_device())
+    if getattr(args, "seconds", None) is not None:
+        backend.set_seconds(args.seconds)
+    if getattr(args, "constrain", False):
+        backend.allowed_tokens(True)  # refuses where the backend has no grammar
+    return backend
+
+
+def _sampling(args: argparse.Namespace):
+    from generation.sampling import SamplingConfig
+
+    return SamplingConfig(
+        args.gamma,
+        args.temperature,
+        getattr(args, "top_k", 0),
+        getattr(args, "top_p", 1.0),
+        getattr(args, "constrain", False),
+    )
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from generation.render import write_wav
+    from generation.sampling import generate_for_prompts
+
+    if not args.out.endswith(".wav"):
+        raise ValueError(f"--out must name a .wav file, not {args.out!r}")
+    backend = load_model(args)
+    tokens, _ = generate_for_prompts(backend, [args.prompt], 1, _sampling(args), args.seed)
+    audio = backend.decode(tokens[0])[0]
+    path = write_wav(args.out, audio, backend.sample_rate)
+    valid = backend.valid_rate(tokens)
+    print(
+        f"{path}\t{args.prompt!r}\t{len(audio) / backend.sample_rate:.2f}s at {backend.sample_rate} Hz"
+        f"\t{backend.name}" + ("" if valid is None else f"\tvalid={bool(valid)}")
+    )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from generation.checkpoint import load_checkpoint, model_from_checkpoint
+    from generation.backend import base_checkpoint
     from generation.embeddings import Embeddings
     from generation.evaluate import evaluate, to_markdown, write_report
 
-    ckpt = load_checkpoint(args.checkpoint)
-    model = model_from_checkpoint(ckpt)
+    backend = load_model(args)
+    ckpt = base_checkpoint(args.model)
     emb = Embeddings.load(args.embeddings)
     t0 = time.perf_counter()
     result = evaluate(
-        model,
+        backend,
         emb,
         gammas=tuple(args.gammas),
         temperature=args.temperature,
@@ -97,7 +119,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         caption_noise=ckpt["train_config"].get("caption_noise", 0.0),
         constrain=args.constrain,
     )
-    result["checkpoint"] = str(args.checkpoint)
+    result["checkpoint"] = str(args.model)
     result["embeddings_report"] = emb.report
     result["elapsed_s"] = time.perf_counter() - t0
     js, md = write_report(result, args.out)
@@ -107,18 +129,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_pregenerate(args: argparse.Namespace) -> None:
-    from generation.checkpoint import model_from_checkpoint
     from generation.pregenerate import pregenerate
-    from generation.sampling import SamplingConfig
 
-    model = model_from_checkpoint(args.checkpoint)
     manifest = pregenerate(
-        model,
+        load_model(args),
         args.out,
         variant=args.variant,
         n_prompts=args.prompts,
         samples=args.samples,
-        sampling=SamplingConfig(args.gamma, args.temperature),
+        sampling=_sampling(args),
         seed=args.seed,
     )
     print(manifest)
@@ -132,15 +151,40 @@ def cmd_train_embeddings(args: argparse.Namespace) -> None:
     print(json.dumps(emb.report, indent=2))
 
 
+def cmd_embeddings(args: argparse.Namespace) -> None:
+    from generation.embeddings import EMBEDDING_PRESETS, Embeddings, train_audio_embeddings
+
+    overrides = {"steps": args.steps, "seed": args.seed}
+    cfg = replace(EMBEDDING_PRESETS[args.preset], **{k: v for k, v in overrides.items() if v is not None})
+    if not Path(args.audio).is_dir():
+        raise ValueError(f"--audio {args.audio} is not a folder of audio files")
+    mulan = Embeddings.load(args.mulan_from) if args.mulan_from else None  # checked before training
+    emb = train_audio_embeddings(args.audio, cfg)
+    if mulan is not None:
+        emb.text, emb.mulan_audio = mulan.text, mulan.mulan_audio
+        emb.report["mulan_from"] = str(args.mulan_from)
+    emb.save(args.out)
+    print(json.dumps(emb.report, indent=2))
+    print(f"embeddings: {args.out}")
+
+
 def cmd_inspect(args: argparse.Namespace) -> None:
-    from generation.checkpoint import model_from_checkpoint
     from generation.inspect import inspect_prompts
 
-    model = model_from_checkpoint(args.checkpoint)
     report = inspect_prompts(
-        model, args.prompt, args.out, samples=args.samples, gamma=args.gamma, seed=args.seed
+        load_model(args), args.prompt, args.out, samples=args.samples, gamma=args.gamma, seed=args.seed
     )
     print(json.dumps(report, indent=2))
+
+
+def model_arg(p: argparse.ArgumentParser, default: str = DEMO_CHECKPOINT) -> None:
+    p.add_argument(
+        "--model",
+        "--checkpoint",
+        dest="model",
+        default=default,
+        help="a checkpoint (.pt), a MusicGen save_pretrained folder, or a model id in the Hugging Face cache",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,23 +209,44 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_train_embeddings)
 
+    p = sub.add_parser(
+        "embeddings", help="train reward + held-out music-similarity embeddings on a folder of audio"
+    )
+    p.add_argument("--audio", required=True, help="folder of .wav/.flac/.ogg clips (searched recursively)")
+    p.add_argument("--out", required=True)
+    p.add_argument(
+        "--preset", choices=("tiny", "demo"), default="demo", help="encoder size and training steps"
+    )
+    p.add_argument(
+        "--mulan-from",
+        help="an embeddings file whose MuLan text-audio pair to keep beside the new encoders (for adherence)",
+    )
+    p.add_argument("--steps", type=int)
+    p.add_argument("--seed", type=int)
+    p.set_defaults(func=cmd_embeddings)
+
     def sampling_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--checkpoint", default=DEMO_CHECKPOINT)
+        model_arg(p)
         p.add_argument("--gamma", type=float, default=1.0, help="CFG strength (1 = no guidance)")
         p.add_argument("--temperature", type=float, default=1.0)
         p.add_argument("--seed", type=int, default=0)
+        p.add_argument(
+            "--constrain",
+            action="store_true",
+            help="the built-in model's token grammar (refused for MusicGen)",
+        )
+        p.add_argument("--seconds", type=float, help="clip length (MusicGen; the built-in model makes 8 s)")
 
-    p = sub.add_parser("sample", help="generate and render clips for prompts")
+    p = sub.add_parser("sample", help="one clip for a prompt, from either backend")
     sampling_args(p)
-    p.add_argument("--prompt", action="append", required=True)
-    p.add_argument("--samples", type=int, default=2)
-    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--top-k", type=int, default=0, help="1 = greedy decoding")
     p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--out", default="var/generation/samples")
+    p.add_argument("--out", required=True, help="FILE.wav")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("evaluate", help="claim 1: adherence and diversity against gamma, JSON + Markdown")
-    p.add_argument("--checkpoint", default=DEMO_CHECKPOINT)
+    model_arg(p)
     p.add_argument("--embeddings", default=DEMO_EMBEDDINGS)
     p.add_argument("--gammas", type=float, nargs="+", default=[1.0, 1.5, 2.0, 3.0])
     p.add_argument("--temperature", type=float, default=1.0)
@@ -189,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=4)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--constrain", action="store_true", help="mask tokens of the wrong kind while sampling")
+    p.add_argument("--seconds", type=float, help="clip length (MusicGen)")
     p.add_argument("--out", default="var/generation/evaluate")
     p.set_defaults(func=cmd_evaluate)
 
@@ -201,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_pregenerate)
 
     p = sub.add_parser("inspect", help="spectrogram PNGs and measured tempo / pitch / timbre for prompts")
-    sampling_args(p)
+    model_arg(p)
+    p.add_argument("--gamma", type=float, default=1.0, help="CFG strength (1 = no guidance)")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prompt", action="append", required=True)
     p.add_argument("--samples", type=int, default=3)
     p.add_argument("--out", default="var/generation/inspect")
@@ -213,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     _threads(args.threads)
-    for name in ("checkpoint", "embeddings"):
+    for name in ("embeddings",):
         path = getattr(args, name, None)
         if path is not None and not Path(path).exists():
             print(

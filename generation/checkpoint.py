@@ -1,4 +1,5 @@
-"""Checkpoints as self-describing dicts: weights, configs, step, lineage (parent, init_id), training log."""
+"""Checkpoints as self-describing dicts: the backend that rebuilds them, its config and trainable weights, the
+step, lineage (parent, init_id, and for a pretrained backend the folder it was initialised from), the log."""
 
 from __future__ import annotations
 
@@ -18,13 +19,16 @@ def weights_digest(state: dict[str, torch.Tensor]) -> str:
     h = hashlib.sha256()
     for name in sorted(state):
         h.update(name.encode())
-        h.update(state[name].detach().cpu().contiguous().numpy().tobytes())
+        # raw bytes, so bfloat16 weights hash too (float32 bytes are what .numpy() gave before)
+        h.update(state[name].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
 
 
 def make_checkpoint(
-    model: MusicTransformer,
+    state: dict[str, torch.Tensor],
+    model_config: dict[str, Any],
     *,
+    backend: str = "builtin",
     step: int,
     train_config: dict[str, Any],
     init_id: str,
@@ -33,13 +37,14 @@ def make_checkpoint(
     optimizer: dict | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``init_id`` names the initial weights every descendant shares (merging checks it); ``parent`` is
+    """``state``: the trainable weights (on the CPU); ``model_config``: what the backend needs to rebuild the
+    rest. ``init_id`` names the initial weights every descendant shares (merging checks it); ``parent`` is
     the checkpoint_id this one was trained from (None for a pretraining run from scratch)."""
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return {
         "format": FORMAT,
+        "backend": backend,
         "checkpoint_id": weights_digest(state),
-        "model_config": model.cfg.to_dict(),
+        "model_config": model_config,
         "model_state": state,
         "train_config": train_config,
         "step": step,
@@ -64,16 +69,20 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
+    # mmap: the weights are read when used, so reading a large checkpoint's metadata is cheap
+    ckpt = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
     if ckpt.get("format") != FORMAT:
         raise ValueError(f"{path} is not a Counterpoint model checkpoint (format {ckpt.get('format')!r})")
     return ckpt
 
 
 def model_from_checkpoint(ckpt: dict[str, Any] | str | Path) -> MusicTransformer:
-    """The model of a checkpoint dict or path, in eval mode on the CPU."""
+    """The built-in model of a checkpoint dict or path, in eval mode on the CPU (other backends:
+    ``generation.backend.load_backend``)."""
     if not isinstance(ckpt, dict):
         ckpt = load_checkpoint(ckpt)
+    if ckpt.get("backend", "builtin") != "builtin":
+        raise ValueError(f"checkpoint is of the {ckpt['backend']} backend, not the built-in model")
     model = MusicTransformer(ModelConfig(**ckpt["model_config"]))
     model.load_state_dict(ckpt["model_state"])
     return model.eval()

@@ -41,7 +41,6 @@ def cmd_finetune(args: argparse.Namespace) -> None:
         seed=args.seed,
         constrain=args.constrain or None,
     )
-    _require(args.base, "base checkpoint")
     _require(args.embeddings, "embeddings")
 
     def progress(step: int, total: int, m: dict[str, float]) -> None:
@@ -57,41 +56,47 @@ def cmd_finetune(args: argparse.Namespace) -> None:
                 flush=True,
             )
 
-    ckpt = finetune(cfg, args.base, args.embeddings, args.out, progress=progress)
-    write_sidecar(args.out, command=_command(), base=str(args.base), embeddings=str(args.embeddings))
+    if args.seconds is not None:
+        from generation.__main__ import load_model
+        from generation.backend import pretrained_checkpoint
+
+        base = pretrained_checkpoint(load_model(args))  # a model folder at another clip length
+    else:
+        base = args.model
+    ckpt = finetune(cfg, base, args.embeddings, args.out, progress=progress)
+    write_sidecar(args.out, command=_command(), base=str(args.model), embeddings=str(args.embeddings))
     print(f"finetune: {args.out} checkpoint_id {ckpt['checkpoint_id']} step {ckpt['step']}")
 
 
 def cmd_merge(args: argparse.Namespace) -> None:
-    from generation.checkpoint import load_checkpoint, save_checkpoint, write_sidecar
+    from generation.backend import base_checkpoint
+    from generation.checkpoint import save_checkpoint, write_sidecar
     from generation.merge import merge_checkpoints
 
-    _require(args.quality, "checkpoint")
-    _require(args.diversity, "checkpoint")
-    ckpt = merge_checkpoints(load_checkpoint(args.quality), load_checkpoint(args.diversity), args.lam)
+    ckpt = merge_checkpoints(base_checkpoint(args.quality), base_checkpoint(args.diversity), args.lam)
     save_checkpoint(ckpt, args.out)
     write_sidecar(args.out, command=_command(), quality=str(args.quality), diversity=str(args.diversity))
     print(f"merge: {args.out} checkpoint_id {ckpt['checkpoint_id']} {json.dumps(ckpt['merge']['parents'])}")
 
 
 def cmd_steer(args: argparse.Namespace) -> None:
+    from generation.backend import default_device
     from generation.merge import Steering
-    from generation.render import render, write_wav
+    from generation.render import write_wav
     from generation.sampling import SamplingConfig
 
-    _require(args.quality, "checkpoint")
-    _require(args.diversity, "checkpoint")
-    steering = Steering(args.quality, args.diversity)
+    steering = Steering(args.quality, args.diversity, device=default_device())
+    sampling = SamplingConfig(args.gamma, args.temperature, constrain=args.constrain)
     out = Path(args.out)
     for lam in args.lam:
-        tokens, _ = steering.generate_for_prompts(
-            args.prompt, args.samples, lam, SamplingConfig(temperature=args.temperature), args.seed
-        )
+        model = steering.model(lam)
+        if args.constrain:
+            model.allowed_tokens(True)  # refuses where the backend has no grammar
+        tokens, _ = steering.generate_for_prompts(args.prompt, args.samples, lam, sampling, args.seed)
         for i, text in enumerate(args.prompt):
-            for k, seq in enumerate(tokens[i]):
-                print(
-                    f"{write_wav(out / f'lambda{lam:g}_prompt{i}_{k}.wav', render(seq))}\t{text!r}\tlambda={lam:g}"
-                )
+            for k, audio in enumerate(model.decode(tokens[i])):
+                path = write_wav(out / f"lambda{lam:g}_prompt{i}_{k}.wav", audio, model.sample_rate)
+                print(f"{path}\t{text!r}\tlambda={lam:g}")
 
 
 def cmd_front(args: argparse.Namespace) -> None:
@@ -123,7 +128,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "finetune", help="CFG distillation (beta = 0) or diversity-rewarded (beta > 0); resumes"
     )
     p.add_argument("--preset", choices=("tiny", "demo"), default="demo")
-    p.add_argument("--base", default=DEMO_BASE, help="the base (teacher and initial student) checkpoint")
+    p.add_argument(
+        "--model",
+        "--base",
+        dest="model",
+        default=DEMO_BASE,
+        help="the base (teacher and initial student): a checkpoint, a MusicGen folder or a cached model id",
+    )
+    p.add_argument("--seconds", type=float, help="clip length of a MusicGen base's samples")
     p.add_argument("--embeddings", default=DEMO_EMBEDDINGS)
     p.add_argument("--out", required=True)
     p.add_argument("--gamma", type=float, help="the teacher's CFG strength")
@@ -140,6 +152,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_finetune)
 
     def pair(p: argparse.ArgumentParser) -> None:
+        # each a checkpoint or a model folder, as --model takes them elsewhere
         p.add_argument("--quality", default="generation/checkpoints/demo-distilled.pt", help="beta = 0 model")
         p.add_argument("--diversity", default="generation/checkpoints/demo-diverse.pt", help="beta > 0 model")
 
@@ -155,6 +168,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prompt", action="append", required=True)
     p.add_argument("--samples", type=int, default=2)
     p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--gamma", type=float, default=1.0, help="CFG strength on the merged model (1 = none)")
+    p.add_argument(
+        "--constrain", action="store_true", help="the built-in token grammar (refused for MusicGen)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="var/generation/steer")
     p.set_defaults(func=cmd_steer)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -457,8 +458,28 @@ def _bass_bar(style: str, root: int, rng: np.random.Generator) -> list[tuple[int
     return [(2 * i, 2, d) for i, d in enumerate(walk)]
 
 
+@dataclass(frozen=True)
+class Composition:
+    """Everything ``compose`` drew for a piece beyond its attributes: the ground truth of a corpus item."""
+
+    attrs: Attributes
+    progression: tuple[int, ...]
+    form: str
+    melody_style: str
+    lead_notes: tuple[tuple[int, int, int], ...]  # (onset step, length in steps, degree -7..14)
+    bass_style: str | None  # None without a bass
+    bass_notes: tuple[tuple[int, int, int], ...]  # (onset step, length in steps, degree -3..11)
+    drum_pattern: tuple[int, ...]  # one bar of drum masks; silence without a kit
+    fill: bool  # a snare fill ends the last bar
+
+
 def compose(attrs: Attributes, rng: np.random.Generator) -> np.ndarray:
     """A four-bar piece in the style of ``attrs``, as a token sequence of length VOCAB.seq_len."""
+    return compose_traced(attrs, rng)[0]
+
+
+def compose_traced(attrs: Attributes, rng: np.random.Generator) -> tuple[np.ndarray, Composition]:
+    """``compose`` that also returns what it drew (the same draws from ``rng``, so the same corpus)."""
     genre = GENRES[attrs.genre]
     progression = genre.progressions[rng.integers(len(genre.progressions))]
     form = FORMS[rng.integers(len(FORMS))]
@@ -469,6 +490,7 @@ def compose(attrs: Attributes, rng: np.random.Generator) -> np.ndarray:
     drum_bar = genre.drum_bars[rng.integers(len(genre.drum_bars))]
     lead = np.full(N_STEPS, REST)
     bass = np.full(N_STEPS, REST)
+    lead_notes, bass_notes = [], []
     for bar, name in enumerate(form):
         root = progression[bar]
         base = bar * STEPS_PER_BAR
@@ -476,12 +498,15 @@ def compose(attrs: Attributes, rng: np.random.Generator) -> np.ndarray:
             degree = int(np.clip(center + root + offset - (7 if center + root + offset > 12 else 0), -7, 14))
             lead[base + onset] = 2 + degree + 7
             lead[base + onset + 1 : base + onset + length] = HOLD
+            lead_notes.append((base + onset, length, degree))
         if attrs.bass != "none":
             for onset, length, degree in _bass_bar(bass_style, root, rng):
                 bass[base + onset] = 2 + int(np.clip(degree, -3, 11)) + 3
                 bass[base + onset + 1 : base + onset + length] = HOLD
+                bass_notes.append((base + onset, length, int(np.clip(degree, -3, 11))))
     drums = np.tile(np.array(drum_bar), N_BARS) if attrs.kit != "none" else np.zeros(N_STEPS, dtype=int)
-    if attrs.kit != "none" and rng.random() < 0.5:  # a fill in the last bar
+    fill = bool(attrs.kit != "none" and rng.random() < 0.5)
+    if fill:
         drums[-2:] = SNARE | (drums[-2:] & KICK)
     tokens = np.empty(VOCAB.seq_len, dtype=np.int64)
     tokens[:7] = (
@@ -496,7 +521,18 @@ def compose(attrs: Attributes, rng: np.random.Generator) -> np.ndarray:
     tokens[7::3] = VOCAB.lead + lead
     tokens[8::3] = VOCAB.bass + bass
     tokens[9::3] = VOCAB.drum + drums
-    return tokens
+    composition = Composition(
+        attrs=attrs,
+        progression=tuple(progression),
+        form=form,
+        melody_style=style,
+        lead_notes=tuple(lead_notes),
+        bass_style=bass_style if attrs.bass != "none" else None,
+        bass_notes=tuple(bass_notes),
+        drum_pattern=tuple(drum_bar) if attrs.kit != "none" else (0,) * STEPS_PER_BAR,
+        fill=fill,
+    )
+    return tokens, composition
 
 
 # --- decoding and validity ------------------------------------------------------------------------
@@ -661,20 +697,49 @@ def load_corpus(
     return train, val
 
 
-def held_out_prompts(n: int, seed: int = 0) -> list[Prompt]:
-    """``n`` distinct held-out captions (the paper's two first), never seen in training."""
+PROMPT_SETS = ("dev", "test")  # the two sets of held-out captions
+
+
+def prompt_set(text: str) -> str:
+    """Which set a caption belongs to: "train" (the corpus may pair it with music), or, among held-out
+    captions, "dev" (for early stopping and tuning) or "test" (for reported figures; the paper's prompts)."""
+    if not is_held_out(text):
+        return "train"
+    if text.lower() in {p.lower() for p in PAPER_PROMPTS}:
+        return "test"
+    return PROMPT_SETS[int(hashlib.sha1(f"set:{text.lower()}".encode()).hexdigest(), 16) % 2]
+
+
+def _draw_prompts(n: int, seed: int, keep: Callable[[str], bool], prefix: str) -> list[Prompt]:
+    """``n`` distinct captions that ``keep`` accepts, the paper's two first when it accepts them."""
     rng = np.random.default_rng(seed * 1000 + 3)
-    prompts = [
-        Prompt("Rock song", (("genre", "rock"),), "p000"),
-        Prompt("Opera singer", (("lead", "soprano_voice"),), "p001"),
-    ]
+    paper = [Prompt("Rock song", (("genre", "rock"),)), Prompt("Opera singer", (("lead", "soprano_voice"),))]
+    prompts = [p for p in paper if keep(p.text)]
     seen = {p.text.lower() for p in prompts}
     while len(prompts) < n:
         prompt = sample_prompt(sample_attributes(rng), rng)
-        if is_held_out(prompt.text) and prompt.text.lower() not in seen:
+        if keep(prompt.text) and prompt.text.lower() not in seen:
             seen.add(prompt.text.lower())
-            prompts.append(Prompt(prompt.text, prompt.spec, f"p{len(prompts):03d}"))
-    return prompts[:n]
+            prompts.append(prompt)
+    return [Prompt(p.text, p.spec, f"{prefix}{i:03d}") for i, p in enumerate(prompts[:n])]
+
+
+def held_out_prompts(n: int, seed: int = 0) -> list[Prompt]:
+    """``n`` distinct held-out captions (the paper's two first), never seen in training; dev and test alike."""
+    return _draw_prompts(n, seed, is_held_out, "p")
+
+
+def dev_prompts(n: int, seed: int = 0) -> list[Prompt]:
+    """``n`` held-out captions for early stopping and tuning: never in training, never test prompts."""
+    return _draw_prompts(n, seed, lambda text: prompt_set(text) == "dev", "d")
+
+
+def test_prompts(n: int, seed: int = 0) -> list[Prompt]:
+    """``n`` held-out captions for reported figures (the paper's two first): never in training or dev."""
+    return _draw_prompts(n, seed, lambda text: prompt_set(text) == "test", "t")
+
+
+test_prompts.__test__ = False  # type: ignore[attr-defined]  # a prompt set, not a test for pytest to collect
 
 
 def corpus_samples(

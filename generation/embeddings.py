@@ -1,4 +1,5 @@
-"""Embeddings trained in the project on its own corpus.
+"""Embeddings trained in the project: on its own corpus (``train_embeddings``), or, for any backend, on a
+folder of audio (``train_audio_embeddings``, the reward and held-out similarity embeddings only).
 
 - ``mulan``: a joint text-audio contrastive model (caption words vs the log-mel of the rendered clip); its
   cosine is the text-adherence (MuLan) score.
@@ -7,6 +8,10 @@
   clip as a positive pair. It needs no audio, so the diversity reward costs well under a millisecond a clip.
 - ``heldout``: a music-similarity embedding of the log-mel of the rendered audio, first and last 4 s as the
   positive pair, another seed: the RL never sees it, so evaluation uses it.
+
+Audio inputs are resampled to the bundle's ``sample_rate`` (the built-in renderer's 16 kHz), so clips of any
+backend are scored alike. The symbolic reward embedding reads the built-in model's tokens: a shortcut that
+only the built-in backend can use; a bundle trained on audio has an audio reward embedding instead.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from math import gcd
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -36,6 +42,9 @@ from generation.corpus import (
     lead_midi,
 )
 from generation.render import SAMPLE_RATE, render_batch
+
+if TYPE_CHECKING:
+    from generation.backend import Clips
 
 FORMAT = "counterpoint.generation.embeddings/1"
 N_MELS, N_FFT, HOP = 64, 1024, 512
@@ -57,6 +66,18 @@ def mel_filterbank(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_ME
         lo, mid, hi = hz[i], hz[i + 1], hz[i + 2]
         fb[i] = np.clip(np.minimum((bins - lo) / (mid - lo), (hi - bins) / (hi - mid)), 0, None)
     return torch.tensor(fb, dtype=torch.float32)
+
+
+def resample(audio: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
+    """(..., samples) audio from ``sr_from`` to ``sr_to`` (polyphase, scipy); unchanged when equal."""
+    if sr_from == sr_to:
+        return np.asarray(audio)
+    from scipy.signal import resample_poly
+
+    g = gcd(int(sr_from), int(sr_to))
+    return resample_poly(np.asarray(audio, dtype=np.float32), sr_to // g, sr_from // g, axis=-1).astype(
+        np.float32
+    )
 
 
 def log_mel(audio: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -160,16 +181,18 @@ class TextEncoder(nn.Module):
 
 
 class Embeddings:
-    """The three trained embeddings. Inputs: token sequences (B, seq_len) and, where audio is needed,
-    their rendered clips (B, samples); rendering is done here when ``audio`` is not given."""
+    """The trained embeddings: the MuLan pair (text and audio; absent from a bundle trained on a folder of
+    audio), the reward and the held-out music-similarity encoders. Audio is given at ``sample_rate`` or
+    resampled to it (``sr``)."""
 
     def __init__(
         self,
-        text: TextEncoder,
-        mulan_audio: SequenceEncoder,
+        text: TextEncoder | None,
+        mulan_audio: SequenceEncoder | None,
         reward: SequenceEncoder,
         heldout: SequenceEncoder,
         report: dict[str, Any] | None = None,
+        sample_rate: int = SAMPLE_RATE,
     ) -> None:
         self.text, self.mulan_audio, self.reward_encoder, self.heldout_encoder = (
             text,
@@ -178,25 +201,51 @@ class Embeddings:
             heldout,
         )
         self.report = report or {}
+        self.sample_rate = sample_rate
         for m in (text, mulan_audio, reward, heldout):
-            m.eval()
+            if m is not None:
+                m.eval()
+
+    @property
+    def has_mulan(self) -> bool:
+        return self.text is not None and self.mulan_audio is not None
+
+    def require_mulan(self) -> None:
+        if not self.has_mulan:
+            raise ValueError(
+                "these embeddings have no MuLan text-audio pair (trained on a folder of audio), so they score "
+                "diversity only; pass a bundle with one for text adherence"
+            )
+
+    def _frames(self, audio: np.ndarray, sr: int | None) -> torch.Tensor:
+        return log_mel(resample(audio, sr or self.sample_rate, self.sample_rate)).transpose(1, 2)
 
     @torch.no_grad()
     def embed_text(self, texts: list[str]) -> torch.Tensor:
+        self.require_mulan()
         return self.text(torch.from_numpy(encode_text(texts)))
 
     @torch.no_grad()
-    def embed_mulan_audio(self, audio: np.ndarray) -> torch.Tensor:
-        return self.mulan_audio(log_mel(audio).transpose(1, 2))
+    def embed_mulan_audio(self, audio: np.ndarray, sr: int | None = None) -> torch.Tensor:
+        self.require_mulan()
+        return self.mulan_audio(self._frames(audio, sr))
 
     @torch.no_grad()
-    def embed_reward(self, tokens: np.ndarray) -> torch.Tensor:
-        """The RL reward embedding: the mean of the two halves' embeddings, as trained."""
-        return _two_halves(self.reward_encoder, symbolic_features(tokens))
+    def embed_reward(self, clips: Clips) -> torch.Tensor:
+        """The RL reward embedding of clips: the mean of the two halves' embeddings, as trained. A symbolic
+        reward embedding reads the built-in model's tokens (no rendering); an audio one, the decoded audio."""
+        if self.reward_encoder.cfg.kind == "symbolic":
+            if not clips.symbolic:
+                raise ValueError(
+                    "the reward embedding reads the built-in model's tokens; for this backend train an audio "
+                    "one with `python -m generation embeddings --audio DIR`"
+                )
+            return _two_halves(self.reward_encoder, symbolic_features(clips.tokens))
+        return _two_halves(self.reward_encoder, self._frames(clips.audio, clips.sample_rate))
 
     @torch.no_grad()
-    def embed_heldout(self, audio: np.ndarray) -> torch.Tensor:
-        return _two_halves(self.heldout_encoder, log_mel(audio).transpose(1, 2))
+    def embed_heldout(self, audio: np.ndarray, sr: int | None = None) -> torch.Tensor:
+        return _two_halves(self.heldout_encoder, self._frames(audio, sr))
 
     def to_dict(self) -> dict[str, Any]:
         parts = {
@@ -208,20 +257,32 @@ class Embeddings:
         return {
             "format": FORMAT,
             "report": self.report,
-            **{name: {"config": asdict(m.cfg), "state": m.state_dict()} for name, m in parts.items()},
+            "sample_rate": self.sample_rate,
+            **{
+                name: None if m is None else {"config": asdict(m.cfg), "state": m.state_dict()}
+                for name, m in parts.items()
+            },
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Embeddings:
         if d.get("format") != FORMAT:
             raise ValueError(f"not a Counterpoint embeddings checkpoint (format {d.get('format')!r})")
-        mods = {
-            name: _build(EncoderConfig(**d[name]["config"]))
-            for name in ("text", "mulan_audio", "reward", "heldout")
-        }
-        for name, m in mods.items():
-            m.load_state_dict(d[name]["state"])
-        return cls(mods["text"], mods["mulan_audio"], mods["reward"], mods["heldout"], d.get("report"))
+        mods: dict[str, Any] = {}
+        for name in ("text", "mulan_audio", "reward", "heldout"):
+            if d.get(name) is None:
+                mods[name] = None
+                continue
+            mods[name] = _build(EncoderConfig(**d[name]["config"]))
+            mods[name].load_state_dict(d[name]["state"])
+        return cls(
+            mods["text"],
+            mods["mulan_audio"],
+            mods["reward"],
+            mods["heldout"],
+            d.get("report"),
+            d.get("sample_rate", SAMPLE_RATE),
+        )
 
     def save(self, path: str | Path) -> Path:
         from generation.checkpoint import save_checkpoint
@@ -230,6 +291,11 @@ class Embeddings:
 
     @classmethod
     def load(cls, path: str | Path) -> Embeddings:
+        if not Path(path).is_file():
+            raise ValueError(
+                f"no embeddings at {path}; train them with `python -m generation train-embeddings` or "
+                "`python -m generation embeddings --audio DIR`"
+            )
         return cls.from_dict(torch.load(Path(path), map_location="cpu", weights_only=True))
 
 
@@ -309,6 +375,80 @@ def _standardise(encoder: SequenceEncoder, frames: torch.Tensor) -> None:
     encoder.scale.copy_(frames.std(dim=(0, 1)).clamp(min=1e-3))
 
 
+def train_similarity(
+    kind: str, frames: torch.Tensor, n: int, seed: int, crop: int, cfg: EmbeddingTrainConfig
+) -> tuple[SequenceEncoder, dict[str, float]]:
+    """A music-similarity encoder trained self-supervised on ``frames`` (N, T, C), the first ``n`` rows: a
+    random crop of a clip's first half and one of its second half are a positive pair (InfoNCE). Reports
+    half-to-half retrieval on the remaining rows."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    enc = SequenceEncoder(EncoderConfig(kind, cfg.dim, cfg.hidden), frames.shape[2])
+    _standardise(enc, frames[:n])
+    half = frames.shape[1] // 2
+
+    def loss(step: int) -> torch.Tensor:
+        idx = torch.from_numpy(rng.integers(0, n, cfg.batch_size))
+        first = _random_crop(frames[idx, :half], crop, rng)
+        second = _random_crop(frames[idx, half : 2 * half], crop, rng)
+        return info_nce(enc(first), enc(second), cfg.temperature)
+
+    final = _fit(list(enc.parameters()), loss, cfg.steps, cfg.lr)
+    enc.eval()
+    with torch.no_grad():
+        a, b = enc(frames[n:, :half]), enc(frames[n:, half : 2 * half])
+    pool = min(100, len(a))
+    return enc, {
+        "final_train_loss": final,
+        f"val_half_to_half_top1_of_{pool}": retrieval_accuracy(a, b, pool, 1),
+        f"val_half_to_half_top5_of_{pool}": retrieval_accuracy(a, b, pool, min(5, pool)),
+    }
+
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+
+
+def read_audio_folder(folder: str | Path, sample_rate: int = SAMPLE_RATE) -> list[np.ndarray]:
+    """Every audio file under ``folder`` (recursively, sorted), mono, resampled to ``sample_rate``."""
+    import soundfile
+
+    paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    clips = []
+    for path in paths:
+        audio, sr = soundfile.read(str(path), dtype="float32", always_2d=True)
+        clips.append(resample(audio.mean(1), sr, sample_rate))
+    return clips
+
+
+def train_audio_embeddings(folder: str | Path, cfg: EmbeddingTrainConfig, log=print) -> Embeddings:
+    """Reward and held-out music-similarity embeddings (two seeds) trained on a folder of audio, for a backend
+    whose clips the built-in corpus does not resemble. Clips are cut to the shortest one's length (two halves
+    of at least 1 s each); a tenth (at least 2 clips) is held out to report retrieval. No MuLan pair."""
+    torch.set_num_threads(cfg.threads)
+    t0 = time.perf_counter()
+    clips = read_audio_folder(folder)
+    if len(clips) < 8:
+        raise ValueError(f"{folder} has {len(clips)} audio files (.wav, .flac, .ogg); at least 8 are needed")
+    length = min(len(c) for c in clips)
+    if length < 2 * SAMPLE_RATE:
+        raise ValueError(
+            f"the shortest clip in {folder} is {length / SAMPLE_RATE:.2f} s; at least 2 s are needed"
+        )
+    mel = log_mel(np.stack([c[:length] for c in clips])).transpose(1, 2).contiguous()
+    n = len(clips) - max(2, len(clips) // 10)
+    crop = max(1, int(0.8 * (mel.shape[1] // 2)))
+    report: dict[str, Any] = {"folder": str(folder), "n_train_clips": n, "n_val_clips": len(clips) - n}
+    report["clip_seconds"] = length / SAMPLE_RATE
+    reward, report["reward"] = train_similarity("audio", mel, n, 1_000 + cfg.seed, crop, cfg)
+    heldout, report["heldout"] = train_similarity("audio", mel, n, 2_000 + cfg.seed, crop, cfg)
+    report["config"] = asdict(cfg)
+    report["elapsed_s"] = time.perf_counter() - t0
+    log(
+        f"embeddings: {len(clips)} clips of {folder}: reward {report['reward']}, held-out {report['heldout']}"
+    )
+    return Embeddings(None, None, reward, heldout, report)
+
+
 def train_embeddings(cfg: EmbeddingTrainConfig, log=print) -> Embeddings:
     """Train all three on fresh corpus draws (their own seeds); report retrieval accuracy on validation."""
     torch.set_num_threads(cfg.threads)
@@ -323,27 +463,9 @@ def train_embeddings(cfg: EmbeddingTrainConfig, log=print) -> Embeddings:
     report: dict[str, Any] = {"n_train_clips": n, "n_val_clips": cfg.n_val, "config": asdict(cfg)}
 
     def similarity(kind: str, frames: torch.Tensor, seed: int, crop: int) -> SequenceEncoder:
-        torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
-        enc = SequenceEncoder(EncoderConfig(kind, cfg.dim, cfg.hidden), frames.shape[2])
-        _standardise(enc, frames[:n])
-        half = frames.shape[1] // 2
-
-        def loss(step: int) -> torch.Tensor:
-            idx = torch.from_numpy(rng.integers(0, n, cfg.batch_size))
-            first = _random_crop(frames[idx, :half], crop, rng)
-            second = _random_crop(frames[idx, half : 2 * half], crop, rng)
-            return info_nce(enc(first), enc(second), cfg.temperature)
-
-        final = _fit(list(enc.parameters()), loss, cfg.steps, cfg.lr)
-        enc.eval()
-        with torch.no_grad():
-            a, b = enc(frames[n:, :half]), enc(frames[n:, half : 2 * half])
-        report[kind if kind == "audio" else "symbolic"] = {
-            "final_train_loss": final,
-            "val_half_to_half_top1_of_100": retrieval_accuracy(a, b, 100, 1),
-            "val_half_to_half_top5_of_100": retrieval_accuracy(a, b, 100, 5),
-        }
+        enc, report[kind if kind == "audio" else "symbolic"] = train_similarity(
+            kind, frames, n, seed, crop, cfg
+        )
         log(f"embeddings: {kind} similarity {report[kind if kind == 'audio' else 'symbolic']}")
         return enc
 

@@ -10,11 +10,17 @@ option) and A the advantage of each sequence's diversity reward: its mean dissim
 reward embedding) to its siblings for the same prompt, minus a baseline (batch mean, per-prompt mean,
 leave-one-out or a moving average), optionally divided by a running standard deviation. beta = 0 is plain
 CFG distillation. Every choice and seed lands in the checkpoint, which also carries the lineage merging
-checks: ``init_id`` (the random initial weights) and ``finetuned_from`` (the base checkpoint's id).
+checks: ``init_id`` (the initial weights) and ``finetuned_from`` (the base checkpoint's id).
+
+Written once against ``generation.backend.Backend``: the built-in model and MusicGen train through the same
+loop (for MusicGen the decoder trains, the text encoder and codec stay frozen, and the KL and log-probabilities
+cover the sampled positions of the codebook delay pattern only). The reward embeds the decoded audio (the
+built-in model's symbolic reward embedding reads its tokens instead).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -25,28 +31,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generation.checkpoint import (
-    load_checkpoint,
-    make_checkpoint,
-    model_from_checkpoint,
-    save_checkpoint,
-    weights_digest,
-)
-from generation.corpus import (
-    NULL_WORD,
-    PAD_WORD,
-    TEXT_LEN,
-    encode_text,
-    held_out_prompts,
-    is_held_out,
-    sample_attributes,
-    sample_prompt,
-)
+from generation.backend import Backend, Conditioning, load_with_checkpoint
+from generation.checkpoint import load_checkpoint, save_checkpoint, weights_digest
+from generation.corpus import held_out_prompts, is_held_out, sample_attributes, sample_prompt
 from generation.embeddings import Embeddings
-from generation.metrics import diversity, text_adherence
-from generation.model import MusicTransformer, cfg_logits, generate, grammar_bias
-from generation.render import render_batch
-from generation.sampling import validity_rate
+from generation.evaluate import score_clips
+from generation.sampling import SamplingConfig, generate_for_prompts
 
 BASELINES = ("batch", "prompt", "leave_one_out", "moving_average")
 NORMALISATIONS = ("running_std", "none")
@@ -172,21 +162,29 @@ def policy_gradient_surrogate(sequence_logprobs: torch.Tensor, adv: torch.Tensor
     return (adv.detach() * sequence_logprobs).mean()
 
 
-def null_text(n: int, device: torch.device) -> torch.Tensor:
-    null = torch.full((n, TEXT_LEN), PAD_WORD, dtype=torch.long, device=device)
-    null[:, -1] = NULL_WORD
-    return null
-
-
-def teacher_logits(teacher: MusicTransformer, text_ids: torch.Tensor, tokens: torch.Tensor, gamma: float):
-    """CFG logits of the frozen teacher at every position of ``tokens``: conditional and null rows in one
-    forward pass (the conditional rows alone at gamma = 1)."""
+def objective_terms(
+    student: Backend,
+    teacher: Backend,
+    cond: Conditioning,
+    tokens: torch.Tensor,
+    gamma: float,
+    kl: str = "reverse",
+    allowed: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """On sampled ``tokens``: the per-position KL to the teacher under CFG at ``gamma`` (B, N), each
+    sequence's log-probability under the student's sampling distribution (B,), and the mean entropy. Only
+    the positions the backend samples count (not MusicGen's delay-pattern padding); ``allowed`` (N, V) is the
+    grammar mask both distributions share."""
+    logits = student.forced_logits(cond, tokens)
     with torch.no_grad():
-        if gamma == 1.0:
-            return teacher(text_ids, tokens)
-        b = len(text_ids)
-        both = teacher(torch.cat([text_ids, null_text(b, text_ids.device)]), tokens.repeat(2, 1))
-        return cfg_logits(both[:b], both[b:], gamma)
+        guided = teacher.guided_forced_logits(cond, tokens, gamma)
+    per_position = token_kl(logits, guided, kl, mask=allowed)
+    if allowed is not None:  # the sampling distribution: the same mask, a finite negative
+        logits = logits.masked_fill(~allowed, MASKED_LOGIT)
+    log_probs = F.log_softmax(logits.float(), dim=-1)
+    seq_logprob = log_probs.gather(-1, student.targets(tokens)[..., None])[..., 0].sum(1)
+    entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
+    return per_position, seq_logprob, entropy
 
 
 def training_prompts(n: int, seed: int) -> list[str]:
@@ -205,28 +203,21 @@ def training_prompts(n: int, seed: int) -> list[str]:
 
 @torch.no_grad()
 def quick_eval(
-    model: MusicTransformer,
+    backend: Backend,
     emb: Embeddings,
     n_prompts: int,
     samples: int,
     seed: int = 0,
     constrain: bool = False,
 ) -> dict[str, float]:
-    """Held-out and reward diversity, MuLan adherence and validity on ``n_prompts`` held-out prompts."""
+    """Held-out and reward diversity, MuLan adherence (when the embeddings have it) and validity (when the
+    backend can tell) on ``n_prompts`` held-out prompts."""
     texts = [p.text for p in held_out_prompts(n_prompts)]
-    text_ids = torch.from_numpy(np.repeat(encode_text(texts), samples, axis=0))
-    device = next(model.parameters()).device
-    tokens = generate(model, text_ids.to(device), seed=seed, constrain=constrain).tokens.cpu().numpy()
-    audio = render_batch(tokens)
-    shape = (n_prompts, samples, -1)
-    return {
-        "eval_diversity_heldout": float(diversity(emb.embed_heldout(audio).reshape(shape)).mean()),
-        "eval_diversity_reward": float(diversity(emb.embed_reward(tokens).reshape(shape)).mean()),
-        "eval_adherence": float(
-            text_adherence(emb.embed_text(texts), emb.embed_mulan_audio(audio).reshape(shape)).mean()
-        ),
-        "eval_valid": validity_rate(tokens),
-    }
+    tokens, _ = generate_for_prompts(backend, texts, samples, SamplingConfig(constrain=constrain), seed)
+    scores = score_clips(emb, texts, backend.clips(tokens))
+    result = {f"eval_{m}": float(v.mean()) for m, v in scores.items()}
+    valid = backend.valid_rate(tokens)
+    return {**result, **({} if valid is None else {"eval_valid": valid})}
 
 
 # --- the training loop --------------------------------------------------------------------------------
@@ -239,23 +230,30 @@ def finetune(
     out: str | Path,
     progress: ProgressCallback | None = None,
     device: str | None = None,
+    prompts: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Finetune the base checkpoint into ``out``; resumes from ``out`` when it holds a partial run of the same
-    config and base, returns it untouched when that run is complete. Runs on CUDA when present."""
+    """Finetune the base (a checkpoint file, or a model folder of a pretrained backend) into ``out``; resumes
+    from ``out`` when it holds a partial run of the same config and base, returns it untouched when that run
+    is complete. ``prompts``: the training captions (default: the corpus's training captions). Runs on CUDA
+    when present."""
     torch.set_num_threads(cfg.threads)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     out = Path(out)
-    base_ckpt = load_checkpoint(base)
     emb = embeddings if isinstance(embeddings, Embeddings) else Embeddings.load(embeddings)
+    teacher, base_ckpt = load_with_checkpoint(base)
     run_config = {
         **cfg.to_dict(),
         "objective": "diversity_rewarded_cfg_distillation",
         "base_checkpoint_id": base_ckpt["checkpoint_id"],
         "reward_embedding_id": weights_digest(emb.reward_encoder.state_dict()),
     }
-    teacher = model_from_checkpoint(base_ckpt).to(dev).requires_grad_(False)
-    student = model_from_checkpoint(base_ckpt).to(dev)
-    opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.0)
+    if prompts is not None:
+        run_config["prompts_sha256"] = hashlib.sha256("\n".join(prompts).encode()).hexdigest()[:16]
+    teacher.to(dev)
+    student = teacher.fork()
+    teacher.network.requires_grad_(False)
+    student.network.requires_grad_(True)
+    opt = torch.optim.AdamW(student.network.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.0)
     state: dict[str, Any] = {"adv_var": None, "reward_avg": None}
     start, log, elapsed = 0, [], 0.0
     if out.exists():
@@ -264,19 +262,19 @@ def finetune(
             if ckpt["step"] >= cfg.steps:
                 return ckpt  # already trained: running twice is safe
             if ckpt.get("optimizer") is not None:
-                student.load_state_dict(ckpt["model_state"])
+                student.load_state(ckpt["model_state"])
                 opt.load_state_dict(ckpt["optimizer"])
                 start, log, state = ckpt["step"], ckpt["log"], dict(ckpt["rl_state"])
                 elapsed = ckpt.get("elapsed_s", 0.0)
-    grammar = (grammar_bias(dev)[1:] == 0) if cfg.constrain else None  # (music_len - 1, vocab): allowed
-    prompts = training_prompts(cfg.n_train_prompts, cfg.seed)
-    prompt_ids = torch.from_numpy(encode_text(prompts)).to(dev)
+    allowed = student.allowed_tokens(cfg.constrain)  # (positions, vocab) or None; refused where no grammar
+    if prompts is None:
+        prompts = training_prompts(cfg.n_train_prompts, cfg.seed)
+    sampling = SamplingConfig(constrain=cfg.constrain)
     k = cfg.samples_per_prompt
     t0 = time.perf_counter() - elapsed
 
     def checkpoint(step: int, final: bool) -> dict[str, Any]:
-        return make_checkpoint(
-            student,
+        return student.checkpoint(
             step=step,
             train_config=run_config,
             init_id=base_ckpt["init_id"],
@@ -304,20 +302,13 @@ def finetune(
         )
     for step in range(start, cfg.steps):
         rng = np.random.default_rng([cfg.seed, step])  # per-step stream: resuming replays the same batches
-        idx = torch.from_numpy(rng.choice(len(prompts), cfg.prompts_per_step, replace=False)).to(dev)
-        text_ids = prompt_ids[idx].repeat_interleave(k, dim=0)
-        tokens = generate(student, text_ids, seed=int(rng.integers(2**31)), constrain=cfg.constrain).tokens
-        student.train()
-        logits = student(text_ids, tokens)[:, :-1]
-        guided = teacher_logits(teacher, text_ids, tokens, cfg.gamma)[:, :-1]
-        kl = token_kl(logits, guided, cfg.kl, mask=grammar)
-        if grammar is not None:  # the sampling distribution: the same mask, a finite negative
-            logits = logits.masked_fill(~grammar, MASKED_LOGIT)
-        log_probs = F.log_softmax(logits.float(), dim=-1)
-        seq_logprob = log_probs.gather(-1, tokens[:, 1:, None])[..., 0].sum(1)
-        entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
+        idx = rng.choice(len(prompts), cfg.prompts_per_step, replace=False)
+        cond = student.encode([prompts[i] for i in idx]).repeat_interleave(k)
+        tokens = student.generate(cond, sampling, seed=int(rng.integers(2**31))).tokens
+        student.network.train()
+        kl, seq_logprob, entropy = objective_terms(student, teacher, cond, tokens, cfg.gamma, cfg.kl, allowed)
         with torch.no_grad():
-            emb_rows = emb.embed_reward(tokens.cpu().numpy()).to(dev)
+            emb_rows = emb.embed_reward(student.clips(tokens.cpu().numpy())).to(dev)
             rewards = diversity_rewards(emb_rows.view(cfg.prompts_per_step, k, -1))
             adv = advantages(rewards, cfg.baseline, state["reward_avg"])
             m = cfg.norm_momentum
@@ -334,7 +325,7 @@ def finetune(
         loss = distill - cfg.beta * pg if cfg.beta else distill
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(student.parameters(), cfg.grad_clip))
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(student.network.parameters(), cfg.grad_clip))
         opt.step()
         done = step + 1
         metrics = {

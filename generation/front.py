@@ -1,4 +1,5 @@
-"""The quality-diversity front (claims 2-4 of MISSION.md section 2) on the built-in model.
+"""The quality-diversity front (claims 2-4 of MISSION.md section 2), on any backend (the presets: the built-in
+model).
 
 Trains what is missing (the beta = 0 and beta > 0 finetunes of the base), then evaluates on held-out prompts x
 samples x seeds: the base under CFG at each gamma, the base at each temperature, and the merges between the two
@@ -18,16 +19,15 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from generation.checkpoint import load_checkpoint, model_from_checkpoint
+from generation.backend import Backend, load_with_checkpoint
 from generation.corpus import held_out_prompts
 from generation.embeddings import Embeddings
-from generation.evaluate import METRICS, score_tokens
+from generation.evaluate import METRICS, mean_rate, rate_text, score_clips
 from generation.finetune import PRESETS as FINETUNE_PRESETS
 from generation.finetune import FinetuneConfig, finetune
 from generation.merge import Steering
 from generation.metrics import mean_ci, paired_test
-from generation.model import MusicTransformer
-from generation.sampling import SamplingConfig, generate_for_prompts, validity_rate
+from generation.sampling import SamplingConfig, generate_for_prompts
 
 Log = Callable[[str], None]
 
@@ -134,7 +134,7 @@ def merge_variants(cfg: FrontConfig, quality: dict, diversity: dict) -> list[Var
 
 
 def evaluate_variant(
-    model: MusicTransformer, emb: Embeddings, texts: list[str], variant: Variant, cfg: FrontConfig
+    model: Backend, emb: Embeddings, texts: list[str], variant: Variant, cfg: FrontConfig
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The variant's row, its per-prompt metrics (averaged over seeds) and its per-seed means."""
     runs, valid, gen_s = [], [], 0.0
@@ -143,14 +143,14 @@ def evaluate_variant(
         sampling = SamplingConfig(variant.gamma, variant.temperature, constrain=cfg.constrain)
         tokens, _ = generate_for_prompts(model, texts, cfg.samples, sampling, seed)
         gen_s += time.perf_counter() - t0
-        valid.append(validity_rate(tokens))
-        runs.append(score_tokens(emb, texts, tokens))
+        valid.append(model.valid_rate(tokens))
+        runs.append(score_clips(emb, texts, model.clips(tokens)))
     by_prompt = {m: np.mean([r[m] for r in runs], axis=0) for m in METRICS}
     by_seed = {m: np.array([r[m].mean() for r in runs]) for m in METRICS}
-    n_tokens = len(cfg.seeds) * len(texts) * cfg.samples * (model.cfg.music_len - 1)
+    n_tokens = len(cfg.seeds) * len(texts) * cfg.samples * model.tokens_per_sequence
     row = {
         **asdict(variant),
-        "valid_rate": float(np.mean(valid)),
+        "valid_rate": mean_rate(valid),
         **{m: mean_ci(by_prompt[m]) for m in METRICS},
         "over_seeds": {m: mean_ci(by_seed[m]) for m in METRICS},
         "tokens_per_s": n_tokens / gen_s,
@@ -345,7 +345,7 @@ def to_markdown(result: dict[str, Any]) -> str:
         lam = "" if r["lam"] is None else f"{r['lam']:g}"
         lines.append(
             f"| {r['name']} | {r['kind']} | {r['gamma']:g} | {r['temperature']:g} | {lam} | {ci(r['adherence'])} "
-            f"| {ci(r['diversity_heldout'])} | {ci(r['diversity_reward'])} | {r['valid_rate']:.3f} "
+            f"| {ci(r['diversity_heldout'])} | {ci(r['diversity_reward'])} | {rate_text(r['valid_rate'])} "
             f"| {r['tokens_per_s']:.0f} |"
         )
     claims = result["claims"]
@@ -430,9 +430,9 @@ def run_front(cfg: FrontConfig, out: str | Path, log: Log = print) -> dict[str, 
             f"finetune {name}: {path} ({trained[name]['seconds']:.1f}s, trained in {ckpt.get('elapsed_s', 0):.0f}s)"
         )
     train_s = time.perf_counter() - t_start
-    base_ckpt = load_checkpoint(cfg.base)
-    base = model_from_checkpoint(base_ckpt)
+    base, base_ckpt = load_with_checkpoint(cfg.base)
     emb = Embeddings.load(cfg.embeddings)
+    emb.require_mulan()
     steering = Steering(cfg.quality, cfg.diversity)
     prompts = held_out_prompts(cfg.n_prompts)
     texts = [p.text for p in prompts]
@@ -449,7 +449,7 @@ def run_front(cfg: FrontConfig, out: str | Path, log: Log = print) -> dict[str, 
         log(
             f"front: {variant.name:24s} adherence {row['adherence']['mean']:.4f} held-out diversity "
             f"{row['diversity_heldout']['mean']:.4f} reward diversity {row['diversity_reward']['mean']:.4f} "
-            f"valid {row['valid_rate']:.3f} {row['tokens_per_s']:.0f} tok/s"
+            f"valid {rate_text(row['valid_rate'])} {row['tokens_per_s']:.0f} tok/s"
         )
     result = {
         "config": cfg.to_dict(),

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from generation.backend import Backend
 from generation.corpus import decode, is_valid, lead_midi
-from generation.model import MusicTransformer
 from generation.render import SAMPLE_RATE, render
 from generation.sampling import SamplingConfig, generate_for_prompts
 
@@ -81,7 +81,7 @@ def describe(tokens: np.ndarray) -> dict[str, Any]:
 
 
 def inspect_prompts(
-    model: MusicTransformer,
+    model: Backend,
     prompts: list[str],
     out: str | Path,
     *,
@@ -89,7 +89,10 @@ def inspect_prompts(
     gamma: float = 1.0,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """For each prompt: ``samples`` clips as WAV, one PNG of their spectrograms, and a description."""
+    """For each prompt: ``samples`` clips as WAV, one PNG of their spectrograms, and a description (the
+    built-in model only: the description reads its tokens)."""
+    if not model.symbolic_tokens:
+        raise ValueError(f"inspect reads the built-in model's tokens; the {model.name} backend has none")
     import matplotlib
 
     matplotlib.use("Agg")

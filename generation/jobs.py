@@ -22,9 +22,11 @@ class JobParametersError(ValueError):
 
 @dataclass(frozen=True)
 class PregenerateParams:
-    """Clips of one variant of the built-in model for a study's prompts."""
+    """Clips of one variant of a model for a study's prompts."""
 
-    checkpoint: str = "demo.pt"  # a file name in generation/checkpoints/ or the runs folder
+    # a checkpoint file (.pt) or a model folder (MusicGen's save_pretrained output), named by its name in
+    # generation/checkpoints/ or the runs folder's checkpoints/
+    checkpoint: str = "demo.pt"
     gamma: float = 1.0
     temperature: float = 1.0
     prompts: int = 12
@@ -34,6 +36,7 @@ class PregenerateParams:
     merge_with: str = ""
     lam: float = 0.0
     constrain: bool = False  # grammar-constrained sampling (how the demo finetunes were trained)
+    seconds: float = 0.0  # clip length for a MusicGen model (0: its default); the built-in model makes 8 s
 
     def check(self) -> None:
         if not 0.0 <= self.gamma <= 10.0:
@@ -45,12 +48,18 @@ class PregenerateParams:
         if not 1 <= self.samples <= 16:
             raise JobParametersError(f"samples must be between 1 and 16, not {self.samples}")
         for name in (self.checkpoint, self.merge_with):
-            if name and (Path(name).name != name or not name.endswith(".pt")):
-                raise JobParametersError(f"checkpoint must be a .pt file name, not a path: {name!r}")
+            if name and (Path(name).name != name or name.startswith(".")):
+                raise JobParametersError(
+                    f"checkpoint must be a .pt file name, not a path (or a model folder's name): {name!r}"
+                )
         if not self.checkpoint:
-            raise JobParametersError("checkpoint must name a .pt file")
+            raise JobParametersError("checkpoint must name a .pt file or a model folder")
         if not 0.0 <= self.lam <= 1.0:
             raise JobParametersError(f"lam must be between 0 and 1, not {self.lam}")
+        if not 0.0 <= self.seconds <= 60.0:
+            raise JobParametersError(
+                f"seconds must be between 0 and 60 (0: the model's default), not {self.seconds}"
+            )
 
 
 # generation.train.PRESETS' names, spelled out so the web process validates without importing torch
@@ -108,9 +117,10 @@ def _as_bool(value: Any) -> bool:
 
 
 def resolve_checkpoint(name: str, runs_dir: Path) -> Path:
+    """The checkpoint file or model folder called ``name`` in the project's or the runs folder's checkpoints."""
     for folder in (CHECKPOINTS_DIR, runs_dir / "checkpoints"):
         path = folder / name
-        if path.is_file():
+        if path.is_file() or (path / "config.json").is_file():
             return path
     raise JobParametersError(f"no checkpoint {name!r} in {CHECKPOINTS_DIR} or {runs_dir / 'checkpoints'}")
 
@@ -133,13 +143,15 @@ def run_pregenerate(
     progress: Progress,
     study_prompts: list[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """Render the variant's clips into out_dir; returns the manifest path and what made the clips.
+    """Render the variant's clips into out_dir; returns the manifest path and what made the clips. Models are
+    cached per process (a generation worker serves many jobs from one loaded model).
 
     With ``study_prompts`` ((prompt_id, text) of a study that has prompts already) the clips render
     those, every one; ``prompts`` counts the held-out prompts of a study that has none yet."""
     import torch
 
-    from generation.checkpoint import load_checkpoint, model_from_checkpoint
+    from generation.backend import base_checkpoint, cached_backend, default_device, load_backend
+    from generation.checkpoint import load_checkpoint
     from generation.merge import merge_checkpoints
     from generation.pregenerate import pregenerate
     from generation.sampling import SamplingConfig
@@ -148,13 +160,20 @@ def run_pregenerate(
     p = PregenerateParams(**params)
     checkpoint_path = resolve_checkpoint(p.checkpoint, runs_dir)
     progress(0.05, f"loading {p.checkpoint}")
-    checkpoint = load_checkpoint(checkpoint_path)
+    device = default_device()
     if p.merge_with:
-        diversity = load_checkpoint(resolve_checkpoint(p.merge_with, runs_dir))
-        checkpoint = merge_checkpoints(checkpoint, diversity, p.lam)  # refuses unrelated checkpoints
-    model = model_from_checkpoint(checkpoint)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model.to(device)
+        quality, diversity = (
+            base_checkpoint(resolve_checkpoint(n, runs_dir)) for n in (p.checkpoint, p.merge_with)
+        )
+        checkpoint = merge_checkpoints(quality, diversity, p.lam)  # refuses unrelated checkpoints
+        model = load_backend(checkpoint, device)
+    else:
+        model = cached_backend(checkpoint_path, device)
+        # a model folder's weights are its own base; a file says what made it (read lazily, mmap)
+        checkpoint = (
+            load_checkpoint(checkpoint_path) if checkpoint_path.is_file() else {"checkpoint_id": None}
+        )
+    model.set_seconds(p.seconds or model.default_seconds)  # a cached model may have served another length
     n_prompts = len(study_prompts) if study_prompts else p.prompts
     progress(0.1, f"generating {n_prompts} prompts × {p.samples} samples on {device}")
     manifest = pregenerate(

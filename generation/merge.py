@@ -3,7 +3,8 @@
 The paper merges the quality model (beta = 0, ``a``) with the diversity model (beta > 0, ``b``). Merging is
 only meaningful between descendants of the same weights with the same architecture, so anything else is
 refused. ``Steering`` merges on the fly at sampling time, caching recent lambdas, so a deployment can move
-along the quality-diversity front without storing a checkpoint per lambda.
+along the quality-diversity front without storing a checkpoint per lambda. Any backend: only the trainable
+weights a checkpoint stores are interpolated.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from generation.checkpoint import load_checkpoint, make_checkpoint, model_from_checkpoint
-from generation.model import Generation, ModelConfig, MusicTransformer
-from generation.sampling import PLAIN, SamplingConfig, generate_for_prompts
+from generation.backend import Backend, base_checkpoint, load_backend
+from generation.checkpoint import make_checkpoint
+from generation.sampling import PLAIN, Generation, SamplingConfig, generate_for_prompts
 
 Checkpoint = dict[str, Any]
 
@@ -28,7 +29,11 @@ def lineage_root(ckpt: Checkpoint) -> str:
 
 
 def check_mergeable(a: Checkpoint, b: Checkpoint) -> None:
-    """Raise ValueError unless ``a`` and ``b`` share the model config, the initialisation and the base."""
+    """Raise ValueError unless ``a`` and ``b`` share the backend, model config, initialisation and base."""
+    if a.get("backend", "builtin") != b.get("backend", "builtin"):
+        raise ValueError(
+            f"cannot merge a {a.get('backend', 'builtin')} checkpoint with a {b.get('backend', 'builtin')} one"
+        )
     if a["model_config"] != b["model_config"]:
         raise ValueError(
             f"cannot merge checkpoints of different model configs ({a['model_config']} vs "
@@ -57,16 +62,17 @@ def merge_states(
 def merge_checkpoints(a: Checkpoint, b: Checkpoint, lam: float) -> Checkpoint:
     """A self-describing checkpoint of the merge, recording both parents and lambda."""
     check_mergeable(a, b)
-    model = MusicTransformer(ModelConfig(**a["model_config"]))
-    model.load_state_dict(merge_states(a["model_state"], b["model_state"], lam))
     return make_checkpoint(
-        model,
+        merge_states(a["model_state"], b["model_state"], lam),
+        a["model_config"],
+        backend=a.get("backend", "builtin"),
         step=0,
         train_config={"merge": {"lam": lam, "a": a["checkpoint_id"], "b": b["checkpoint_id"]}},
         init_id=a["init_id"],
         parent=a["checkpoint_id"],
         log=[],
         extra={
+            "init_from": a.get("init_from"),
             "finetuned_from": lineage_root(a),
             "merge": {
                 "lam": lam,
@@ -78,26 +84,28 @@ def merge_checkpoints(a: Checkpoint, b: Checkpoint, lam: float) -> Checkpoint:
 
 
 class Steering:
-    """Sampling at any lambda between a quality and a diversity checkpoint, merged on the fly; the last
-    ``cache_size`` merged models are kept."""
+    """Sampling at any lambda between a quality and a diversity checkpoint (or model folder), merged on the
+    fly; the last ``cache_size`` merged models are kept, sharing the backend's frozen parts."""
 
     def __init__(
-        self, quality: Checkpoint | str | Path, diversity: Checkpoint | str | Path, cache_size: int = 4
+        self,
+        quality: Checkpoint | str | Path,
+        diversity: Checkpoint | str | Path,
+        cache_size: int = 4,
+        device: str | None = None,
     ):
-        self.a = quality if isinstance(quality, dict) else load_checkpoint(quality)
-        self.b = diversity if isinstance(diversity, dict) else load_checkpoint(diversity)
+        self.a, self.b = base_checkpoint(quality), base_checkpoint(diversity)
         check_mergeable(self.a, self.b)
         self.cache_size = cache_size
-        self._models: OrderedDict[float, MusicTransformer] = OrderedDict()
+        self._base = load_backend(self.a, device)
+        self._models: OrderedDict[float, Backend] = OrderedDict()
 
-    def model(self, lam: float) -> MusicTransformer:
+    def model(self, lam: float) -> Backend:
         key = round(float(lam), 6)
         if key in self._models:
             self._models.move_to_end(key)
             return self._models[key]
-        model = model_from_checkpoint(
-            {**self.a, "model_state": merge_states(self.a["model_state"], self.b["model_state"], key)}
-        )
+        model = self._base.fork().load_state(merge_states(self.a["model_state"], self.b["model_state"], key))
         self._models[key] = model
         while len(self._models) > self.cache_size:
             self._models.popitem(last=False)

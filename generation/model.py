@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from generation.corpus import NULL_WORD, PAD_WORD, SLOT_RANGES, TEXT_LEN, TEXT_VOCAB, VOCAB
+from generation.sampling import Generation, SamplingConfig, draw
 
 
 @dataclass(frozen=True)
@@ -149,23 +150,6 @@ class MusicTransformer(nn.Module):
         return torch.cat([text_ids != PAD_WORD, music], dim=1)
 
 
-def cfg_logits(cond: torch.Tensor, uncond: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Classifier-free guidance: l(.|null) + gamma * (l(.|c) - l(.|null)); gamma = 1 is the conditional."""
-    return uncond + gamma * (cond - uncond)
-
-
-def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
-    if top_k and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        cum = sorted_logits.softmax(-1).cumsum(-1)
-        drop = cum - sorted_logits.softmax(-1) > top_p
-        logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
-    return logits
-
-
 def grammar_bias(device: torch.device | str = "cpu") -> torch.Tensor:
     """(music_len, vocab): 0 where a token is of the kind its position takes, -inf elsewhere."""
     bias = torch.full((VOCAB.seq_len, VOCAB.size), float("-inf"), device=device)
@@ -174,15 +158,11 @@ def grammar_bias(device: torch.device | str = "cpu") -> torch.Tensor:
     return bias
 
 
-@dataclass
-class Generation:
-    """Sampled sequences (B, music_len) starting with BOS; optionally, for every generated position, the
-    log-probability of the sampled token under the sampling distribution (B, music_len - 1) and the full
-    (guided, temperature-scaled) logits (B, music_len - 1, vocab)."""
-
-    tokens: torch.Tensor
-    logprobs: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
+def null_text_like(text_ids: torch.Tensor) -> torch.Tensor:
+    """The null prompt (a lone <null> word, left-padded) for every row of ``text_ids``."""
+    null = torch.full_like(text_ids, PAD_WORD)
+    null[:, -1] = NULL_WORD
+    return null
 
 
 def generate(
@@ -201,21 +181,20 @@ def generate(
 
     gamma == 1 runs the conditional rows alone; otherwise conditional and null-prompt rows share each
     forward pass (batch 2B). Reproducible from ``seed`` whatever else runs in the process.
-    ``constrain`` masks, at every position, the tokens of the wrong kind (the grammar of ``VOCAB``) after
-    guidance: CFG amplifies differences in the far tail of the two distributions, where wrong-kind tokens live.
-    The loop runs in inference mode (measurably less per-operation overhead than no_grad); the results are
-    returned as ordinary tensors, usable in autograd (e.g. as inputs of a distillation loss).
+    ``constrain`` masks, at every position, the tokens of the wrong kind (the grammar of ``VOCAB``)
+    after guidance: CFG amplifies differences in the far tail of the two distributions, where wrong-kind
+    tokens live. The loop runs in inference mode (measurably less per-operation overhead than no_grad); the
+    results are returned as ordinary tensors, usable in autograd (e.g. as inputs of a distillation loss).
     """
+    sampling = SamplingConfig(gamma, temperature, top_k, top_p, constrain)
     with torch.inference_mode():
         model.eval()
         cfg = model.cfg
         device = next(model.parameters()).device
         b = text_ids.shape[0]
-        guided = gamma != 1.0
+        guided = sampling.gamma != 1.0
         if guided:
-            null = torch.full_like(text_ids, PAD_WORD)
-            null[:, -1] = NULL_WORD
-            text_ids = torch.cat([text_ids, null])
+            text_ids = torch.cat([text_ids, null_text_like(text_ids)])
         rows = text_ids.shape[0]
         gen = torch.Generator(device=device).manual_seed(seed)
         cache = KVCache(cfg, rows, device, next(model.parameters()).dtype)
@@ -225,19 +204,12 @@ def generate(
         n_new = cfg.music_len - 1
         logprobs = torch.empty(b, n_new, device=device) if return_logprobs else None
         all_logits = torch.empty(b, n_new, cfg.vocab_size, device=device) if return_logits else None
-        slot_bias = grammar_bias(device) if constrain else None
+        slot_bias = grammar_bias(device) if sampling.constrain else None
         step_in = torch.full((rows, 1), VOCAB.bos, dtype=torch.long, device=device)
         logits = model(text_ids, step_in, cache, key_mask)[:, -1]
         for t in range(n_new):
-            if guided:
-                logits = cfg_logits(logits[:b], logits[b:], gamma)
-            if slot_bias is not None:
-                logits = logits + slot_bias[t + 1]
-            if temperature != 1.0:
-                logits = logits / max(temperature, 1e-5)
-            if top_k or top_p < 1.0:
-                logits = filter_logits(logits, top_k, top_p)
-            nxt = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen)
+            bias = None if slot_bias is None else slot_bias[t + 1]
+            nxt, logits = draw(logits, b, sampling, gen, bias)
             tokens[:, t + 1] = nxt[:, 0]
             if logprobs is not None:
                 logprobs[:, t] = torch.log_softmax(logits, dim=-1).gather(1, nxt)[:, 0]

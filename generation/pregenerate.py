@@ -6,16 +6,16 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from generation.backend import Backend
 from generation.corpus import held_out_prompts
-from generation.model import MusicTransformer
-from generation.render import render, write_wav
+from generation.render import write_wav
 from generation.sampling import PLAIN, SamplingConfig, generate_for_prompts
 
 MANIFEST_COLUMNS = ("prompt_id", "prompt_text", "variant", "sample_index", "path")
 
 
 def pregenerate(
-    model: MusicTransformer,
+    model: Backend,
     out: str | Path,
     *,
     variant: str,
@@ -38,9 +38,9 @@ def pregenerate(
     tokens, _ = generate_for_prompts(model, [text for _, text in prompts], samples, sampling, seed)
     rows = []
     for (prompt_id, text), prompt_tokens in zip(prompts, tokens, strict=True):
-        for k, seq in enumerate(prompt_tokens):
+        for k, audio in enumerate(model.decode(prompt_tokens)):
             rel = Path(variant) / f"{prompt_id}_{k}.wav"
-            write_wav(out / rel, render(seq))
+            write_wav(out / rel, audio, model.sample_rate)
             rows.append(
                 {
                     "prompt_id": prompt_id,

@@ -215,8 +215,8 @@ def run_generate(params, inputs, work: Path, runs_dir: Path, progress: Progress)
     import numpy as np
     import torch
 
-    from generation.checkpoint import model_from_checkpoint
-    from generation.render import render, write_wav
+    from generation.backend import load_backend
+    from generation.render import write_wav
     from generation.sampling import SamplingConfig, generate_for_prompts
 
     torch.set_num_threads(1)
@@ -230,16 +230,17 @@ def run_generate(params, inputs, work: Path, runs_dir: Path, progress: Progress)
         mine = [p for i, p in enumerate(prompts) if i % len(models) == which]
         if not mine:
             continue
-        model = model_from_checkpoint(source["files"]["checkpoint"])
+        model = load_backend(source["files"]["checkpoint"])
         for samples in sorted({p[2] for p in mine}):
             group = [p for p in mine if p[2] == samples]
             tokens, _ = generate_for_prompts(model, [p[1] for p in group], samples, sampling, seed=which)
             for (prompt_id, text, _), prompt_tokens in zip(group, tokens, strict=True):
-                for k, seq in enumerate(prompt_tokens):
+                for k, audio in enumerate(model.decode(prompt_tokens)):
                     rel = f"clips/{prompt_id}_{k}.wav"
-                    write_wav(work / rel, render(seq))
+                    write_wav(work / rel, audio, model.sample_rate)
                     rows.append([prompt_id, text, params["variant"], k, rel])
-                np.save(work / f"clips/{prompt_id}.npy", prompt_tokens)
+                if model.symbolic_tokens:  # what the built-in model's symbolic reward embedding reads
+                    np.save(work / f"clips/{prompt_id}.npy", prompt_tokens)
                 seeds[prompt_id] = params["seeds"][which]
             progress(len(rows) / sum(p[2] for p in prompts), f"{len(rows)} clips rendered")
     _write_manifest(work / "manifest.csv", rows)
@@ -282,6 +283,7 @@ def run_metrics(params, inputs, work: Path, runs_dir: Path, progress: Progress) 
     import numpy as np
     import soundfile
 
+    from generation.backend import Clips
     from generation.embeddings import Embeddings
     from generation.metrics import diversity, text_adherence
 
@@ -294,14 +296,16 @@ def run_metrics(params, inputs, work: Path, runs_dir: Path, progress: Progress) 
         by_prompt.setdefault(row["prompt_id"], []).append(row)
     adherence, heldout, reward = [], [], []
     for prompt_id, clips in by_prompt.items():
-        audio = np.stack([soundfile.read(manifest.parent / c["path"], dtype="float32")[0] for c in clips])
+        read = [soundfile.read(manifest.parent / c["path"], dtype="float32") for c in clips]
+        audio, sr = np.stack([a for a, _ in read]), read[0][1]
         text = embeddings.embed_text([clips[0]["prompt_text"]])
-        adherence.append(float(text_adherence(text, embeddings.embed_mulan_audio(audio)[None])[0]))
+        adherence.append(float(text_adherence(text, embeddings.embed_mulan_audio(audio, sr)[None])[0]))
         if len(clips) >= 2:
-            heldout.append(float(diversity(embeddings.embed_heldout(audio)[None]).mean()))
+            heldout.append(float(diversity(embeddings.embed_heldout(audio, sr)[None]).mean()))
             tokens = manifest.parent / "clips" / f"{prompt_id}.npy"
-            if tokens.is_file():
-                reward.append(float(diversity(embeddings.embed_reward(np.load(tokens))[None]).mean()))
+            if tokens.is_file():  # the built-in model's tokens: its symbolic reward embedding reads them
+                scored = Clips(np.load(tokens), sr, symbolic=True, given_audio=audio)
+                reward.append(float(diversity(embeddings.embed_reward(scored)[None]).mean()))
     metrics = {"text_adherence": float(np.mean(adherence))}
     if heldout:
         metrics["diversity_heldout"] = float(np.mean(heldout))

@@ -130,7 +130,8 @@ def pretrain(
 
     def checkpoint(step: int, final: bool) -> dict[str, Any]:
         return make_checkpoint(
-            model,
+            {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            model.cfg.to_dict(),
             step=step,
             train_config=cfg.to_dict(),
             init_id=init_id,

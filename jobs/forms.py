@@ -13,7 +13,7 @@ class PregenerateForm(forms.Form):
     )
     checkpoint = forms.CharField(
         initial="demo.pt",
-        help_text="A .pt file in generation/checkpoints/ or the runs folder's checkpoints/.",
+        help_text="A .pt file or a model folder in generation/checkpoints/ or the runs folder's checkpoints/.",
     )
     gamma = forms.FloatField(initial=1.0, help_text="CFG strength γ (1 = plain conditional sampling).")
     temperature = forms.FloatField(initial=1.0)
@@ -37,6 +37,14 @@ class PregenerateForm(forms.Form):
     )
     constrain = forms.BooleanField(
         required=False, help_text="Grammar-constrained sampling (how the demo finetunes were trained)."
+    )
+
+    seconds = forms.FloatField(
+        required=False,
+        initial=0.0,
+        min_value=0.0,
+        max_value=60.0,
+        help_text="Clip length for a MusicGen model (0: its default); the built-in model makes 8 s.",
     )
 
     def job_arguments(self) -> dict:

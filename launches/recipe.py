@@ -27,7 +27,9 @@ import yaml
 
 RECIPE_KINDS = ("base", "distill", "diversity", "merge", "import")
 REWARDS = ("paper",)
-PROMPT_SETS = ("heldout",)
+# Held-out captions (never in training): "test" for studies whose figures are reported, "dev" for
+# tuning, "heldout" for either (the demo's set, kept for its committed figures).
+PROMPT_SETS = ("test", "dev", "heldout")
 TOP_KEYS = (
     "study",
     "title",
@@ -83,6 +85,7 @@ class PromptSet:
     """Where a part's prompts come from: ``count`` held-out prompts, or the rows of a CSV file."""
 
     count: int
+    set: str = "heldout"
     file: Path | None = None
     rows: tuple[tuple[str, str], ...] = ()  # (prompt_id, prompt_text) read from ``file``
 
@@ -302,7 +305,7 @@ class _Checker:
             return self.prompt_file(data["file"], f"{where}.file", data.get("count"))
         if data.get("set") not in PROMPT_SETS:
             self.fault(f"{where}.set", f"must be one of {', '.join(PROMPT_SETS)}, not {data.get('set')!r}")
-        return PromptSet(count=self.integer(data, "count", f"{where}.", 1, 1000))
+        return PromptSet(count=self.integer(data, "count", f"{where}.", 1, 1000), set=str(data.get("set")))
 
     def prompt_file(self, value: Any, where: str, count: Any) -> PromptSet | None:
         if not isinstance(value, str):
@@ -514,12 +517,13 @@ def _step(
 
 
 def prompt_rows(prompts: PromptSet) -> list[tuple[str, str]]:
-    """(prompt_id, prompt_text) of a prompt set: the file's rows, or the first held-out prompts."""
+    """(prompt_id, prompt_text) of a prompt set: the file's rows, or the first prompts of a held-out set."""
     if prompts.file is not None:
         return list(prompts.rows)
-    from generation.corpus import held_out_prompts  # numpy only: safe in the web process
+    from generation import corpus  # numpy only: safe in the web process
 
-    return [(p.prompt_id, p.text) for p in held_out_prompts(prompts.count)]
+    draw = {"test": corpus.test_prompts, "dev": corpus.dev_prompts, "heldout": corpus.held_out_prompts}
+    return [(p.prompt_id, p.text) for p in draw[prompts.set](prompts.count)]
 
 
 def recipe_prompts(recipe: Recipe) -> list[tuple[str, str, int]]:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from generation.backend_builtin import BuiltinBackend
 from generation.checkpoint import load_checkpoint, model_from_checkpoint
 from generation.corpus import SLOT_HI, SLOT_LO, encode_text, is_held_out
 from generation.finetune import (
@@ -13,7 +14,6 @@ from generation.finetune import (
     diversity_rewards,
     finetune,
     policy_gradient_surrogate,
-    teacher_logits,
     token_kl,
     training_prompts,
 )
@@ -22,19 +22,16 @@ from generation.model import generate
 TINY = dataclasses.replace(PRESETS["tiny"], beta=10.0)
 
 
-def _rollout(model, texts=("Rock song", "calm piano ballad")):
-    text_ids = torch.from_numpy(encode_text(list(texts)))
-    return text_ids, generate(model, text_ids, seed=0).tokens
-
-
 @pytest.mark.parametrize("direction", ["reverse", "forward"])
 def test_kl_is_zero_when_the_student_is_the_teacher_at_gamma_1(tiny_model, direction):
-    text_ids, tokens = _rollout(tiny_model)
+    backend = BuiltinBackend(tiny_model)
+    cond = backend.encode(["Rock song", "calm piano ballad"])
+    tokens = generate(tiny_model, cond.tensors["text_ids"], seed=0).tokens
     with torch.no_grad():
-        student = tiny_model(text_ids, tokens)
-    kl = token_kl(student, teacher_logits(tiny_model, text_ids, tokens, 1.0), direction)
-    assert kl.shape == tokens.shape and kl.abs().max() < 1e-5
-    guided = token_kl(student, teacher_logits(tiny_model, text_ids, tokens, 3.0), direction)
+        student = backend.forced_logits(cond, tokens)
+        kl = token_kl(student, backend.guided_forced_logits(cond, tokens, 1.0), direction)
+        guided = token_kl(student, backend.guided_forced_logits(cond, tokens, 3.0), direction)
+    assert kl.shape == backend.targets(tokens).shape and kl.abs().max() < 1e-5
     assert guided.mean() > 1e-3 and (guided > -1e-6).all()
 
 

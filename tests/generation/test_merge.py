@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from generation.backend import load_backend
 from generation.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from generation.finetune import PRESETS, finetune
 from generation.merge import Steering, check_mergeable, merge_checkpoints, merge_states
@@ -58,10 +59,27 @@ def test_steering_merges_on_the_fly_caches_and_matches_a_stored_merge(parents):
     a, b = parents
     steering = Steering(a, b, cache_size=2)
     assert steering.model(0.5) is steering.model(0.5)
-    stored = model_from_checkpoint(merge_checkpoints(a, b, 0.5))
+    stored = load_backend(merge_checkpoints(a, b, 0.5))
     texts = ["Rock song", "Opera singer"]
     on_the_fly, _ = steering.generate_for_prompts(texts, 2, lam=0.5, seed=3)
     expected, _ = generate_for_prompts(stored, texts, 2, seed=3)
     assert np.array_equal(on_the_fly, expected)
     steering.model(0.0), steering.model(1.0)
     assert len(steering._models) == 2
+
+
+def test_a_worker_keeps_a_loaded_model_until_its_file_changes(parents, tmp_path):
+    import os
+
+    from generation.backend import cached_backend
+
+    a, b = parents
+    path = save_checkpoint(a, tmp_path / "served.pt")
+    first = cached_backend(path)
+    assert cached_backend(path) is first
+    save_checkpoint(b, path)
+    os.utime(path, ns=(1, 1))  # a new modification time, as a replaced checkpoint has
+    reloaded = cached_backend(path)
+    assert reloaded is not first and torch.equal(
+        reloaded.state()["head.weight"], b["model_state"]["head.weight"]
+    )

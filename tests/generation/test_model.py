@@ -1,7 +1,8 @@
 import torch
 
 from generation.corpus import PAD_WORD, VOCAB, encode_text
-from generation.model import ModelConfig, MusicTransformer, cfg_logits, generate
+from generation.model import ModelConfig, MusicTransformer, generate
+from generation.sampling import cfg_logits
 
 CFG = ModelConfig(d_model=32, n_layer=2, n_head=2)
 

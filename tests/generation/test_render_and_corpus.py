@@ -1,3 +1,7 @@
+import json
+from functools import lru_cache
+from pathlib import Path
+
 import numpy as np
 
 from generation.corpus import (
@@ -10,7 +14,15 @@ from generation.corpus import (
     is_held_out,
     is_valid,
 )
-from generation.render import CLIP_SECONDS, PEAK_LIMIT, SAMPLE_RATE, TARGET_RMS, render, render_batch
+from generation.render import (
+    CLIP_SECONDS,
+    PEAK_LIMIT,
+    SAMPLE_RATE,
+    TARGET_RMS,
+    clear_caches,
+    render,
+    render_batch,
+)
 
 
 def test_corpus_is_reproducible_valid_and_keeps_held_out_captions_out_of_training():
@@ -64,3 +76,33 @@ def test_rock_song_and_opera_singer_sound_different():
         assert (
             measure_pitch(rock)["spectral_centroid_hz"] > measure_pitch(opera)["spectral_centroid_hz"] + 200
         )
+
+
+REFERENCE = Path(__file__).parent / "data" / "render_reference.json"
+
+
+@lru_cache(maxsize=2)
+def _projections(n: int) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((16, n)) / np.sqrt(n)
+
+
+def fingerprint(audio: np.ndarray) -> list[float]:
+    """RMS, peak and 16 random projections of a clip: float noise moves them by ~1e-8, any audible change
+    (a note missing, moved or retuned) by far more than 1e-5."""
+    x = np.asarray(audio, dtype=np.float64)
+    return [float(np.sqrt(np.mean(x**2))), float(np.abs(x).max()), *map(float, _projections(len(x)) @ x)]
+
+
+def test_rendering_matches_the_scalar_synthesizer_it_replaced():
+    ref = json.loads(REFERENCE.read_text())
+    audio = render_batch(np.array(ref["tokens"]))
+    got = np.array([fingerprint(a) for a in audio])
+    assert np.abs(got - np.array(ref["fingerprints"])).max() < 1e-6
+
+
+def test_a_clip_renders_the_same_alone_cold_as_in_a_warm_batch():
+    tokens = np.array(json.loads(REFERENCE.read_text())["tokens"][:12])
+    clear_caches()
+    alone = [render(t) for t in tokens[::-1]][::-1]  # short notes of a pitch may come before long ones
+    batch = render_batch(tokens)
+    assert all(np.array_equal(a, b) for a, b in zip(alone, batch, strict=True))

@@ -187,3 +187,19 @@ def test_the_plan_cost_counts_every_clip():
     # 4 prompts in both parts × 2 samples × 5 variants
     assert cost["clips"] == 40
     assert cost["gpu_minutes"] > 0
+
+
+def test_the_test_and_dev_sets_give_disjoint_held_out_prompts():
+    from generation.corpus import prompt_set
+
+    test = recipe_prompts(recipe_parse(recipe(), base_dir=RECIPES, model_identity=identity))
+    dev = recipe_prompts(
+        recipe_parse(
+            recipe(prompts={"quality": {"set": "dev", "count": 4}}, diversity=None),
+            base_dir=RECIPES,
+            model_identity=identity,
+        )
+    )
+    assert [text for _, text, _ in test][:2] == ["Rock song", "Opera singer"]
+    assert {prompt_set(text) for _, text, _ in test} == {"test"}
+    assert {prompt_set(text) for _, text, _ in dev} == {"dev"}
