@@ -135,7 +135,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: long work (training, generation) goes to the "gpu" queue; everything else to "default".
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = os.environ.get(
+    "CELERY_BROKER_URL", "filesystem://localhost/"
+)  # a host: kombu warns without one
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
     # The laptop broker: messages are files that the local worker picks up.
