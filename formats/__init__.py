@@ -9,6 +9,12 @@ CRITERIA: dict[str, str] = {
     "text_adherence": "Text adherence",
     "musicality": "Musicality",
 }
+# What each scale asks, in one line, shown beside the scales on the task page.
+CRITERIA_ABOUT: dict[str, str] = {
+    "acoustic_quality": "How clean the sound is: no noise, clicks, distortion or muffled parts.",
+    "text_adherence": "How well the clip matches the text above: its style, instruments and mood.",
+    "musicality": "How musical it is: a coherent melody, harmony and rhythm that hold together.",
+}
 # The absolute category rating labels of the 1–5 scales.
 ACR_LABELS: dict[int, str] = {5: "Excellent", 4: "Good", 3: "Fair", 2: "Poor", 1: "Bad"}
 # The 5-point answer of a diversity comparison; negative favours pair A.

@@ -93,8 +93,15 @@ def model_identity(name: str, runs_dir: Path) -> str | None:
     return None
 
 
-def named_model(name: str, runs_dir: Path) -> Result:
-    """A built-in model by name, as a step result: its checkpoint and the embeddings trained with it."""
+def named_model(name: str, runs_dir: Path, embeddings: str = "") -> Result:
+    """A model the recipe names, as a step result: a built-in checkpoint and the embeddings trained with
+    it, or a model folder (MusicGen) with the embeddings the recipe gives for it."""
+    if (Path(name) / "config.json").is_file():
+        if not embeddings:
+            raise StepFailed(
+                f"model folder {name} needs an embeddings bundle: set `embeddings:` in the recipe"
+            )
+        return {"files": {"checkpoint": str(Path(name).resolve()), "embeddings": embeddings}}
     try:
         checkpoint = resolve_checkpoint(name if name.endswith(".pt") else f"{name}.pt", Path(runs_dir))
     except JobParametersError as exc:
@@ -107,7 +114,7 @@ def named_model(name: str, runs_dir: Path) -> Result:
 
 def _base(params: dict[str, Any], inputs: list[Result], runs_dir: Path) -> Result:
     """What a step starts from: the pretrain step before it, else the model the recipe names."""
-    return inputs[0] if inputs else named_model(params["model"], runs_dir)
+    return inputs[0] if inputs else named_model(params["model"], runs_dir, params.get("embeddings", ""))
 
 
 def run_pretrain(params, inputs, work: Path, runs_dir: Path, progress: Progress) -> Result:
@@ -147,13 +154,14 @@ def run_finetune(params, inputs, work: Path, runs_dir: Path, progress: Progress)
     """CFG distillation (beta = 0) or the diversity finetune (beta > 0) of the base, one training seed."""
     import torch
 
-    from generation.checkpoint import load_checkpoint, weights_digest
+    from generation.backend import base_checkpoint as checkpoint_of
+    from generation.checkpoint import weights_digest
     from generation.embeddings import Embeddings
     from generation.finetune import config_for, finetune
 
     torch.set_num_threads(1)
     base = _base(params, inputs, runs_dir)
-    base_checkpoint = load_checkpoint(base["files"]["checkpoint"])
+    base_checkpoint = checkpoint_of(base["files"]["checkpoint"])
     cfg = config_for(
         base_checkpoint["train_config"].get("preset", "demo"),
         gamma=params["gamma"],
@@ -220,7 +228,7 @@ def run_generate(params, inputs, work: Path, runs_dir: Path, progress: Progress)
     from generation.sampling import SamplingConfig, generate_for_prompts
 
     torch.set_num_threads(1)
-    models = inputs or [named_model(params["model"], runs_dir)]
+    models = inputs or [named_model(params["model"], runs_dir, params.get("embeddings", ""))]
     sampling = SamplingConfig(
         params.get("gamma", 1.0), params.get("temperature", 1.0), constrain=params["constrain"]
     )

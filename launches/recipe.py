@@ -34,6 +34,7 @@ TOP_KEYS = (
     "study",
     "title",
     "model",
+    "embeddings",
     "prompts",
     "samples_per_prompt",
     "raters_per_item",
@@ -111,6 +112,7 @@ class Recipe:
     settings: dict[str, Any]
     variants: tuple[VariantSpec, ...]
     diversity: str | dict[str, str] | None
+    embeddings: str = ""  # the embeddings bundle for a model folder (built-in checkpoints bring their own)
     model_identities: dict[str, str] = field(default_factory=dict)  # model -> identity (step keys)
     source: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -242,6 +244,7 @@ class _Checker:
             if "diversity" in prompts:
                 diversity_prompts = self.prompt_set(prompts["diversity"], "prompts.diversity")
         variants = self.variants(data.get("variants"), model)
+        embeddings = self.embeddings(data.get("embeddings"), [model] + [v.model for v in variants])
         names = {v.name for v in variants}
         diversity = self.diversity(data.get("diversity"), names, diversity_prompts, samples)
         if self.faults:
@@ -257,9 +260,27 @@ class _Checker:
             settings=settings,
             variants=tuple(variants),
             diversity=diversity,
+            embeddings=embeddings,
             model_identities=dict(self.identities),
             source=data,
         )
+
+    def embeddings(self, value: Any, models: list[str]) -> str:
+        """A model folder (MusicGen) needs the embeddings its clips are measured and rewarded with
+        (``python -m generation embeddings --audio DIR``); built-in checkpoints bring their own."""
+        if value is None:
+            folders = [m for m in models if m and Path(m).is_dir()]
+            if folders:
+                self.fault(
+                    "embeddings",
+                    f"is required for the model folder {folders[0]} (python -m generation embeddings)",
+                )
+            return ""
+        path = (self.base_dir / value).resolve() if isinstance(value, str) else None
+        if path is None or not path.is_file():
+            self.fault("embeddings", f"no embeddings file {value!r}")
+            return ""
+        return str(path)
 
     def settings(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
@@ -560,6 +581,8 @@ def recipe_plan(recipe: Recipe) -> list[Step]:
         for seed in v.seeds:
             if v.recipe in TRAINED:
                 params = {**v.params, "seed": seed, "model": v.model, "beta": v.params.get("beta", 0.0)}
+                if recipe.embeddings:
+                    params["embeddings"] = recipe.embeddings
                 cost = COST_SECONDS["finetune_step"] * v.params["steps"]
                 step = _step(
                     "finetune", f"finetune {v.name} (seed {seed})", params, (base_key[v.model],), "gpu", cost
@@ -581,6 +604,7 @@ def recipe_plan(recipe: Recipe) -> list[Step]:
         params = {
             "variant": v.name,
             "model": v.model,
+            **({"embeddings": recipe.embeddings} if recipe.embeddings else {}),
             "prompts": prompts,
             "seeds": list(v.seeds),
             **{k: v.params[k] for k in ("gamma", "temperature", "constrain", "manifest") if k in v.params},

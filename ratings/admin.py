@@ -58,6 +58,7 @@ class StudyAdmin(admin.ModelAdmin):
                 "fields": [
                     "accepts_prolific",
                     "prolific_study_id",
+                    "session_minutes",
                     "max_items_per_rater",
                     "completion_code",
                     "completion_url",

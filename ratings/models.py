@@ -55,7 +55,8 @@ class Study(models.Model):
         help_text="Attention items per ordinary item (0 = none, 0.1 = one in ten).",
     )
     attention_failures_allowed = models.PositiveSmallIntegerField(
-        default=0, help_text="Failed attention or gold items a rater may have before being excluded."
+        default=1,
+        help_text="Failed attention or gold items a rater may have before being excluded (one miss is forgiven).",
     )
     straightlining_min_variance = models.FloatField(
         default=0.25, help_text="A rater whose scores vary less than this (population variance) is flagged."
@@ -73,6 +74,13 @@ class Study(models.Model):
     )
     prolific_study_id = models.CharField(
         max_length=100, blank=True, help_text="If set, only this STUDY_ID is accepted."
+    )
+    session_minutes = models.PositiveSmallIntegerField(
+        default=20,
+        help_text=(
+            "Minutes of listening in one rater's session: the session's items are these minutes over an "
+            "item's listening time (its clips' durations). Ignored when max_items_per_rater is set; 0 = no limit."
+        ),
     )
     max_items_per_rater = models.PositiveIntegerField(
         null=True, blank=True, help_text="Most items one rater is given (attention items included)."

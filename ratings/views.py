@@ -41,13 +41,16 @@ def rater_home(request: HttpRequest, rater_token: str) -> HttpResponse:
     rater = _rater(rater_token)
     if rater.excluded:
         return _excluded_page(request, rater)
+    progress = selectors.rater_progress(rater)
+    left = max(0, progress.total - progress.done)
     return render(
         request,
         "ratings/rater_home.html",
         {
             "rater": rater,
             "study": rater.study,
-            "progress": selectors.rater_progress(rater),
+            "progress": progress,
+            "minutes_left": selectors.study_session(rater.study).minutes_for(left),
             "open_task": selectors.rater_open_task(rater),
         },
     )
@@ -173,6 +176,14 @@ def task_page(request: HttpRequest, rater_token: str, kind: str, task_token: str
                 problems = rejected.problems
             else:
                 return redirect("ratings:rater_next", rater_token=rater.token)
+    in_place = set(task_kind.problems_in_place(form)) if problems else set()
+    if in_place:
+        problems = [
+            "One answer is still missing: it is marked where it is."
+            if len(in_place) == 1
+            else f"{len(in_place)} answers are still missing: each is marked where it is.",
+            *[problem for problem in problems if problem not in in_place],
+        ]
     progress = selectors.rater_progress(rater)
     context = {
         "rater": rater,
@@ -183,6 +194,7 @@ def task_page(request: HttpRequest, rater_token: str, kind: str, task_token: str
         "position": progress.done + 1,
         "progress": progress,
         "heard_fraction": HEARD_FRACTION,
+        "reminder": selectors.rater_reminder_due(rater, task),
         **task_kind.page_context(form, labelled),
     }
     return render(request, "ratings/task.html", context, status=400 if problems else 200)

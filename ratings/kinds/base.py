@@ -162,6 +162,11 @@ class TaskKind(ABC):
     def page_context(self, form: forms.Form, labelled: list[tuple[str, Clip]]) -> dict:
         """What the kind's block of the page shows besides the prompt."""
 
+    def problems_in_place(self, form: forms.Form) -> list[str]:
+        """Of a submitted form, the problems the kind's block marks beside their inputs (unanswered
+        scales), which the page's list at the top then leaves out."""
+        return []
+
     @abstractmethod
     def problems(self, labelled: list[tuple[str, Clip]], submission: Submission) -> list[str]:
         """What is wrong with the answer itself (listening evidence is checked by the caller)."""

@@ -31,6 +31,7 @@ from .base import ImportRow, KindWords, Slot, Submission, TaskKind, expected_ran
 
 LABELS = ("A1", "A2", "B1", "B2")
 # Shown from "A much more" to "B much more", the order of the scale −2 … +2.
+NO_CHOICE = "Choose which pair is more diverse."
 SCALE = [(choice, label) for choice, label in sorted(DIVERSITY_CHOICES.items())]
 
 
@@ -96,7 +97,8 @@ class DiversityKind(TaskKind):
         submit="Submit answer",
         hint=(
             "Two pairs of clips were made for this text. Listen to all four clips to the end, then say which "
-            "pair is more diverse: whose two clips differ more from each other."
+            "pair is more diverse: whose two clips differ more from each other. Keys: 1–5 choose the answer, "
+            "from A much more (1) to B much more (5)."
         ),
     )
     detail_model = DiversityJudgement
@@ -201,12 +203,16 @@ class DiversityKind(TaskKind):
             }
             for name in ("A", "B")
         ]
-        return {"pairs": pairs, "choice": form["choice"], "scale": SCALE}
+        missing = form.is_bound and form["choice"].value() in (None, "")
+        return {"pairs": pairs, "choice": form["choice"], "choice_missing": missing, "scale": SCALE}
+
+    def problems_in_place(self, form: forms.Form) -> list[str]:
+        return [NO_CHOICE] if form.is_bound and form["choice"].value() in (None, "") else []
 
     def problems(self, labelled: list[tuple[str, Clip]], submission: Submission) -> list[str]:
         assert isinstance(submission, DiversitySubmission)
         if submission.choice is None:
-            return ["Choose which pair is more diverse."]
+            return [NO_CHOICE]
         if not -2 <= submission.choice <= 2:
             return [f"The answer must be between -2 and +2, not {submission.choice}."]
         return []

@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.db.models import Count, F, Min, Q, QuerySet
 
-from formats import ACR_LABELS, CRITERIA, RATINGS_COLUMNS
+from formats import ACR_LABELS, CRITERIA, CRITERIA_ABOUT, RATINGS_COLUMNS
 
 from ..errors import ImportFailed, ServiceError
 from ..forms import SCORE_CHOICES, ListeningFieldsMixin
@@ -68,6 +68,11 @@ class QualityRatingForm(ListeningFieldsMixin, forms.Form):
         return QualitySubmission(scores=scores, listening=listening)
 
 
+def missing_score(label: str, criterion: str) -> str:
+    """The message beside a scale left without a score (and in the service's list of problems)."""
+    return f"Clip {label}: choose a score for {CRITERIA[criterion].lower()}."
+
+
 def clip_label(position: int) -> str:
     """A, B, … Z, AA, AB, …"""
     letters = ""
@@ -103,7 +108,7 @@ class QualityKind(TaskKind):
         submit="Submit ratings",
         hint=(
             "Listen to every clip to the end, then rate each one. 5 Excellent · 4 Good · 3 Fair · 2 Poor · 1 Bad. "
-            "Keys: Tab moves between scales, arrow keys choose a score."
+            "Keys: Tab moves from scale to scale, 1–5 sets the score, Enter submits."
         ),
     )
     detail_model = QualityRating
@@ -234,14 +239,32 @@ class QualityKind(TaskKind):
                 "label": label,
                 "clip": clip,
                 "scales": [
-                    {"criterion": criterion, "field": form[form.score_field(label, criterion)]}
+                    {
+                        "criterion": criterion,
+                        "field": form[form.score_field(label, criterion)],
+                        # A submitted form without this score: marked where it is, with this message.
+                        "missing": form.is_bound and not form[form.score_field(label, criterion)].value(),
+                        "missing_message": missing_score(label, criterion.value),
+                    }
                     for criterion in Criterion
                 ],
                 **form.listening_inputs(label),
             }
             for label, clip in labelled
         ]
-        return {"clips": clips, "acr_labels": sorted(ACR_LABELS.items(), reverse=True)}
+        criteria = [
+            {"value": value, "label": label, "about": CRITERIA_ABOUT[value]}
+            for value, label in CRITERIA.items()
+        ]
+        return {"clips": clips, "criteria": criteria, "acr_labels": sorted(ACR_LABELS.items(), reverse=True)}
+
+    def problems_in_place(self, form: forms.Form) -> list[str]:
+        return [
+            missing_score(label, criterion.value)
+            for label in form.labels
+            for criterion in Criterion
+            if form.is_bound and not form[form.score_field(label, criterion)].value()
+        ]
 
     def problems(self, labelled: list[tuple[str, Clip]], submission: Submission) -> list[str]:
         assert isinstance(submission, QualitySubmission)
@@ -254,7 +277,7 @@ class QualityKind(TaskKind):
             for criterion, name in CRITERIA.items():
                 score = submission.scores.get((label, criterion))
                 if score is None:
-                    problems.append(f"Clip {label}: choose a score for {name.lower()}.")
+                    problems.append(missing_score(label, criterion))
                 elif not 1 <= score <= 5:
                     problems.append(f"Clip {label}: {name.lower()} must be between 1 and 5, not {score}.")
         return problems

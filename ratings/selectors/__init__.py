@@ -28,6 +28,7 @@ from .fingerprint import study_answers_fingerprint
 from .queue import (
     RaterCounts,
     RaterProgress,
+    StudySession,
     attention_check_due,
     check_items_unseen_by,
     claimable_by,
@@ -35,9 +36,10 @@ from .queue import (
     rater_open_task,
     rater_progress,
     study_raters_progress,
+    study_session,
     study_task_kinds,
 )
-from .raters import rater_is_excluded, rater_onboarding_step
+from .raters import REMINDER_AFTER, rater_is_excluded, rater_onboarding_step, rater_reminder_due
 from .screening import (
     DROPPED_OUT_AFTER,
     rater_screening_findings,
@@ -51,6 +53,7 @@ __all__ = [
     "KindCoverage",
     "RaterCounts",
     "RaterProgress",
+    "StudySession",
     "RaterRow",
     "StudyDashboard",
     "attention_check_due",
@@ -60,6 +63,8 @@ __all__ = [
     "prompt_quality_clips",
     "rater_counts",
     "rater_is_excluded",
+    "rater_reminder_due",
+    "REMINDER_AFTER",
     "rater_onboarding_step",
     "rater_open_task",
     "rater_progress",
@@ -77,6 +82,7 @@ __all__ = [
     "study_kind_rows",
     "study_quality_rows",
     "study_raters_progress",
+    "study_session",
     "study_screening_findings",
     "study_task_kinds",
     "task_clips_in_order",

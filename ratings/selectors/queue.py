@@ -4,10 +4,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Avg, Count, QuerySet
 
 from ..kinds import KINDS
-from ..models import CheckItem, Rater, Study, Task, TaskStatus
+from ..models import CheckItem, Clip, Rater, Study, Task, TaskStatus
 
 
 def study_task_kinds(study: Study) -> tuple[str, ...]:
@@ -65,6 +65,43 @@ def attention_check_due(rater: Rater, counts: RaterCounts) -> bool:
     return rate > 0 and counts.checks < math.floor(rate * (sum(counts.regular.values()) + 1) + 1e-9)
 
 
+# Clips a diversity comparison plays (two pairs); a quality item plays one clip per variant.
+DIVERSITY_CLIPS_PER_ITEM = 4
+
+
+@dataclass(frozen=True)
+class StudySession:
+    """One rater's session: how many items (checks included; None = no limit) and the listening time
+    of an average item, from which the page's time estimate is made."""
+
+    items: int | None
+    item_seconds: float
+
+    def minutes_for(self, items: int) -> int:
+        """Minutes of listening in this many items, rounded up (at least one when there is any)."""
+        return math.ceil(items * self.item_seconds / 60) if items and self.item_seconds else 0
+
+
+def study_session(study: Study) -> StudySession:
+    """The session length in items: max_items_per_rater when the researcher set one, otherwise
+    session_minutes of listening over an average item's listening time (mean clip duration × clips per
+    item, averaged over the study's parts), at least one item. One query."""
+    clips = Clip.objects.filter(prompt__study=study).aggregate(
+        seconds=Avg("duration_s"), variants=Count("variant", distinct=True)
+    )
+    per_item = {"quality": clips["variants"], "diversity": DIVERSITY_CLIPS_PER_ITEM}
+    kinds = study_task_kinds(study)
+    clips_per_item = sum(per_item.get(kind, 1) for kind in kinds) / max(1, len(kinds))
+    item_seconds = (clips["seconds"] or 0.0) * clips_per_item
+    if study.max_items_per_rater is not None:
+        items = study.max_items_per_rater
+    elif study.session_minutes and item_seconds > 0:
+        items = max(1, round(study.session_minutes * 60 / item_seconds))
+    else:
+        items = None
+    return StudySession(items=items, item_seconds=item_seconds)
+
+
 @dataclass(frozen=True)
 class RaterProgress:
     done: int
@@ -83,11 +120,17 @@ def rater_progress(rater: Rater) -> RaterProgress:
         met = {KINDS[kind].item_of(task) for task in rater.tasks.filter(kind=kind)}
         return len(KINDS[kind].all_items(rater.study) - met)
 
-    return progress_from_counts(rater.study, rater_counts(rater), claimable, unseen_items)
+    return progress_from_counts(
+        rater.study, rater_counts(rater), claimable, unseen_items, study_session(rater.study).items
+    )
 
 
 def progress_from_counts(
-    study: Study, counts: RaterCounts, claimable: dict[str, int], unseen_items: Callable[[str], int]
+    study: Study,
+    counts: RaterCounts,
+    claimable: dict[str, int],
+    unseen_items: Callable[[str], int],
+    session_items: int | None,
 ) -> RaterProgress:
     """The one rule of rater_progress, fed by per-rater queries or by the dashboard's bulk ones.
 
@@ -95,6 +138,9 @@ def progress_from_counts(
     quality check shows a prompt the rater has not met, and a rater meets a prompt once) takes one
     already covered if there is any (`unseen_items(kind)` minus the claimable ones), else one they
     could have done, which the total then loses.
+
+    The session length (study_session, checks included) caps the total, so a rater sees a steady
+    "k of T" from the first item: T only falls, when other raters take the last items, never grows.
     """
     kinds = study_task_kinds(study)
     total = counts.taken + sum(claimable.values())
@@ -108,8 +154,8 @@ def progress_from_counts(
                 kind_checks = math.ceil(checks_to_come / len(kinds))
                 spare = unseen_items(kind) - claimable[kind]
                 total -= min(claimable[kind], max(0, kind_checks - spare))
-    if study.max_items_per_rater is not None:
-        total = min(total, max(study.max_items_per_rater, counts.taken))
+    if session_items is not None:
+        total = min(total, max(session_items, counts.taken))
     return RaterProgress(done=counts.submitted, total=total)
 
 
@@ -129,6 +175,7 @@ def study_raters_progress(study: Study, tasks_by_rater: dict[int, list[Task]]) -
     kinds = study_task_kinds(study)
     open_items = {kind: KINDS[kind].open_items(study) for kind in kinds}
     all_items: dict[str, set[int]] = {}
+    session_items = study_session(study).items
     progress = {}
     for rater_id in study.raters.values_list("id", flat=True):
         tasks = tasks_by_rater.get(rater_id, [])
@@ -141,5 +188,5 @@ def study_raters_progress(study: Study, tasks_by_rater: dict[int, list[Task]]) -
             return len(all_items[kind] - met[kind])
 
         counts = counts_from([(t.kind, t.check_item_id, t.status) for t in tasks])
-        progress[rater_id] = progress_from_counts(study, counts, claimable, unseen_items)
+        progress[rater_id] = progress_from_counts(study, counts, claimable, unseen_items, session_items)
     return progress

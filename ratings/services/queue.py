@@ -44,11 +44,13 @@ def _task_claim(rater: Rater, kinds: tuple[str, ...]) -> Task | None:
     study = rater.study
     if not study.is_open or rater.excluded or selectors.rater_onboarding_step(rater):
         return None
-    # A plain study (one part, no cap, no checks) needs no counts: spare the queries on the busiest path.
+    # A plain study (one part, no session limit, no checks) needs no counts: spare the queries then.
+    session_items = selectors.study_session(study).items
     counts = None
-    if len(kinds) > 1 or study.max_items_per_rater is not None or study.attention_rate > 0:
+    if len(kinds) > 1 or session_items is not None or study.attention_rate > 0:
         counts = selectors.rater_counts(rater)
-    if counts and study.max_items_per_rater is not None and counts.taken >= study.max_items_per_rater:
+    if counts and session_items is not None and counts.taken >= session_items:
+        # This rater's session is done; the items left go to other raters.
         return None
     check_due = counts is not None and selectors.attention_check_due(rater, counts)
     regular = counts.regular if counts else {}

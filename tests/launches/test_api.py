@@ -74,7 +74,7 @@ def test_every_bad_recipe_is_a_400_naming_the_key_and_creates_nothing(staff_clie
 
 
 def test_a_missing_prompts_file_is_a_400(staff_client):
-    text = TINY.replace("quality: {set: heldout, count: 4}", "quality: {file: nowhere/prompts.csv}")
+    text = TINY.replace("quality: {set: test, count: 4}", "quality: {file: nowhere/prompts.csv}")
     response = create(staff_client, text)
     assert response.status_code == 400
     assert response.json()["faults"][0].startswith(

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from ratings import selectors, services
-from ratings.models import CheckItem, RaterFlag, Task
+from ratings.models import CheckItem, RaterFlag, Study, Task
 
 from .factories import answer, full_judgement, full_submission, make_diversity_study, make_raters, make_study
 
@@ -21,6 +21,18 @@ def _quality_study(tmp_path, **settings):
         setattr(study, name, value)
     study.save()
     return study
+
+
+def _strict_diversity_study(tmp_path):
+    """A diversity-only study where every item is a check and a single miss excludes."""
+    return make_diversity_study(
+        tmp_path,
+        prompts=2,
+        variants=("a", "b"),
+        quality_part=False,
+        attention_rate=1.0,
+        attention_failures_allowed=0,
+    )
 
 
 def _submit_quality(assignment, text_adherence):
@@ -70,7 +82,7 @@ def test_a_quality_attention_item_shows_clips_with_the_text_of_another_prompt(tm
 def _skeleton(page: str) -> str:
     """A task page with what differs between any two items taken out: texts, tokens, counters."""
     page = re.sub(r'<h1 class="prompt">.*?</h1>', "", page)
-    page = re.sub(r'(src|value)="[^"]*"', "", page)
+    page = re.sub(r'(src|value|data-task)="[^"]*"', "", page)
     return re.sub(r"Item \d+ of \d+", "", page)
 
 
@@ -116,8 +128,12 @@ def test_passing_an_attention_item_is_recorded_and_changes_nothing_else(tmp_path
     assert check.check_passed is True and not selectors.rater_is_excluded(rater)
 
 
-def test_failing_an_attention_item_excludes_the_rater_at_once(client, tmp_path):
-    study = _quality_study(tmp_path, attention_rate=1.0)
+def test_a_study_allows_one_missed_check_by_default():
+    assert Study().attention_failures_allowed == 1
+
+
+def test_failing_an_attention_item_with_no_miss_allowed_excludes_the_rater_at_once(client, tmp_path):
+    study = _quality_study(tmp_path, attention_rate=1.0, attention_failures_allowed=0)
     (rater,) = make_raters(study, 1)
     check = services.task_next(rater=rater)
     _submit_quality(check, text_adherence=4)
@@ -177,9 +193,7 @@ def test_a_diversity_attention_item_pairs_one_clip_with_itself_behind_two_differ
 
 @pytest.mark.parametrize(("twin_side_answer", "passed"), [(-2, False), (0, False), (1, True), (2, True)])
 def test_the_pair_of_identical_clips_must_be_judged_less_diverse(tmp_path, twin_side_answer, passed):
-    study = make_diversity_study(
-        tmp_path, prompts=2, variants=("a", "b"), quality_part=False, attention_rate=1.0
-    )
+    study = _strict_diversity_study(tmp_path)
     (rater,) = make_raters(study, 1)
     check = services.task_next(rater=rater)
     # twin_side_answer is written as if the identical pair were A; flip it when it is B.
@@ -211,9 +225,7 @@ def test_gold_items_of_the_researcher_come_before_made_up_attention_items(tmp_pa
 
 
 def test_a_diversity_gold_item_is_scored_against_its_expected_range(tmp_path):
-    study = make_diversity_study(
-        tmp_path, prompts=2, variants=("a", "b"), quality_part=False, attention_rate=1.0
-    )
+    study = _strict_diversity_study(tmp_path)
     call_command(
         "add_gold_item", "--study", study.slug, "--kind", "diversity", "--prompt", "p001",
         "--pair-a", "p001:a:0,p001:a:0", "--pair-b", "p001:b:0,p001:b:1", "--expect", "choice=1..2",

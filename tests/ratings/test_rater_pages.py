@@ -89,6 +89,21 @@ def test_incomplete_submission_is_refused_with_a_message_and_keeps_what_was_ente
     assert not QualityRating.objects.exists()
 
 
+def test_an_incomplete_submission_marks_each_unrated_scale_where_it_is(client, study):
+    (rater,) = make_raters(study, 1)
+    assignment = services.quality_assignment_next(rater=rater)
+    data = _complete_post(assignment, score="3")
+    del data["score_B_musicality"], data["score_A_text_adherence"]
+    page = client.post(_task_url(rater, assignment), data).content.decode()
+    invalid = re.findall(r'<fieldset class="scale"[^>]*id="scale-([\w-]+)"[^>]*aria-invalid="true"', page)
+    assert invalid == ["A-text_adherence", "B-musicality"]
+    # The list at the top says how many, and does not repeat the 2 messages shown beside the scales.
+    assert "2 answers are still missing: each is marked where it is." in page
+    assert page.count("Clip B: choose a score for musicality.") == 1
+    assert re.search(r'<p class="missing" id="missing-B-musicality">Clip B: choose', page)
+    assert re.search(r'<p class="missing" id="missing-A-musicality" hidden>', page)
+
+
 def test_out_of_range_score_is_refused_with_a_clear_message(client, study):
     (rater,) = make_raters(study, 1)
     assignment = services.quality_assignment_next(rater=rater)
