@@ -104,7 +104,7 @@ def study_data(
             judgements = judgements[keep].reset_index(drop=True) if keep.any() else None
         notes.append(
             f"{len(flagged_present)} excluded rater(s) left out ({left_out_rows} rows); "
-            "ask for include_excluded (--include-excluded) to keep them"
+            "the report can include them on request"
         )
     elif flagged_present:
         notes.append(f"{len(flagged_present)} rater(s) flagged for exclusion were kept on request")

@@ -111,7 +111,7 @@ WSGI_APPLICATION = "evalsite.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "evalsite" / "templates"],  # the staff pages' shared base
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -202,7 +202,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: long work (training, generation) goes to the "gpu" queue; everything else to "default".
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = os.environ.get(
+    "CELERY_BROKER_URL", "filesystem://localhost/"
+)  # a host: kombu warns without one
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
     # The laptop broker: messages are files that the local worker picks up.

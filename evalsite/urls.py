@@ -1,15 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from evalsite.health import healthz
+from evalsite.views import staff_home
 from jobs.urls import api_urlpatterns as jobs_api
 from launches.urls import api_urlpatterns as launches_api
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("", staff_home, name="staff_home"),
     path("admin/", admin.site.urls),
     path("staff/analysis/", include("reports.urls")),
     path("", include("jobs.urls")),

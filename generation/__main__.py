@@ -1,4 +1,4 @@
-"""Command line: ``python -m generation SUBCOMMAND --help``."""
+"""Command line of the model side: train, sample, evaluate, merge; each SUBCOMMAND has --help."""
 
 from __future__ import annotations
 

@@ -148,10 +148,18 @@ def checkpoint_kind(checkpoint: dict[str, Any]) -> str:
 
 
 def run_pregenerate(
-    params: dict[str, Any], out_dir: Path, runs_dir: Path, variant: str, progress: Progress
+    params: dict[str, Any],
+    out_dir: Path,
+    runs_dir: Path,
+    variant: str,
+    progress: Progress,
+    study_prompts: list[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Render the variant's clips into out_dir; returns the manifest path and what made the clips. Models are
-    cached per process (a generation worker serves many jobs from one loaded model)."""
+    cached per process (a generation worker serves many jobs from one loaded model).
+
+    With ``study_prompts`` ((prompt_id, text) of a study that has prompts already) the clips render
+    those, every one; ``prompts`` counts the held-out prompts of a study that has none yet."""
     import torch
 
     from generation.backend import base_checkpoint, cached_backend, default_device, load_backend
@@ -178,12 +186,14 @@ def run_pregenerate(
             load_checkpoint(checkpoint_path) if checkpoint_path.is_file() else {"checkpoint_id": None}
         )
     model.set_seconds(p.seconds or model.default_seconds)  # a cached model may have served another length
-    progress(0.1, f"generating {p.prompts} prompts × {p.samples} samples on {device}")
+    n_prompts = len(study_prompts) if study_prompts else p.prompts
+    progress(0.1, f"generating {n_prompts} prompts × {p.samples} samples on {device}")
     manifest = pregenerate(
         model,
         out_dir,
         variant=variant,
-        n_prompts=p.prompts,
+        n_prompts=n_prompts,
+        prompts=study_prompts or None,
         samples=p.samples,
         sampling=SamplingConfig(p.gamma, p.temperature, constrain=p.constrain),
         seed=p.seed,

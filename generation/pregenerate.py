@@ -23,25 +23,28 @@ def pregenerate(
     samples: int,
     sampling: SamplingConfig = PLAIN,
     seed: int = 0,
+    prompts: list[tuple[str, str]] | None = None,
 ) -> Path:
     """WAVs under ``out/variant/`` and rows appended to ``out/manifest.csv`` (paths relative to ``out``).
 
-    Prompts are the held-out evaluation prompts, so every variant of a study gets the same prompt ids.
+    Prompts are ``prompts`` ((prompt_id, text) pairs: a study's own) when given, else the first
+    ``n_prompts`` held-out evaluation prompts, so every variant of a study gets the same prompt ids.
     Rows of a variant already in the manifest are replaced, so running twice is safe."""
     out = Path(out)
     if not variant or any(c in variant for c in "/\\,"):
         raise ValueError(f"variant name {variant!r} must be non-empty, without '/', '\\' or ','")
-    prompts = held_out_prompts(n_prompts)
-    tokens, _ = generate_for_prompts(model, [p.text for p in prompts], samples, sampling, seed)
+    if prompts is None:
+        prompts = [(p.prompt_id, p.text) for p in held_out_prompts(n_prompts)]
+    tokens, _ = generate_for_prompts(model, [text for _, text in prompts], samples, sampling, seed)
     rows = []
-    for p, prompt_tokens in zip(prompts, tokens, strict=True):
+    for (prompt_id, text), prompt_tokens in zip(prompts, tokens, strict=True):
         for k, audio in enumerate(model.decode(prompt_tokens)):
-            rel = Path(variant) / f"{p.prompt_id}_{k}.wav"
+            rel = Path(variant) / f"{prompt_id}_{k}.wav"
             write_wav(out / rel, audio, model.sample_rate)
             rows.append(
                 {
-                    "prompt_id": p.prompt_id,
-                    "prompt_text": p.text,
+                    "prompt_id": prompt_id,
+                    "prompt_text": text,
                     "variant": variant,
                     "sample_index": k,
                     "path": rel.as_posix(),

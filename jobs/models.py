@@ -1,5 +1,6 @@
 """Jobs a researcher enqueues for the GPU workers: train a base model, pre-generate a variant's clips."""
 
+import json
 import uuid
 
 from django.conf import settings
@@ -61,3 +62,7 @@ class GenerationJob(models.Model):
             f"{self.study.slug}/{self.variant_name}" if self.study_id else self.parameters.get("preset", "")
         )
         return f"{self.kind} {target} ({self.status})"
+
+    @property
+    def parameters_json(self) -> str:
+        return json.dumps(self.parameters, indent=1, sort_keys=True, ensure_ascii=False)

@@ -9,7 +9,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from formats import validation
-from generation.jobs import JobParametersError, parse_parameters
+from generation.jobs import JobParametersError, parse_parameters, resolve_checkpoint
 from ratings import services as ratings_services
 from ratings.models import Study, Variant
 
@@ -48,6 +48,9 @@ def job_enqueue(
 
     try:
         checked = parse_parameters(kind, parameters)
+        if kind == GenerationJob.Kind.PREGENERATE:  # a missing file would only fail on the worker
+            for name in filter(None, (checked["checkpoint"], checked["merge_with"])):
+                resolve_checkpoint(name, Path(settings.COUNTERPOINT["RUNS_DIR"]))
     except JobParametersError as exc:
         raise JobRefused(str(exc)) from None
     if kind == GenerationJob.Kind.PREGENERATE:
@@ -134,6 +137,11 @@ def job_retry(*, job: GenerationJob) -> GenerationJob:
 
 def job_work_dir(job: GenerationJob) -> Path:
     return Path(settings.COUNTERPOINT["RUNS_DIR"]) / "jobs" / str(job.pk)
+
+
+def job_study_prompts(job: GenerationJob) -> list[tuple[str, str]]:
+    """The (prompt_id, text) of the prompts the job's study already has, which its clips must render."""
+    return list(job.study.prompts.order_by("id").values_list("external_id", "text")) if job.study_id else []
 
 
 def job_import_clips(*, job: GenerationJob, manifest: Path, result: dict[str, Any]) -> dict[str, Any]:

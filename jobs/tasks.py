@@ -19,12 +19,18 @@ def run_job(self, job_id: str) -> str:
     work_dir = services.job_work_dir(job)
     try:
         work_dir.mkdir(parents=True, exist_ok=True)
+        extra = (
+            {"study_prompts": services.job_study_prompts(job)}
+            if job.kind == GenerationJob.Kind.PREGENERATE
+            else {}
+        )
         result = RUNNERS[job.kind](
             job.parameters,
             work_dir,
             settings.COUNTERPOINT["RUNS_DIR"],
             job.variant_name,
             lambda fraction, note: services.job_progress(job=job, fraction=fraction, note=note),
+            **extra,
         )
         if job.kind == GenerationJob.Kind.PREGENERATE:
             services.job_progress(job=job, fraction=0.95, note="importing clips into the study")

@@ -13,7 +13,7 @@ from .models import ACTIVE, GenerationJob
 @staff_member_required
 @require_http_methods(["GET", "POST"])
 def jobs(request):
-    form = PregenerateForm(request.POST or None)
+    form = PregenerateForm(request.POST or None, initial={"study": request.GET.get("study")})
     if request.method == "POST" and form.is_valid():
         try:
             job, created = services.job_enqueue(created_by=request.user, **form.job_arguments())
@@ -22,6 +22,14 @@ def jobs(request):
         else:
             messages.success(request, f"{'Enqueued' if created else 'Already in progress'}: {job}")
             return redirect("jobs:jobs")
-    recent = list(GenerationJob.objects.select_related("study")[:50])
+    recent_jobs = GenerationJob.objects.select_related("study")
+    study_filter = request.GET.get("study", "")
+    if study_filter:
+        recent_jobs = recent_jobs.filter(study__slug=study_filter)
+    recent = list(recent_jobs[:50])
     refresh = any(job.status in ACTIVE for job in recent)  # the page follows running jobs by itself
-    return render(request, "jobs/jobs.html", {"form": form, "jobs": recent, "refresh": refresh})
+    return render(
+        request,
+        "jobs/jobs.html",
+        {"form": form, "jobs": recent, "refresh": refresh, "study_filter": study_filter},
+    )

@@ -67,7 +67,10 @@ class Study(models.Model):
     )
     # Crowd platforms.
     accepts_prolific = models.BooleanField(
-        default=False, help_text="Anonymous raters may join through /p/<slug>/?PROLIFIC_PID=…"
+        "accepts Prolific raters",
+        default=False,
+        # The admin renders help text as HTML: a literal <slug> would vanish as an unknown tag.
+        help_text="Anonymous raters may join through /p/STUDY-SLUG/?PROLIFIC_PID=…&STUDY_ID=…&SESSION_ID=…",
     )
     prolific_study_id = models.CharField(
         max_length=100, blank=True, help_text="If set, only this STUDY_ID is accepted."

@@ -36,6 +36,7 @@ urlpatterns = [
     path("p/<slug:study_slug>/", views.prolific_entry, name="prolific_entry"),
     path("dashboard/", staff_views.dashboard_index, name="dashboard_index"),
     path("dashboard/<slug:study_slug>/", staff_views.study_dashboard, name="study_dashboard"),
+    path("dashboard/<slug:study_slug>/invite/", staff_views.dashboard_invite, name="dashboard_invite"),
     path("dashboard/<slug:study_slug>/screen/", staff_views.dashboard_screen, name="dashboard_screen"),
     path(
         "dashboard/<slug:study_slug>/flags/<int:flag_id>/lift/",

@@ -6,13 +6,19 @@ default queue) and asks for a new one when the study's answers changed since.
 
 from __future__ import annotations
 
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_http_methods
 
 from ratings.models import Study
 
-from .services import stored_report_refresh
+from .services import stored_report_refresh, study_results_export
 
 REFRESH_SECONDS = 5
 
@@ -51,4 +57,23 @@ def report_summary(request: HttpRequest, slug: str) -> JsonResponse:
     response = JsonResponse(stored.content["summary"], json_dumps_params={"indent": 2, "ensure_ascii": False})
     response["Content-Disposition"] = f'attachment; filename="{study.slug}-summary.json"'
     response["Last-Modified"] = stored.computed_at.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    return response
+
+
+@staff_member_required
+@require_http_methods(["GET"])
+def results_export_zip(request: HttpRequest, slug: str) -> HttpResponse:
+    """The whole export (what ``export_results`` writes) as one zip, made fresh from the answers now."""
+    study = get_object_or_404(Study, slug=slug)
+    include_excluded = request.GET.get("include_excluded") == "1"
+    buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / study.slug
+        study_results_export(study=study, out=out, include_excluded=include_excluded)
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(out.rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(out.parent).as_posix())
+    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-results.zip"'
     return response

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Avg, Count
+from django.db.models import Avg, Count, QuerySet
 
 from formats import CRITERIA
 
@@ -147,3 +147,8 @@ def study_dashboard(study: Study) -> StudyDashboard:
             )
         )
     return board
+
+
+def invites_unused(study: Study) -> QuerySet[Rater]:
+    """The study's invite links nobody has opened yet (no consent given, no task taken), oldest first."""
+    return study.raters.filter(source=Rater.Source.INVITE, consented_at=None, tasks=None).order_by("id")

@@ -39,6 +39,7 @@ class ClipImportResult:
     clips_created: int
     prompts_created: int
     variants_created: int
+    clips_skipped: int = 0  # rows imported before from the same file content (same SHA-256)
 
 
 @dataclass
@@ -105,7 +106,10 @@ def clips_import(
     variant_provenance: dict | None = None,
 ) -> ClipImportResult:
     """Import a manifest of clips into a study (created if new). All or nothing: on any error,
-    nothing is written to the database or to media storage."""
+    nothing is written to the database or to media storage.
+
+    Running it again with a manifest that grew adds the new rows: a row whose clip the study has from
+    the same file content (its SHA-256) is skipped; another file under an existing key is an error."""
     rows = _parse_manifest(Path(manifest))
     saved_files: list[Clip] = []
     try:
@@ -113,7 +117,7 @@ def clips_import(
             study = study_get_or_create(slug=study_slug)
             prompts = {p.external_id: p for p in study.prompts.all()}
             variants = {v.name: v for v in study.variants.all()}
-            created = {"prompts": 0, "variants": 0}
+            created = {"prompts": 0, "variants": 0, "skipped": 0}
             for row in rows:
                 prompt = prompts.get(row.prompt_id)
                 if prompt is None:
@@ -136,12 +140,17 @@ def clips_import(
                         provenance={"manifest": str(Path(manifest).resolve()), **(variant_provenance or {})},
                     )
                     created["variants"] += 1
-                if Clip.objects.filter(
+                existing = Clip.objects.filter(
                     prompt=prompt, variant=variant, sample_index=row.sample_index
-                ).exists():
+                ).first()
+                if existing is not None and existing.checksum == row.audio.checksum:
+                    created["skipped"] += 1
+                    continue
+                if existing is not None:
                     raise ImportFailed(
-                        f"{Path(manifest).name} line {row.line}: study {study.slug} already has a clip for "
-                        f"({row.prompt_id}, {row.variant}, {row.sample_index})"
+                        f"{Path(manifest).name} line {row.line}: study {study.slug} already has another file "
+                        f"for ({row.prompt_id}, {row.variant}, {row.sample_index}); give the new one a new "
+                        "variant or sample_index"
                     )
                 clip = Clip(
                     prompt=prompt,
@@ -160,4 +169,6 @@ def clips_import(
         for clip in saved_files:
             clip.audio.delete(save=False)
         raise
-    return ClipImportResult(study, len(rows), created["prompts"], created["variants"])
+    return ClipImportResult(
+        study, len(rows) - created["skipped"], created["prompts"], created["variants"], created["skipped"]
+    )

@@ -20,6 +20,20 @@ from ratings.models import Clip, Study, Variant
 from ratings.services import study_get_or_create
 from tests.jobs.conftest import running_worker
 
+# The staff page's form as a browser posts it, less the variant's own fields.
+JOB_FORM = {"study": "jobs", "gamma": "1", "temperature": "1", "prompts": "4", "samples": "2", "seed": "0"}
+
+
+def _stored_job(study, parameters, **fields):
+    """A pregenerate job stored as job_enqueue stores it, left for the test to run."""
+    return GenerationJob.objects.create(
+        kind="pregenerate",
+        study=study,
+        variant_name="base",
+        parameters=parse_parameters("pregenerate", parameters),
+        **fields,
+    )
+
 
 def _wait_until_finished(job, seconds=180):
     deadline = time.monotonic() + seconds
@@ -132,13 +146,9 @@ def test_pretrain_presets_named_for_the_web_process_are_the_trainers_presets():
 @pytest.mark.django_db
 def test_a_job_runs_once_and_a_redelivered_run_of_the_same_task_may_finish_it(tiny_checkpoint):
     study = study_get_or_create(slug="jobs")
-    job = GenerationJob.objects.create(
-        kind="pregenerate",
-        study=study,
-        variant_name="base",
-        parameters=parse_parameters(
-            "pregenerate", {"checkpoint": tiny_checkpoint, "prompts": 2, "samples": 2}
-        ),
+    job = _stored_job(
+        study,
+        {"checkpoint": tiny_checkpoint, "prompts": 2, "samples": 2},
         status=JobStatus.RUNNING,
         celery_task_id="first-run",
     )
@@ -228,16 +238,7 @@ def test_the_staff_jobs_page_enqueues_a_variant(
     staff_client, client, redis_broker, django_capture_on_commit_callbacks
 ):
     study_get_or_create(slug="jobs")
-    form = {
-        "study": "jobs",
-        "variant_name": "cfg-3",
-        "checkpoint": "demo.pt",
-        "gamma": "3",
-        "temperature": "1",
-        "prompts": "4",
-        "samples": "2",
-        "seed": "0",
-    }
+    form = {**JOB_FORM, "variant_name": "cfg-3", "checkpoint": "demo.pt", "gamma": "3"}
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_client.post("/staff/jobs/", form, follow=True)
     page = response.content.decode()
@@ -321,3 +322,63 @@ def test_steering_and_switch_parameters_are_typed_and_checked():
         parse_parameters("pregenerate", {"merge_with": "demo-diverse.pt", "lam": 1.5})
     with pytest.raises(JobParametersError, match="not a path"):
         parse_parameters("pregenerate", {"merge_with": "../elsewhere.pt"})
+
+
+def test_the_jobs_form_has_a_field_for_every_parameter_a_pregenerate_job_has():
+    from dataclasses import fields
+
+    from generation.jobs import PregenerateParams
+    from jobs.forms import PregenerateForm
+
+    assert set(PregenerateForm.base_fields) - {"study", "variant_name"} == {
+        field.name for field in fields(PregenerateParams)
+    }
+
+
+@pytest.mark.django_db
+def test_the_staff_jobs_page_sets_merge_constrain_and_lam_and_shows_parameters_as_json(
+    staff_client, redis_broker, django_capture_on_commit_callbacks
+):
+    study_get_or_create(slug="jobs")
+    form = {
+        **JOB_FORM,
+        "variant_name": "lerp-50",
+        "checkpoint": "demo-distilled.pt",
+        "merge_with": "demo-diverse.pt",
+        "lam": "0.5",
+        "constrain": "on",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        page = staff_client.post("/staff/jobs/", form, follow=True).content.decode()
+    parameters = GenerationJob.objects.get().parameters
+    assert parameters["merge_with"] == "demo-diverse.pt" and parameters["lam"] == 0.5
+    assert parameters["constrain"] is True
+    assert "&quot;constrain&quot;: true" in page and "&quot;lam&quot;: 0.5" in page
+    assert "{&#x27;" not in page  # no Python dict
+
+
+@pytest.mark.parametrize("missing", ["checkpoint", "merge_with"])
+@pytest.mark.django_db
+def test_a_checkpoint_that_does_not_exist_is_refused_at_enqueue_and_nothing_is_stored(missing, staff_client):
+    study = study_get_or_create(slug="jobs")
+    parameters = {"checkpoint": "demo.pt", "merge_with": "demo-diverse.pt", missing: "nowhere.pt"}
+    with pytest.raises(services.JobRefused, match=r"^no checkpoint 'nowhere.pt' in .*"):
+        services.job_enqueue(kind="pregenerate", study=study, variant_name="v", parameters=parameters)
+    form = {**JOB_FORM, "variant_name": "v", "lam": "0.5", **parameters}
+    page = staff_client.post("/staff/jobs/", form).content.decode()
+    assert "no checkpoint &#x27;nowhere.pt&#x27;" in page
+    assert not GenerationJob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_pregenerating_into_a_study_with_prompts_renders_that_studys_own_prompts(tiny_checkpoint):
+    from ratings.models import Prompt
+
+    study = study_get_or_create(slug="jobs")
+    Prompt.objects.create(study=study, external_id="rock-1", text="Rock song")
+    Prompt.objects.create(study=study, external_id="calm-2", text="Calm solo piano")
+    job = _stored_job(study, {"checkpoint": tiny_checkpoint, "prompts": 5, "samples": 1})
+    assert run_job.apply(args=[str(job.pk)]).get() == "succeeded"
+    assert sorted(study.prompts.values_list("external_id", flat=True)) == ["calm-2", "rock-1"]
+    clips = Clip.objects.filter(variant__name="base")
+    assert sorted(clips.values_list("prompt__external_id", flat=True)) == ["calm-2", "rock-1"]

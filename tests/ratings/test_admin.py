@@ -7,7 +7,7 @@ from django.urls import reverse
 from ratings import services
 from ratings.models import Prompt, RaterFlag, Task, TaskStatus
 
-from .factories import answer, make_diversity_study, make_raters
+from .factories import answer, make_diversity_study, make_raters, make_study
 
 pytestmark = pytest.mark.django_db
 
@@ -67,3 +67,10 @@ def test_excluding_and_lifting_from_the_admin_keep_the_rater_and_the_counters_in
     rater.refresh_from_db()
     assert not rater.excluded and Prompt.objects.get().quality_slots_taken == 1
     assert Task.objects.get().holds_slot
+
+
+def test_the_study_page_shows_the_prolific_address_with_its_placeholder(admin_client, tmp_path):
+    study = make_study(tmp_path, slug="prolific-help", prompts=1, variants=("base",))
+    page = admin_client.get(reverse("admin:ratings_study_change", args=[study.pk])).content.decode()
+    assert "Accepts Prolific raters" in page
+    assert "/p/STUDY-SLUG/?PROLIFIC_PID=" in page and "/p//" not in page

@@ -92,13 +92,17 @@ def test_unknown_and_missing_columns_are_refused(tmp_path, settings):
     _assert_nothing_written(settings)
 
 
-def test_clip_already_in_the_study_is_refused_and_the_new_files_are_removed(tmp_path, settings):
+def test_a_changed_file_under_a_key_already_imported_is_refused_and_the_new_files_are_removed(
+    tmp_path, settings
+):
     services.clips_import(study_slug="s", manifest=write_manifest(tmp_path, clip_rows(tmp_path, 1, ["base"])))
     files_before = sorted(settings.MEDIA_ROOT.rglob("*.wav"))
     second = tmp_path / "again"
     second.mkdir()
-    rows = clip_rows(second, 2, ["base"])  # p000/base/0 exists already; p001 is new
-    with pytest.raises(services.ImportFailed, match="already has a clip"):
+    rows = clip_rows(second, 2, ["base"], seconds=1.5)  # p000/base/0 exists with other audio; p001 is new
+    with pytest.raises(
+        services.ImportFailed, match=r"line 2: study s already has another file for \(p000, base, 0\)"
+    ):
         services.clips_import(study_slug="s", manifest=write_manifest(second, rows))
     assert Clip.objects.count() == 1 and Prompt.objects.count() == 1
     assert sorted(settings.MEDIA_ROOT.rglob("*.wav")) == files_before
@@ -128,3 +132,15 @@ def test_command_reports_what_it_imported(tmp_path, capsys):
         "import_clips", "--study", "s", str(write_manifest(tmp_path, clip_rows(tmp_path, 3, ["a", "b"])))
     )
     assert "6 clips, 3 new prompts, 2 new variants" in capsys.readouterr().out
+
+
+def test_importing_a_grown_manifest_again_adds_the_new_rows_and_skips_the_old_ones(tmp_path, capsys):
+    manifest = write_manifest(tmp_path, clip_rows(tmp_path, 2, ["base"]))
+    services.clips_import(study_slug="s", manifest=manifest)
+    manifest = write_manifest(tmp_path, clip_rows(tmp_path, 3, ["base", "cfg"]))  # the old rows, and more
+    call_command("import_clips", "--study", "s", str(manifest))
+    out = capsys.readouterr().out
+    assert "4 clips, 1 new prompts, 1 new variants; 2 already imported from the same files, skipped" in out
+    assert Clip.objects.count() == 6 and Prompt.objects.count() == 3
+    result = services.clips_import(study_slug="s", manifest=manifest)  # a third time: nothing new
+    assert (result.clips_created, result.clips_skipped) == (0, 6) and Clip.objects.count() == 6

@@ -11,7 +11,7 @@ from ratings import services
 from ratings.models import Rater
 from tests.ratings.factories import make_study
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.reports.urls")]
+pytestmark = pytest.mark.django_db
 VARIANTS = ("base", "cfg", "distilled")
 
 

@@ -8,7 +8,7 @@ from ratings import services
 class Command(BaseCommand):
     help = (
         "Import a manifest of clips (CSV: prompt_id,prompt_text,variant,sample_index,path; paths relative to the "
-        "manifest's folder; WAV or FLAC) into a study, creating it if new. Nothing is written on any error."
+        "manifest's folder; WAV or FLAC) into a study, creating it if new. Rows imported before from the same file are skipped. Nothing is written on any error."
     )
 
     def add_arguments(self, parser):
@@ -23,4 +23,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"study {result.study.slug}: {result.clips_created} clips, {result.prompts_created} new prompts, "
             f"{result.variants_created} new variants"
+            + (
+                f"; {result.clips_skipped} already imported from the same files, skipped"
+                if result.clips_skipped
+                else ""
+            )
         )
