@@ -135,7 +135,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests whose Celery worker runs in a thread share the test database with the test itself: an
     # in-memory database shares it through a shared cache, whose table locks fail at once instead of
     # waiting. A file waits for its lock as the laptop database does.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-counterpoint.sqlite3")}
+    database_file = Path(DATABASES["default"]["NAME"])
+    DATABASES["default"]["TEST"] = {"NAME": str(database_file.with_name(f"test-{database_file.name}"))}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -30,6 +30,20 @@ MANIFEST_COLUMNS = ("prompt_id", "prompt_text", "variant", "sample_index", "path
 RATINGS_COLUMNS = ("rater_id", "prompt_id", "variant", "criterion", "score", "created_at")
 DIVERSITY_COLUMNS = ("rater_id", "prompt_id", "variant_a", "variant_b", "choice", "created_at")
 FLAG_COLUMNS = ("rater_id", "reason", "detail", "active", "created_at", "lifted_at")
+PROMPT_COLUMNS = ("prompt_id", "prompt_text")
+# The listening evidence of every submitted task, one row per clip as the page labelled it.
+LISTENING_COLUMNS = (
+    "rater_id",
+    "kind",
+    "prompt_id",
+    "check_item",
+    "clip_label",
+    "plays",
+    "seconds",
+    "ended",
+    "created_at",
+    "submitted_at",
+)
 
 # A clip counts as played when the player reached its end having played this much of it (skips allowed).
 HEARD_FRACTION = 0.9

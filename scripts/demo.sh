@@ -17,6 +17,7 @@ python3 -m celery -A evalsite worker -Q default --concurrency 1 -n default@%h \
   -B -s var/celerybeat-schedule --loglevel WARNING >>var/worker.log 2>&1 &
 default_worker=$!
 trap 'kill $worker $default_worker 2>/dev/null || true' EXIT
-python3 manage.py demo_study --raters "${DEMO_RATERS:-3}" --base-url "http://$address"
+# One invite link per 20-minute rater session the study needs to complete (DEMO_RATERS sets another count).
+python3 manage.py demo_study ${DEMO_RATERS:+--raters "$DEMO_RATERS"} --base-url "http://$address"
 echo "Researchers: 'python3 manage.py createsuperuser', then http://$address/admin/, /staff/launches/ and /staff/jobs/"
 python3 manage.py runserver --noreload "$address"

@@ -22,6 +22,8 @@ from .exports import (
     study_excluded_rater_ids,
     study_flag_rows,
     study_kind_rows,
+    study_listening_rows,
+    study_prompt_rows,
     study_quality_rows,
 )
 from .fingerprint import study_answers_fingerprint
@@ -35,6 +37,7 @@ from .queue import (
     rater_counts,
     rater_open_task,
     rater_progress,
+    study_raters_needed,
     study_raters_progress,
     study_session,
     study_task_kinds,
@@ -49,6 +52,8 @@ from .screening import (
 from .task_clips import rater_task_clip, task_clips_in_order
 
 __all__ = [
+    "study_listening_rows",
+    "study_prompt_rows",
     "DROPPED_OUT_AFTER",
     "KindCoverage",
     "RaterCounts",
@@ -83,6 +88,7 @@ __all__ = [
     "study_quality_rows",
     "study_raters_progress",
     "study_session",
+    "study_raters_needed",
     "study_screening_findings",
     "study_task_kinds",
     "task_clips_in_order",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db.models import Avg, Count, QuerySet
 
 from ..kinds import KINDS
-from ..models import CheckItem, Clip, Rater, Study, Task, TaskStatus
+from ..models import CheckItem, Clip, DiversityComparison, Prompt, Rater, Study, Task, TaskStatus
 
 
 def study_task_kinds(study: Study) -> tuple[str, ...]:
@@ -100,6 +100,21 @@ def study_session(study: Study) -> StudySession:
     else:
         items = None
     return StudySession(items=items, item_seconds=item_seconds)
+
+
+def study_raters_needed(study: Study) -> int:
+    """How many rater sessions complete the study: every planned item (quality prompts with clips,
+    diversity comparisons) times N, plus the attention items mixed in, over one session's items; and
+    never fewer than N, since each item needs N distinct raters."""
+    slots = 0
+    if study.quality_part:
+        slots += Prompt.objects.filter(study=study, clips__isnull=False).distinct().count()
+    if study.diversity_part:
+        slots += DiversityComparison.objects.filter(study=study).count()
+    slots = math.ceil(slots * study.raters_per_prompt * (1 + study.attention_rate))
+    per_session = study_session(study).items
+    needed = math.ceil(slots / per_session) if per_session else 1
+    return max(needed, study.raters_per_prompt)
 
 
 @dataclass(frozen=True)

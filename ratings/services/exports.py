@@ -4,7 +4,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from formats import FLAG_COLUMNS
+from formats import FLAG_COLUMNS, LISTENING_COLUMNS, PROMPT_COLUMNS
 from formats.validation import neutralise_formula
 
 from .. import selectors
@@ -37,8 +37,9 @@ def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
 def study_ratings_export(
     *, study: Study, out_dir: Path, include_excluded: bool = False
 ) -> RatingsExportResult:
-    """Each kind's export file (ratings.csv, diversity.csv) and rater_flags.csv in out_dir (an existing
-    folder), the rows of raters with an active exclusion flag left out unless include_excluded."""
+    """Each kind's export file (ratings.csv, diversity.csv), rater_flags.csv, prompts.csv (the prompt texts)
+    and listening.csv (the listening evidence) in out_dir (an existing folder), the rows of raters with an
+    active exclusion flag left out unless include_excluded."""
     excluded = set() if include_excluded else selectors.study_excluded_rater_ids(study)
     written = {}
     for name, kind in KINDS.items():
@@ -46,4 +47,7 @@ def study_ratings_export(
         _write_csv(out_dir / kind.export_file, kind.columns, rows)
         written[name] = len(rows)
     _write_csv(out_dir / "rater_flags.csv", FLAG_COLUMNS, selectors.study_flag_rows(study))
+    _write_csv(out_dir / "prompts.csv", PROMPT_COLUMNS, selectors.study_prompt_rows(study))
+    listening = [row for row in selectors.study_listening_rows(study) if row["rater_id"] not in excluded]
+    _write_csv(out_dir / "listening.csv", LISTENING_COLUMNS, listening)
     return RatingsExportResult(written, len(excluded))

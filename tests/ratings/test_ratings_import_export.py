@@ -77,6 +77,23 @@ def test_export_of_platform_ratings_lists_every_score(tmp_path):
     }
 
 
+def test_export_has_the_prompt_texts_and_the_listening_evidence_of_every_clip(tmp_path):
+    study = make_study(tmp_path, prompts=2, raters_per_prompt=1)
+    (rater,) = make_raters(study, 1)
+    while (task := services.task_next(rater=rater)) is not None:
+        services.task_submit(task=task, submission=full_submission(task, score=3))
+    call_command("export_results", "--study", study.slug, "--out", str(tmp_path / "out"))
+    prompts = _read(tmp_path / "out" / "prompts.csv")
+    assert {(r["prompt_id"], r["prompt_text"]) for r in prompts} == set(
+        study.prompts.values_list("external_id", "text")
+    )
+    listening = _read(tmp_path / "out" / "listening.csv")
+    clips_per_item = study.variants.count()
+    assert len(listening) == 2 * clips_per_item  # every clip of both submitted items
+    assert {r["rater_id"] for r in listening} == {rater.external_id}
+    assert all(r["ended"] == "True" and float(r["seconds"]) > 0 and int(r["plays"]) >= 1 for r in listening)
+
+
 @pytest.mark.parametrize(
     ("spoil", "message"),
     [

@@ -15,6 +15,7 @@ from django.urls import reverse
 from launches import services
 from launches.management.commands.launch_study import LaunchNotOpen, launch_follow
 from launches.models import LaunchStatus, StudyLaunch
+from ratings import selectors as ratings_selectors
 from ratings import services as ratings_services
 from ratings.models import Study
 
@@ -28,7 +29,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--raters", type=int, default=3, help="Invite links to create (default 3).")
+        parser.add_argument(
+            "--raters",
+            type=int,
+            help="Invite links to create (default: as many 20-minute sessions as complete the study).",
+        )
         parser.add_argument(
             "--wait", type=float, default=900, help="Seconds to wait for the worker (default 900)."
         )
@@ -53,6 +58,8 @@ class Command(BaseCommand):
             except LaunchNotOpen as exc:
                 raise CommandError(f"{exc}; run demo_study again to wait or retry") from None
         study = Study.objects.get(slug="demo")
+        if raters is None:
+            raters = ratings_selectors.study_raters_needed(study)
         base = base_url.rstrip("/")
         self.stdout.write("Invite links, one per rater:")
         for rater in ratings_services.raters_invite(study=study, count=raters, prefix="demo-rater"):
