@@ -28,6 +28,7 @@ Progress = Callable[[float, str], None]
 Result = dict[str, Any]
 MANIFEST_COLUMNS = ("prompt_id", "prompt_text", "variant", "sample_index", "path")
 RESULT = "result.json"
+PROMPTS_PER_CHUNK = 8
 
 
 class StepFailed(RuntimeError):
@@ -239,9 +240,18 @@ def run_generate(params, inputs, work: Path, runs_dir: Path, progress: Progress)
         if not mine:
             continue
         model = load_backend(source["files"]["checkpoint"])
-        for samples in sorted({p[2] for p in mine}):
-            group = [p for p in mine if p[2] == samples]
-            tokens, _ = generate_for_prompts(model, [p[1] for p in group], samples, sampling, seed=which)
+        same_samples = [[p for p in mine if p[2] == n] for n in sorted({p[2] for p in mine})]
+        # A few prompts at a time, so that progress (the step's heartbeat) is reported every few seconds
+        # even for a large model over many prompts; each chunk has its own seed, fixed by its place.
+        chunks = [
+            group[i : i + PROMPTS_PER_CHUNK]
+            for group in same_samples
+            for i in range(0, len(group), PROMPTS_PER_CHUNK)
+        ]
+        for number, group in enumerate(chunks):
+            samples = group[0][2]
+            seed = which * 10_000 + number
+            tokens, _ = generate_for_prompts(model, [p[1] for p in group], samples, sampling, seed=seed)
             for (prompt_id, text, _), prompt_tokens in zip(group, tokens, strict=True):
                 for k, audio in enumerate(model.decode(prompt_tokens)):
                     rel = f"clips/{prompt_id}_{k}.wav"

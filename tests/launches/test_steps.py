@@ -76,3 +76,15 @@ def test_the_tiny_recipe_runs_step_by_step_to_clips_and_metrics(tmp_path):
     metrics = [r["metrics"] for r in results.values() if "metrics" in r]
     assert len(metrics) == len(recipe.variants)
     assert all(set(m) == {"text_adherence", "diversity_heldout", "diversity_reward"} for m in metrics)
+
+
+def test_a_generate_step_reports_progress_chunk_by_chunk_so_its_heartbeat_keeps_beating(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(steps, "PROMPTS_PER_CHUNK", 1)
+    notes = []
+    prompts = [["q1", "Rock song", 2], ["q2", "Opera singer", 2], ["q3", "Calm piano", 1]]
+    params = {"variant": "base", "model": "demo.pt", "prompts": prompts, "seeds": [0], "constrain": True}
+    result = step_run("generate", "g1", params, [], tmp_path, lambda fraction, note: notes.append(note))
+    assert result["clips"] == 5
+    assert notes == ["1 clips rendered", "3 clips rendered", "5 clips rendered"]  # q3, then q1, then q2
