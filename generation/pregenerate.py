@@ -6,12 +6,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from formats import MANIFEST_COLUMNS
 from generation.backend import Backend
 from generation.corpus import held_out_prompts
 from generation.render import write_wav
 from generation.sampling import PLAIN, SamplingConfig, generate_for_prompts
-
-MANIFEST_COLUMNS = ("prompt_id", "prompt_text", "variant", "sample_index", "path")
 
 
 def pregenerate(

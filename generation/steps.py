@@ -22,11 +22,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from formats import MANIFEST_COLUMNS
 from generation.jobs import CHECKPOINTS_DIR, JobParametersError, resolve_checkpoint
 
 Progress = Callable[[float, str], None]
 Result = dict[str, Any]
-MANIFEST_COLUMNS = ("prompt_id", "prompt_text", "variant", "sample_index", "path")
 RESULT = "result.json"
 PROMPTS_PER_CHUNK = 8
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import soundfile
 
+from formats import MANIFEST_COLUMNS
 from generation.__main__ import main
 from generation.evaluate import evaluate, to_markdown
-from generation.pregenerate import MANIFEST_COLUMNS, pregenerate
+from generation.pregenerate import pregenerate
 from generation.sampling import SamplingConfig
 
 
