@@ -6,6 +6,7 @@ import base64
 import shutil
 import tempfile
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ from ratings.selectors import study_answers_fingerprint
 
 from .models import StoredReport
 from .selectors import study_analysis_inputs, study_report
+
+# A report takes seconds to compute (docs/analysis.md); one asked for this long ago and not stored is lost.
+REQUEUE_AFTER = timedelta(minutes=10)
 
 
 def study_report_write(
@@ -100,11 +104,16 @@ def _page_content(report: Report) -> dict[str, Any]:
 @transaction.atomic
 def stored_report_refresh(*, study: Study, include_excluded: bool = False) -> StoredReport:
     """The study's stored report; when the answers changed since it was computed (or it was never
-    computed), a computation is queued on the default queue, once per change."""
+    computed), a computation is queued on the default queue, once per change, and once more when the
+    one asked for has not arrived within REQUEUE_AFTER (its message was lost: a worker killed mid-task,
+    a broker restarted)."""
     report, _ = StoredReport.objects.get_or_create(study=study, include_excluded=include_excluded)
     report = StoredReport.objects.select_for_update().get(pk=report.pk)
     current = study_answers_fingerprint(study)
-    if current in (report.fingerprint, report.pending_fingerprint):
+    if current == report.fingerprint:
+        return report
+    asked_lately = report.requested_at is not None and timezone.now() - report.requested_at < REQUEUE_AFTER
+    if current == report.pending_fingerprint and asked_lately:
         return report
     report.pending_fingerprint, report.requested_at = current, timezone.now()
     report.save(update_fields=["pending_fingerprint", "requested_at"])

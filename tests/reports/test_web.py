@@ -5,6 +5,8 @@ import json
 import pytest
 from django.core.management import call_command, execute_from_command_line
 from django.core.management.base import CommandError
+from django.db.models import F
+from django.utils import timezone
 
 from analysis.simulate import simulate_diversity, simulate_quality
 from ratings import services
@@ -158,3 +160,22 @@ def test_the_report_page_is_for_staff_only(study, client, django_user_model):
     client.force_login(django_user_model.objects.create_user("rater", password="x"))
     assert client.get("/staff/analysis/pilot/").status_code == 302
     assert client.get("/staff/analysis/pilot/summary.json").status_code == 302
+
+
+def test_a_report_asked_for_whose_message_was_lost_is_asked_for_again_after_ten_minutes(
+    study, staff, django_capture_on_commit_callbacks
+):
+    from reports.models import StoredReport
+    from reports.services import REQUEUE_AFTER
+
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        staff.get("/staff/analysis/pilot/")
+    assert len(queued) == 1  # never run: the worker died with it
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        staff.get("/staff/analysis/pilot/")
+    assert queued == []  # still within the time a computation takes
+    StoredReport.objects.update(requested_at=F("requested_at") - REQUEUE_AFTER)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        page = staff.get("/staff/analysis/pilot/").content.decode()
+    assert len(queued) == 1 and "being computed" in page
+    assert timezone.now() - StoredReport.objects.get().requested_at < REQUEUE_AFTER
