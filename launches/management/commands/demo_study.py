@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from launches import services
-from launches.management.commands.launch_study import LaunchNotOpen, launch_follow
+from launches.cli import LaunchNotOpen, launch_follow
 from launches.models import LaunchStatus, StudyLaunch
 from ratings import selectors as ratings_selectors
 from ratings import services as ratings_services
