@@ -10,7 +10,7 @@ from django.urls import reverse
 from ratings import selectors, services
 from ratings.models import DiversityJudgement, Task, TaskStatus
 
-from .factories import make_diversity_study, make_raters
+from .factories import heard, make_diversity_study, make_raters
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +27,7 @@ def _url(rater, assignment):
 
 
 def _post(assignment, choice="1"):
+    heard(assignment)
     data = {"choice": choice}
     for label, clip in selectors.task_clips_in_order(assignment):
         data.update(

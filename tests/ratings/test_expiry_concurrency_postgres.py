@@ -52,6 +52,7 @@ def test_sweeping_expiry_while_raters_claim_and_submit_never_passes_n_nor_loses_
 
     assert _all_at_once(13, work) == []
     assert acknowledged  # raters did get answers in
+    assert Task.objects.filter(expired_at__isnull=False).exists()  # and the sweeper did expire claims
     tasks = Task.objects.filter(kind="quality", check_item__isnull=True)
     # No acknowledged answer is lost: each is submitted, counted, with its 9 scores.
     for task in tasks.filter(pk__in=acknowledged):
