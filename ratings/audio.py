@@ -111,7 +111,7 @@ def normalised_wav(path: Path, target: ClipFormat) -> bytes:
 
 def dithered(wav: bytes, seed: bytes) -> bytes:
     """The same 16-bit WAV with ±1 LSB of triangular (TPDF) noise added, drawn from `seed`: about
-    -101 dBFS, far below hearing, yet every seed gives other bytes. Same format, size and header."""
+    -93 dBFS RMS, far below hearing, yet every seed gives other bytes. Same format, size and header."""
     samples, rate = soundfile.read(io.BytesIO(wav), dtype="int16", always_2d=True)
     rng = np.random.default_rng(int.from_bytes(hashlib.sha256(seed).digest()[:16], "big"))
     noise = rng.integers(0, 2, samples.shape, dtype=np.int32) - rng.integers(
