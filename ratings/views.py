@@ -184,8 +184,8 @@ def task_page(request: HttpRequest, rater_token: str, kind: str, task_token: str
     late = task.status == TaskStatus.EXPIRED and request.method == "POST"
     if task.status != TaskStatus.OPEN and not late:
         # A second submission, the back button, a withdrawn or an expired item: nothing changes, carry on.
-        if task.status == TaskStatus.EXPIRED:
-            messages.info(request, _expired_message(rater))
+        if task.status == TaskStatus.EXPIRED and not selectors.rater_claim_lapsed(rater):
+            messages.info(request, _expired_message(rater))  # (else the next page says it)
         return redirect("ratings:rater_next", rater_token=rater.token)
     if request.method == "GET":
         services.task_shown(task=task)
