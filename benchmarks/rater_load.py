@@ -1,7 +1,7 @@
 """50 simulated raters against the platform served on loopback with PostgreSQL.
 
 Starts gunicorn on 127.0.0.1 with a fresh PostgreSQL database, lets RATERS threads each walk
-request-next → task page → submit for at most ITEMS items (a bounded number of requests), then
+request-next → task page → its audio → submit for at most ITEMS items (a bounded number of requests), then
 prints p50/p95 latency per endpoint, requests per second, and re-checks the coverage invariant
 (no prompt past N raters, nobody with two open assignments).
 
@@ -75,7 +75,7 @@ class Rater(threading.Thread):
         started = time.perf_counter()
         self.connection.request(method, path, body=body, headers=headers)
         response = self.connection.getresponse()
-        content = response.read().decode()
+        content = response.read().decode(errors="replace")  # an audio body is not text
         elapsed = time.perf_counter() - started
         for header, value in response.getheaders():
             if header.lower() == "set-cookie":
@@ -95,6 +95,11 @@ class Rater(threading.Thread):
                 if status != 200:
                     self.errors.append(f"task page {status}")
                     return
+                for source in re.findall(r'<audio[^>]* src="([^"]+)"', page):  # as the player preloads it
+                    status, _, _ = self.request("audio", "GET", source)
+                    if status != 200:
+                        self.errors.append(f"audio {status}")
+                        return
                 csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
                 form = {"csrfmiddlewaretoken": csrf}
                 for label, duration in re.findall(r'data-label="([A-Z]+)" data-duration="([0-9.]+)"', page):
@@ -147,6 +152,8 @@ def main() -> None:
     (scratch / "clips").mkdir()
     services.clips_import(study_slug="load", manifest=write_clips(scratch / "clips", args.prompts, 3))
     study = Study.objects.get(slug="load")
+    # The raters answer as soon as the audio is loaded: no waiting out the clips' time.
+    Study.objects.filter(pk=study.pk).update(min_task_seconds=0)
     tokens = [r.token for r in services.raters_invite(study=study, count=args.raters)]
 
     server = subprocess.Popen(
@@ -190,7 +197,7 @@ def main() -> None:
     print(
         f"raters: {args.raters}  items per rater: ≤{args.items}  gunicorn workers: {args.workers}  cores: {os.cpu_count()}"
     )
-    for endpoint in ("next", "task", "submit"):
+    for endpoint in ("next", "task", "audio", "submit"):
         values = timings[endpoint]
         print(
             f"{endpoint:>7}: n={len(values):4d}  p50={1000 * percentile(values, 50):7.1f} ms  "

@@ -234,7 +234,11 @@ CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "django-db")
 CELERY_RESULT_EXPIRES = timedelta(days=7)
 # Sends again the steps whose worker died or whose message was lost (launches.services.launch_sweep):
 # run by `celery beat` in production and by the local worker's embedded beat (-B) on a laptop.
-CELERY_BEAT_SCHEDULE = {"launches-sweep": {"task": "launches.sweep", "schedule": 60.0}}
+CELERY_BEAT_SCHEDULE = {
+    "launches-sweep": {"task": "launches.sweep", "schedule": 60.0},
+    # Claims of raters who left without answering go back to the pool (ratings/tasks.py).
+    "ratings-expire-claims": {"task": "ratings.expire_claims", "schedule": 60.0},
+}
 
 COUNTERPOINT = {
     # Where runs, checkpoints and generated clips of the built-in model live.

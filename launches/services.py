@@ -135,6 +135,7 @@ def study_apply_settings(*, study: Study, recipe: Recipe, close: bool = True) ->
         onboarding_required=s.get("onboarding", study.onboarding_required),
         attention_rate=s.get("attention_rate", study.attention_rate),
         attention_failures_allowed=s.get("attention_failures_allowed", study.attention_failures_allowed),
+        claim_timeout_minutes=s.get("claim_timeout_minutes", study.claim_timeout_minutes),
         accepts_prolific=bool(prolific) or study.accepts_prolific,
         prolific_study_id=prolific.get("study_id", study.prolific_study_id),
         completion_code=prolific.get("completion_code", study.completion_code),

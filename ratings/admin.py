@@ -3,8 +3,8 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import services
-from .kinds import KINDS
+from . import selectors, services
+from .kinds import KINDS, kind_of
 from .models import (
     CheckItem,
     Clip,
@@ -49,6 +49,8 @@ class StudyAdmin(admin.ModelAdmin):
                     "attention_failures_allowed",
                     "straightlining_min_variance",
                     "min_completed_items",
+                    "min_task_seconds",
+                    "claim_timeout_minutes",
                 ]
             },
         ),
@@ -213,7 +215,10 @@ class TaskAdmin(admin.ModelAdmin):
         "clips",
         "status",
         "listening",
+        "audio_served",
         "created_at",
+        "shown_at",
+        "expired_at",
         "submitted_at",
         "holds_slot",
         "check_item",
@@ -223,6 +228,11 @@ class TaskAdmin(admin.ModelAdmin):
 
     def get_inlines(self, request, obj):
         return [ANSWER_INLINES[obj.kind]] if obj is not None else []
+
+    @admin.display(description="audio served (server's evidence)")
+    def audio_served(self, obj: Task) -> str:
+        served = selectors.task_served(obj)
+        return ", ".join(f"{label} {served.get(label, 0.0):.0%}" for label in kind_of(obj.kind).labels(obj))
 
     def has_add_permission(self, request):
         return False

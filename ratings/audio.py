@@ -1,12 +1,28 @@
-"""Audio file facts the platform needs, read with soundfile (no torch in the web process)."""
+"""Audio the platform reads and writes, with soundfile and numpy (no torch in the web process).
+
+Clips are normalised at import to one format (16-bit PCM WAV), one sample rate, one channel count, one
+length and one loudness for the whole study, so that nothing about a file tells its variant; each
+position of each task then plays its own copy with an inaudible dither (`dithered`), so that no two
+addresses a rater can reach serve the same bytes.
+"""
 
 import hashlib
+import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import soundfile
 
 ACCEPTED_FORMATS = {"WAV", "FLAC"}
+# Every clip's loudness after import: its RMS level in dB relative to full scale.
+TARGET_RMS_DBFS = -23.0
+# How a clip whose length differs from the study's is fitted: cut at the end, or silence added after it.
+FIT_CHOICES = ("trim", "pad")
+# Resampling rounds a length to whole frames: lengths this close count as equal.
+LENGTH_TOLERANCE_S = 0.002
+_PEAK = 32767
 
 
 class AudioError(ValueError):
@@ -19,10 +35,33 @@ class AudioInfo:
     sample_rate: int
     checksum: str
     format: str
+    frames: int = 0
+    channels: int = 1
+
+
+@dataclass(frozen=True)
+class ClipFormat:
+    """What every clip of a study is made into: sample rate, channels and length in frames."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def probe(path: Path) -> AudioInfo:
-    """Duration, rate and SHA-256 of a WAV or FLAC file; AudioError if it is anything else."""
+    """Duration, rate, length, channels and SHA-256 of a WAV or FLAC file; AudioError if it is anything else."""
     try:
         info = soundfile.info(str(path))
     except (RuntimeError, soundfile.LibsndfileError) as exc:
@@ -31,13 +70,65 @@ def probe(path: Path) -> AudioInfo:
         raise AudioError(f"{path.name}: format {info.format} is not WAV or FLAC")
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError(f"{path.name}: the audio is empty")
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
     return AudioInfo(
         duration_s=info.frames / info.samplerate,
         sample_rate=info.samplerate,
-        checksum=digest.hexdigest(),
+        checksum=sha256_of(path),
         format=info.format,
+        frames=info.frames,
+        channels=info.channels,
     )
+
+
+def frames_at(info: AudioInfo, sample_rate: int) -> int:
+    """The clip's length in frames once resampled to `sample_rate`."""
+    return round(info.frames * sample_rate / info.sample_rate)
+
+
+def normalised_wav(path: Path, target: ClipFormat) -> bytes:
+    """The clip as 16-bit PCM WAV in the study's format: resampled, its channels mixed down or copied,
+    cut or padded with silence to the study's length (the caller checked the difference is allowed),
+    and scaled to TARGET_RMS_DBFS (a silent clip stays silent; peaks past full scale are clipped)."""
+    audio, rate = soundfile.read(str(path), dtype="float64", always_2d=True)
+    if rate != target.sample_rate:
+        from scipy.signal import resample_poly
+
+        gcd = math.gcd(rate, target.sample_rate)
+        audio = resample_poly(audio, target.sample_rate // gcd, rate // gcd, axis=0)
+    if audio.shape[1] != target.channels:
+        mono = audio.mean(axis=1, keepdims=True)
+        audio = np.repeat(mono, target.channels, axis=1)
+    if len(audio) >= target.frames:
+        audio = audio[: target.frames]
+    else:
+        audio = np.vstack([audio, np.zeros((target.frames - len(audio), target.channels))])
+    rms = float(np.sqrt(np.mean(audio**2)))
+    if rms > 0:
+        audio = audio * (10 ** (TARGET_RMS_DBFS / 20) / rms)
+    samples = np.clip(np.round(audio * _PEAK), -_PEAK, _PEAK).astype(np.int16)
+    return _wav_bytes(samples, target.sample_rate)
+
+
+def dithered(wav: bytes, seed: bytes) -> bytes:
+    """The same 16-bit WAV with ±1 LSB of triangular (TPDF) noise added, drawn from `seed`: about
+    -93 dBFS RMS, far below hearing, yet every seed gives other bytes. Same format, size and header."""
+    samples, rate = soundfile.read(io.BytesIO(wav), dtype="int16", always_2d=True)
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(seed).digest()[:16], "big"))
+    noise = rng.integers(0, 2, samples.shape, dtype=np.int32) - rng.integers(
+        0, 2, samples.shape, dtype=np.int32
+    )
+    out = np.clip(samples.astype(np.int32) + noise, -_PEAK - 1, _PEAK).astype(np.int16)
+    return _wav_bytes(out, rate)
+
+
+def rms_dbfs(wav: bytes) -> float:
+    """The RMS level of a 16-bit WAV in dB relative to full scale (-inf when silent)."""
+    samples, _ = soundfile.read(io.BytesIO(wav), dtype="float64")
+    rms = float(np.sqrt(np.mean(np.square(samples)))) * 32768 / _PEAK
+    return 20 * math.log10(rms) if rms > 0 else -math.inf
+
+
+def _wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
+    out = io.BytesIO()
+    soundfile.write(out, samples, sample_rate, format="WAV", subtype="PCM_16")
+    return out.getvalue()

@@ -85,6 +85,19 @@ class Study(models.Model):
     max_items_per_rater = models.PositiveIntegerField(
         null=True, blank=True, help_text="Most items one rater is given (attention items included)."
     )
+    # Rater integrity (docs/ratings-qc.md).
+    claim_timeout_minutes = models.PositiveSmallIntegerField(
+        default=30,
+        validators=[MinValueValidator(1)],
+        help_text="An item not submitted this many minutes after it was handed out goes back to the pool.",
+    )
+    min_task_seconds = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0)],
+        help_text="Least seconds between an item's page first being shown and its answer; empty = the "
+        "clips' total duration × the listened fraction (0.9).",
+    )
     completion_code = models.CharField(max_length=100, blank=True, help_text="Shown when a rater finishes.")
     screened_out_code = models.CharField(
         max_length=100,
@@ -230,6 +243,9 @@ class TaskStatus(models.TextChoices):
     SUBMITTED = "submitted", "Submitted"
     # Re-opened by a researcher or left by an excluded rater before submitting: kept, never counted.
     WITHDRAWN = "withdrawn", "Withdrawn"
+    # Not submitted within the study's claim timeout: its slot went back to the pool. A late answer is
+    # still stored (the task becomes submitted) while the slot is free.
+    EXPIRED = "expired", "Expired"
 
 
 class CheckItem(models.Model):
@@ -317,6 +333,9 @@ class Task(models.Model):
         default=dict, blank=True, help_text="Per clip label: plays, seconds played, played to the end."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # When its page was first shown: the wall-time rule of the server's listening evidence counts from here.
+    shown_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     # Whether this task counts toward its prompt's or comparison's N (not while its rater is excluded).
     holds_slot = models.BooleanField(default=True)
@@ -343,6 +362,28 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rater} → {self.prompt.external_id} {self.kind} ({self.status})"
+
+
+class AudioRequest(models.Model):
+    """One request for the audio at one position of a task, as Django authorised it: the byte range
+    asked for and the one served (none for HEAD, a refused range or an excluded rater). Appended, never
+    changed: the server's listening evidence is the union of the served ranges."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="audio_requests")
+    label = models.CharField(max_length=8)
+    method = models.CharField(max_length=8)
+    range_header = models.CharField(max_length=100, blank=True)
+    size = models.PositiveIntegerField(help_text="Bytes of the file at this position.")
+    served_start = models.PositiveIntegerField(null=True, blank=True)
+    served_end = models.PositiveIntegerField(null=True, blank=True, help_text="Last byte served, inclusive.")
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["task", "label"], name="audio_request_task_label")]
+        ordering = ["task", "at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} {self.label} {self.method} {self.range_header or 'whole'}"
 
 
 class DiversityJudgement(models.Model):

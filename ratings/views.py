@@ -1,6 +1,8 @@
 """The rater's pages: reached by a secret invite token (or a Prolific link), never showing what made a clip."""
 
 from django.conf import settings
+from django.contrib import messages
+from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
@@ -10,7 +12,7 @@ from formats import HEARD_FRACTION
 from . import selectors, services
 from .forms import ConsentForm, HeadphoneCheckForm
 from .headphones import trial_wav
-from .http import over_rate, ranged_file_response
+from .http import over_rate, requested_range, stored_file_response
 from .kinds import KINDS
 from .models import Rater, Study, Task, TaskStatus
 
@@ -74,10 +76,21 @@ def rater_next(request: HttpRequest, rater_token: str) -> HttpResponse:
     rater = _rater(rater_token)
     if (gate := _gate(request, rater)) is not None:
         return gate
+    lapsed = selectors.rater_claim_lapsed(rater)
     task = services.task_next(rater=rater)
+    if lapsed:
+        messages.info(request, _expired_message(rater))
     if task is None:
         return redirect("ratings:rater_done", rater_token=rater.token)
     return _task_redirect(rater, task)
+
+
+def _expired_message(rater: Rater) -> str:
+    minutes = rater.study.claim_timeout_minutes
+    return (
+        f"Your previous item expired, as it was not answered within {minutes} minutes, and went back to the "
+        "pool; here is what comes next."
+    )
 
 
 # --- before the first task ---------------------------------------------------------------------------
@@ -168,9 +181,14 @@ def task_page(request: HttpRequest, rater_token: str, kind: str, task_token: str
     if (gate := _gate(request, rater)) is not None:
         return gate
     task = get_object_or_404(Task.objects.select_related("prompt"), token=task_token, rater=rater, kind=kind)
-    if task.status != TaskStatus.OPEN:
-        # A second submission, the back button, or a withdrawn item: nothing changes, carry on.
+    late = task.status == TaskStatus.EXPIRED and request.method == "POST"
+    if task.status != TaskStatus.OPEN and not late:
+        # A second submission, the back button, a withdrawn or an expired item: nothing changes, carry on.
+        if task.status == TaskStatus.EXPIRED and not selectors.rater_claim_lapsed(rater):
+            messages.info(request, _expired_message(rater))  # (else the next page says it)
         return redirect("ratings:rater_next", rater_token=rater.token)
+    if request.method == "GET":
+        services.task_shown(task=task)
     task_kind = KINDS[task.kind]
     labelled = task_kind.clips_in_order(task)
     form = task_kind.form(
@@ -215,13 +233,25 @@ def task_page(request: HttpRequest, rater_token: str, kind: str, task_token: str
 
 @require_http_methods(["GET", "HEAD"])
 def task_audio(request: HttpRequest, rater_token: str, task_token: str, label: str) -> HttpResponse:
+    """The audio at one position of a task, each request's ranges recorded as listening evidence."""
     rater = _rater(rater_token)
     if rater.excluded:  # an excluded rater hears nothing more of the study
         return HttpResponseForbidden()
-    clip = selectors.rater_task_clip(rater, task_token, label)
-    if clip is None:
+    task = selectors.rater_task_at(rater, task_token, label)
+    if task is None:
         raise Http404("No such clip.")
-    return ranged_file_response(request, clip.audio.path)
+    name = services.task_audio_prepare(task=task)[label]
+    size = default_storage.size(name)
+    range_header = request.headers.get("Range", "")
+    services.audio_request_record(
+        task=task,
+        label=label,
+        method=request.method or "",
+        range_header=range_header,
+        size=size,
+        served=requested_range(range_header, size) if request.method == "GET" else None,
+    )
+    return stored_file_response(request, name=name)
 
 
 @require_http_methods(["GET"])

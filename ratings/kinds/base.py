@@ -64,6 +64,11 @@ class Slot:
     def take(self) -> None:
         self.queryset.update(**{self.counter: F(self.counter) + 1})
 
+    def take_if_free(self, limit: int) -> bool:
+        """Take a slot only while fewer than `limit` are taken (a conditional UPDATE); whether it was."""
+        free = self.queryset.filter(**{f"{self.counter}__lt": limit})
+        return bool(free.update(**{self.counter: F(self.counter) + 1}))
+
     def give_back(self) -> None:
         self.queryset.update(**{self.counter: F(self.counter) - 1})
 

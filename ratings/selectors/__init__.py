@@ -27,6 +27,7 @@ from .exports import (
     study_quality_rows,
 )
 from .fingerprint import study_answers_fingerprint
+from .listening import served_fraction, task_heard_problems, task_min_seconds, task_served
 from .queue import (
     RaterCounts,
     RaterProgress,
@@ -34,6 +35,7 @@ from .queue import (
     attention_check_due,
     check_items_unseen_by,
     claimable_by,
+    rater_claim_lapsed,
     rater_counts,
     rater_open_task,
     rater_progress,
@@ -49,7 +51,7 @@ from .screening import (
     study_screening_findings,
     task_duration_s,
 )
-from .task_clips import rater_task_clip, task_clips_in_order
+from .task_clips import rater_task_at, task_clips_in_order
 
 __all__ = [
     "study_listening_rows",
@@ -66,6 +68,7 @@ __all__ = [
     "invites_unused",
     "claimable_by",
     "prompt_quality_clips",
+    "rater_claim_lapsed",
     "rater_counts",
     "rater_is_excluded",
     "rater_reminder_due",
@@ -74,7 +77,11 @@ __all__ = [
     "rater_open_task",
     "rater_progress",
     "rater_screening_findings",
-    "rater_task_clip",
+    "rater_task_at",
+    "served_fraction",
+    "task_heard_problems",
+    "task_min_seconds",
+    "task_served",
     "study_answers_fingerprint",
     "study_coverage",
     "study_dashboard",

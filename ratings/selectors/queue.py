@@ -3,8 +3,10 @@
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db.models import Avg, Count, QuerySet
+from django.utils import timezone
 
 from ..kinds import KINDS
 from ..models import CheckItem, Clip, DiversityComparison, Prompt, Rater, Study, Task, TaskStatus
@@ -25,9 +27,19 @@ def rater_open_task(rater: Rater) -> Task | None:
     return rater.tasks.filter(status=TaskStatus.OPEN).first()
 
 
+def rater_claim_lapsed(rater: Rater, now: datetime | None = None) -> bool:
+    """Whether the rater's latest item expired unanswered (or is past its study's claim timeout and will
+    on the next claim): what they are told when they come back."""
+    latest = rater.tasks.order_by("-created_at", "-id").first()
+    if latest is None or latest.status not in (TaskStatus.OPEN, TaskStatus.EXPIRED):
+        return False
+    deadline = (now or timezone.now()) - timedelta(minutes=rater.study.claim_timeout_minutes)
+    return latest.status == TaskStatus.EXPIRED or latest.created_at < deadline
+
+
 @dataclass(frozen=True)
 class RaterCounts:
-    """Tasks a rater took (withdrawn ones left out), split into ordinary and check items."""
+    """Tasks a rater took (withdrawn and expired ones left out), split into ordinary and check items."""
 
     regular: dict[str, int]
     checks: int
@@ -44,7 +56,7 @@ def counts_from(rows: list[tuple[str, int | None, str]]) -> RaterCounts:
     regular = dict.fromkeys(KINDS, 0)
     checks = submitted = open_ = 0
     for kind, check_item_id, status in rows:
-        if status == TaskStatus.WITHDRAWN:
+        if status in (TaskStatus.WITHDRAWN, TaskStatus.EXPIRED):
             continue
         if check_item_id is None:
             regular[kind] += 1

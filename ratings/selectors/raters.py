@@ -42,7 +42,7 @@ def rater_reminder_due(rater: Rater, task: Task) -> bool:
         return False
     later = list(
         rater.tasks.filter(created_at__gt=missed_at)
-        .exclude(status=TaskStatus.WITHDRAWN)
+        .exclude(status__in=(TaskStatus.WITHDRAWN, TaskStatus.EXPIRED))
         .order_by("created_at", "id")
         .values_list("id", flat=True)[:REMINDER_AFTER]
     )

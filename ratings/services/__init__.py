@@ -18,8 +18,9 @@ from ..kinds import ClipListening, DiversitySubmission, QualitySubmission
 from .diversity import DIVERSITY_PROMPTS_DEFAULT, DiversityPlanResult, diversity_plan
 from .exports import RatingsExportResult, study_ratings_export
 from .imports import RatingsImportResult, ratings_import
+from .listening import audio_request_record, task_audio_name, task_audio_prepare, task_shown
 from .quality_control import gold_item_create, rater_flag, rater_flag_lift, raters_screen, task_reopen
-from .queue import diversity_assignment_next, quality_assignment_next, task_next
+from .queue import diversity_assignment_next, quality_assignment_next, task_next, tasks_expire
 from .raters import (
     headphone_check_start,
     headphone_check_submit,
@@ -67,6 +68,11 @@ __all__ = [
     "study_get_or_create",
     "study_ratings_export",
     "task_next",
+    "tasks_expire",
+    "audio_request_record",
+    "task_audio_name",
+    "task_audio_prepare",
+    "task_shown",
     "task_reopen",
     "task_submit",
 ]

@@ -1,12 +1,16 @@
 """The claim queue: the next task for a rater, an ordinary item or a check, claimed atomically."""
 
 import random
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from .. import selectors
-from ..kinds import KINDS, TaskKind
-from ..models import Rater, Task
+from ..kinds import KINDS, TaskKind, kind_of
+from ..models import Rater, Study, Task, TaskStatus
+from .listening import task_audio_prepare
+from .quality_control import lock_rater
 
 
 def task_next(*, rater: Rater, kinds: tuple[str, ...] | None = None) -> Task | None:
@@ -19,11 +23,51 @@ def task_next(*, rater: Rater, kinds: tuple[str, ...] | None = None) -> Task | N
     one open task per rater, whatever its kind.
     """
     kinds = selectors.study_task_kinds(rater.study) if kinds is None else kinds
+    # Claims left unanswered past the study's timeout go back to the pool first (the beat task does the
+    # same every minute), the rater's own included: they get new work.
+    tasks_expire(study=rater.study)
     try:
-        return _task_claim(rater, kinds)
+        task = _task_claim(rater, kinds)
     except IntegrityError:
         # The same rater asked twice at once and the other request won: return its task.
-        return selectors.rater_open_task(rater)
+        task = selectors.rater_open_task(rater)
+    if task is not None:
+        task_audio_prepare(task=task)
+    return task
+
+
+def tasks_expire(*, study: Study | None = None, now: datetime | None = None) -> int:
+    """Give back the slots of open tasks not submitted within their study's claim timeout; how many.
+
+    Each task is expired in its own transaction, under the locks every write of a rater's tasks takes
+    (rater, task, counter), so a submission racing with it either lands first or finds the task expired
+    (and is then stored only while its slot is free). An expired task is kept, never counted."""
+    now = now or timezone.now()
+    studies = (
+        [study]
+        if study is not None
+        else Study.objects.filter(raters__tasks__status=TaskStatus.OPEN).distinct()
+    )
+    expired = 0
+    for each in studies:
+        deadline = now - timedelta(minutes=each.claim_timeout_minutes)
+        stale = Task.objects.filter(rater__study=each, status=TaskStatus.OPEN, created_at__lt=deadline)
+        for task_id, rater_id in stale.values_list("id", "rater_id"):
+            expired += _task_expire(task_id, rater_id, deadline, now)
+    return expired
+
+
+@transaction.atomic
+def _task_expire(task_id: int, rater_id: int, deadline: datetime, now: datetime) -> bool:
+    lock_rater(rater_id)
+    task = Task.objects.select_for_update().get(pk=task_id)
+    if task.status != TaskStatus.OPEN or task.created_at >= deadline:
+        return False  # submitted or expired meanwhile
+    Task.objects.filter(pk=task.pk).update(status=TaskStatus.EXPIRED, expired_at=now, holds_slot=False)
+    slot = kind_of(task.kind).slot(task)
+    if task.holds_slot and slot is not None:
+        slot.give_back()
+    return True
 
 
 def quality_assignment_next(*, rater: Rater) -> Task | None:

@@ -4,12 +4,23 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.core.files import File
+import soundfile
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 
 from formats import MANIFEST_COLUMNS, validation
 
-from ..audio import AudioError, AudioInfo, probe
+from ..audio import (
+    FIT_CHOICES,
+    LENGTH_TOLERANCE_S,
+    AudioError,
+    AudioInfo,
+    ClipFormat,
+    frames_at,
+    normalised_wav,
+    probe,
+)
 from ..csv_files import read_csv
 from ..errors import ImportFailed, ServiceError
 from ..models import (
@@ -97,10 +108,46 @@ def _parse_manifest(manifest: Path) -> list[_ManifestRow]:
     return rows
 
 
+def study_clip_format(study: Study) -> ClipFormat | None:
+    """The format the study's clips were normalised to (that of any of its clips), or None before the first."""
+    clip = Clip.objects.filter(prompt__study=study).order_by("id").first()
+    if clip is None:
+        return None
+    with default_storage.open(clip.audio.name, "rb") as handle:
+        info = soundfile.info(handle)
+    return ClipFormat(info.samplerate, info.channels, info.frames)
+
+
+def _clip_format(manifest: Path, rows: list[_ManifestRow], study_format: ClipFormat | None, fit: str | None):
+    """The format every row is made into: the study's, or for a new study the highest rate and channel
+    count of the manifest and its common length. Clips whose length differs (beyond resampling's rounding)
+    are refused unless `fit` says to cut the longer ones (trim) or pad the shorter ones with silence (pad)."""
+    rate = study_format.sample_rate if study_format else max(row.audio.sample_rate for row in rows)
+    channels = study_format.channels if study_format else max(row.audio.channels for row in rows)
+    lengths = {row.line: frames_at(row.audio, rate) for row in rows}
+    if study_format is not None:
+        frames = study_format.frames
+    elif fit == "pad":
+        frames = max(lengths.values())
+    else:
+        frames = min(lengths.values())
+    tolerance = LENGTH_TOLERANCE_S * rate
+    for row in rows:
+        longer, shorter = lengths[row.line] - frames > tolerance, frames - lengths[row.line] > tolerance
+        if (longer and fit != "trim") or (shorter and fit != "pad"):
+            raise ImportFailed(
+                f"{manifest.name} line {row.line}: clip {row.path.name} lasts {row.audio.duration_s:.3f} s but "
+                f"the study's clips last {frames / rate:.3f} s; clips of one study must be equally long, so "
+                f"that none stands out: make them so, or import with --fit {'trim' if longer else 'pad'}"
+            )
+    return ClipFormat(rate, channels, frames)
+
+
 def clips_import(
     *,
     study_slug: str,
     manifest: Path,
+    fit: str | None = None,
     variant_kind: str = Variant.Kind.EXTERNAL,
     variant_parameters: dict | None = None,
     variant_provenance: dict | None = None,
@@ -108,9 +155,18 @@ def clips_import(
     """Import a manifest of clips into a study (created if new). All or nothing: on any error,
     nothing is written to the database or to media storage.
 
-    Running it again with a manifest that grew adds the new rows: a row whose clip the study has from
-    the same file content (its SHA-256) is skipped; another file under an existing key is an error."""
+    Every clip is normalised to the study's format (16-bit WAV, one rate, channel count, length and
+    loudness: ratings/audio.py); clips of another length are refused unless `fit` is "trim" or "pad".
+    The SHA-256 kept is that of the source file. Running it again with a manifest that grew adds the
+    new rows: a row whose clip the study has from the same file content (its SHA-256) is skipped;
+    another file under an existing key is an error."""
+    if fit is not None and fit not in FIT_CHOICES:
+        raise ImportFailed(f"fit {fit!r} must be one of {', '.join(FIT_CHOICES)}")
     rows = _parse_manifest(Path(manifest))
+    existing_study = Study.objects.filter(slug=study_slug).first()
+    target = _clip_format(
+        Path(manifest), rows, study_clip_format(existing_study) if existing_study else None, fit
+    )
     saved_files: list[Clip] = []
     try:
         with transaction.atomic():
@@ -156,13 +212,14 @@ def clips_import(
                     prompt=prompt,
                     variant=variant,
                     sample_index=row.sample_index,
-                    duration_s=row.audio.duration_s,
-                    sample_rate=row.audio.sample_rate,
+                    duration_s=target.duration_s,
+                    sample_rate=target.sample_rate,
                     checksum=row.audio.checksum,
                     source_path=str(row.path),
                 )
-                with row.path.open("rb") as handle:
-                    clip.audio.save(row.path.name, File(handle), save=False)
+                clip.audio.save(
+                    f"{row.path.stem}.wav", ContentFile(normalised_wav(row.path, target)), save=False
+                )
                 saved_files.append(clip)
                 clip.save()
     except BaseException:

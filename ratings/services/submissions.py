@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from .. import selectors
 from ..errors import RaterExcluded, SubmissionRejected
 from ..kinds import Submission, kind_of
 from ..listening import listening_problems
@@ -21,9 +22,11 @@ class SubmitResult:
 def task_submit(*, task: Task, submission: Submission) -> SubmitResult:
     """Store the answer of one task, exactly once.
 
-    Refused, with nothing saved, when the kind finds the answer incomplete or out of its scale, a clip
-    was not played to the end, the item was withdrawn or the rater is excluded. A second submission
-    changes nothing.
+    Refused, with nothing saved, when the kind finds the answer incomplete or out of its scale, the
+    page says a clip was not played to the end, the server did not serve every clip in full or the answer
+    came sooner after the page was first shown than the clips take to hear (selectors.task_heard_problems),
+    the item was withdrawn or the rater is excluded. A late answer to an expired task is stored only while
+    its slot is free, so no item passes N. A second submission changes nothing.
     """
     kind = kind_of(task.kind)
     with transaction.atomic():
@@ -38,16 +41,39 @@ def task_submit(*, task: Task, submission: Submission) -> SubmitResult:
             raise SubmissionRejected(
                 "This item was withdrawn by the researchers; carry on with the next one."
             )
+        if task.status == TaskStatus.EXPIRED:
+            _late_slot_take(task)  # refused at once when taken; given back by the rollback if refused below
         labelled = kind.clips_in_order(task)
-        problems = kind.problems(labelled, submission) + listening_problems(labelled, submission.listening)
+        now = timezone.now()
+        problems = (
+            kind.problems(labelled, submission)
+            + listening_problems(labelled, submission.listening)
+            + selectors.task_heard_problems(task, labelled, now)
+        )
         if problems:
             raise SubmissionRejected(problems[0], problems)
-        now = timezone.now()
         kind.store(task, labelled, submission, now)
         task.status = TaskStatus.SUBMITTED
         task.submitted_at = now
         task.listening = {label: submission.listening[label].as_dict() for label, _ in labelled}
-        task.save(update_fields=["status", "submitted_at", "listening"])
+        task.save(update_fields=["status", "submitted_at", "listening", "holds_slot"])
         if task.check_item_id is not None:
             check_recorded(task, kind.check_passed(task))
     return SubmitResult(task, already_submitted=False)
+
+
+LATE_AND_TAKEN = (
+    "This item expired, as it was not answered within {minutes} minutes, and its place went to another "
+    "rater, so this answer was not saved; carry on with the next item."
+)
+
+
+def _late_slot_take(task: Task) -> None:
+    """An expired task answered late takes its slot back if one is still free, else is refused."""
+    slot = kind_of(task.kind).slot(task)
+    study = task.rater.study
+    if slot is None:  # a check holds no slot
+        return
+    if not slot.take_if_free(study.raters_per_prompt):
+        raise SubmissionRejected(LATE_AND_TAKEN.format(minutes=study.claim_timeout_minutes))
+    task.holds_slot = True

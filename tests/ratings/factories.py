@@ -1,14 +1,18 @@
 """Factories: real WAV files, real manifests, imported through the real service."""
 
 import csv
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import soundfile
+from django.core.files.storage import default_storage
+from django.utils import timezone
 
 import formats
 from ratings import services
-from ratings.models import Rater, Study
+from ratings.http import ByteRange
+from ratings.models import Rater, Study, Task
 
 SAMPLE_RATE = 16000
 
@@ -70,9 +74,27 @@ def make_raters(study: Study, count: int) -> list[Rater]:
     return services.raters_invite(study=study, count=count)
 
 
+def heard(task: Task) -> None:
+    """What a rater's browser leaves on the server before answering: every position's audio served in
+    full, and the page first shown long enough ago for the clips to have been heard."""
+    for label, name in services.task_audio_prepare(task=task).items():
+        size = default_storage.size(name)
+        services.audio_request_record(
+            task=task,
+            label=label,
+            method="GET",
+            range_header="",
+            size=size,
+            served=ByteRange(0, size - 1, False),
+        )
+    Task.objects.filter(pk=task.pk).update(shown_at=timezone.now() - timedelta(hours=1))
+
+
 def full_submission(assignment, score: int = 4) -> services.QualitySubmission:
+    """Complete scores and the page's evidence of every clip played; the server's evidence too (heard)."""
     from ratings import selectors
 
+    heard(assignment)
     labelled = selectors.task_clips_in_order(assignment)
     return services.QualitySubmission(
         scores={(label, c): score for label, _ in labelled for c in formats.CRITERIA},
@@ -111,6 +133,7 @@ def make_diversity_study(
 def full_judgement(assignment, choice: int = 1) -> services.DiversitySubmission:
     from ratings import selectors
 
+    heard(assignment)
     return services.DiversitySubmission(
         choice=choice,
         listening={

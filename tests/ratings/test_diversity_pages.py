@@ -1,16 +1,16 @@
 """The diversity comparison page: what a rater sees, hears and may send."""
 
 import re
-from pathlib import Path
 
 import pytest
+from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import reverse
 
 from ratings import selectors, services
 from ratings.models import DiversityJudgement, Task, TaskStatus
 
-from .factories import make_diversity_study, make_raters
+from .factories import heard, make_diversity_study, make_raters
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +27,7 @@ def _url(rater, assignment):
 
 
 def _post(assignment, choice="1"):
+    heard(assignment)
     data = {"choice": choice}
     for label, clip in selectors.task_clips_in_order(assignment):
         data.update(
@@ -66,10 +67,10 @@ def test_the_page_never_names_a_variant_a_file_or_a_clip(client, study):
 def test_audio_is_served_by_position_and_positions_outside_the_comparison_are_404(client, study):
     owner, other = make_raters(study, 2)
     assignment = services.diversity_assignment_next(rater=owner)
-    clips = dict(selectors.task_clips_in_order(assignment))
     url = reverse("ratings:task_audio", args=[owner.token, assignment.token, "B2"])
     response = client.get(url, HTTP_RANGE="bytes=0-99")
-    assert response.status_code == 206 and response.content == Path(clips["B2"].audio.path).read_bytes()[:100]
+    with default_storage.open(services.task_audio_name(assignment, "B2")) as played:
+        assert response.status_code == 206 and response.content == played.read()[:100]
     for label in ("C1", "A3", "B"):
         bad = reverse("ratings:task_audio", args=[owner.token, assignment.token, label])
         assert client.get(bad).status_code == 404

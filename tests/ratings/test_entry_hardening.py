@@ -12,7 +12,7 @@ import formats
 from ratings import selectors, services
 from ratings.models import QualityRating, Rater
 
-from .factories import make_raters, make_study
+from .factories import heard, make_raters, make_study
 
 pytestmark = pytest.mark.django_db
 
@@ -169,6 +169,7 @@ def test_an_excluded_rater_fetches_no_audio(client, study):
 
 
 def _complete_post(assignment):
+    heard(assignment)
     data = {}
     for label, clip in selectors.task_clips_in_order(assignment):
         data |= {f"score_{label}_{criterion}": "4" for criterion in formats.CRITERIA}

@@ -103,7 +103,7 @@ def test_a_changed_file_under_a_key_already_imported_is_refused_and_the_new_file
     with pytest.raises(
         services.ImportFailed, match=r"line 2: study s already has another file for \(p000, base, 0\)"
     ):
-        services.clips_import(study_slug="s", manifest=write_manifest(second, rows))
+        services.clips_import(study_slug="s", manifest=write_manifest(second, rows), fit="trim")
     assert Clip.objects.count() == 1 and Prompt.objects.count() == 1
     assert sorted(settings.MEDIA_ROOT.rglob("*.wav")) == files_before
 

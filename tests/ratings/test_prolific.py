@@ -7,7 +7,7 @@ import formats
 from ratings import selectors, services
 from ratings.models import Rater
 
-from .factories import answer, make_raters, make_study
+from .factories import answer, heard, make_raters, make_study
 
 pytestmark = pytest.mark.django_db
 
@@ -109,6 +109,7 @@ def test_the_cap_counts_attention_items_too(client, study):
     kinds = []
     while (assignment := services.task_next(rater=rater)) is not None:
         kinds.append(bool(assignment.check_item_id))
+        heard(assignment)
         services.task_submit(
             task=assignment,
             submission=services.QualitySubmission(

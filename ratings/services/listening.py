@@ -1,0 +1,62 @@
+"""The server's side of listening: each position's own audio file, the audio requests it served, and
+when a task's page was first shown (docs/ratings-qc.md, "Listening the server can verify")."""
+
+import hashlib
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from ..audio import dithered
+from ..http import ByteRange
+from ..kinds import kind_of
+from ..models import AudioRequest, Task
+
+
+def task_audio_name(task: Task, label: str) -> str:
+    """The storage name of the file played at one position of one task. Task tokens are secret and
+    unique, so no two positions anywhere share a file."""
+    return f"positions/{task.token}/{label}.wav"
+
+
+def task_audio_prepare(*, task: Task) -> dict[str, str]:
+    """Write the task's per-position files that are not written yet (idempotent): each position plays
+    its clip with its own dither, seeded by the task and position, so that no two addresses a rater can
+    reach serve the same bytes (a check item's borrowed or twinned clips included). Label → storage name."""
+    names = {}
+    for label, clip in kind_of(task.kind).clips_in_order(task):
+        name = names[label] = task_audio_name(task, label)
+        if default_storage.exists(name):
+            continue
+        with default_storage.open(clip.audio.name, "rb") as handle:
+            source = handle.read()
+        seed = hashlib.sha256(f"{task.token}:{label}".encode()).digest()
+        written = default_storage.save(name, ContentFile(dithered(source, seed)))
+        if written != name:  # another request wrote it first, with the same bytes
+            default_storage.delete(written)
+    return names
+
+
+def audio_request_record(
+    *, task: Task, label: str, method: str, range_header: str, size: int, served: ByteRange | None
+) -> AudioRequest:
+    """Keep one audio request of a rater: the range asked for, and what was served (None for a HEAD or
+    a range past the end)."""
+    return AudioRequest.objects.create(
+        task=task,
+        label=label,
+        method=method,
+        range_header=range_header[:100],
+        size=size,
+        served_start=None if served is None else served.start,
+        served_end=None if served is None else served.end,
+        at=timezone.now(),
+    )
+
+
+@transaction.atomic
+def task_shown(*, task: Task) -> None:
+    """Remember when the task's page was first shown: the wall-time rule counts from there."""
+    if task.shown_at is None:
+        Task.objects.filter(pk=task.pk, shown_at__isnull=True).update(shown_at=timezone.now())
