@@ -1,49 +1,80 @@
-"""HTTP helpers: audio files served with Range support (206 Partial Content) so players can seek, and
-the client's address."""
+"""HTTP helpers: audio files of Django's default storage served with Range support (206 Partial
+Content) so players can seek, or handed to nginx (X-Accel-Redirect); and the client's address."""
 
 import re
 import time
-from pathlib import Path
+from pathlib import PurePosixPath
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest, HttpResponse
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CONTENT_TYPES = {".wav": "audio/wav", ".flac": "audio/flac"}
 
 
-def ranged_file_response(request: HttpRequest, path: Path | str) -> HttpResponse:
-    """The whole file (200), one byte range of it (206), or 416 for a range past its end.
+class RangeNotSatisfiable(ValueError):
+    """A Range header that asks for bytes past the end of the file (answered 416)."""
 
-    Multi-range requests are answered with the whole file, which RFC 9110 allows.
+
+def requested_range(header: str, size: int) -> tuple[int, int] | None:
+    """The first and last byte (inclusive) that a Range header asks of a file of ``size`` bytes.
+
+    None means the whole file: no header, one this parser does not read, or several ranges (RFC 9110
+    lets a server answer those with the whole file). Raises RangeNotSatisfiable for a range that starts
+    past the end, or an empty suffix (``bytes=-0``).
     """
-    path = Path(path)
-    size = path.stat().st_size
-    content_type = _CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
-    match = _RANGE.match(request.headers.get("Range", "").strip())
+    match = _RANGE.match(header.strip())
     if not match or match.groups() == ("", ""):
-        response = FileResponse(path.open("rb"), content_type=content_type)
-        # FileResponse names the stored file (the clip's token) here: it would tell a rater that two
-        # positions of a comparison play the same clip, so no name leaves the server.
-        del response["Content-Disposition"]
-        response["Accept-Ranges"] = "bytes"
-        response["Cache-Control"] = "private, max-age=3600"
-        return response
+        return None
     first, last = match.groups()
     if first == "":  # a suffix range: the last N bytes
         start, end = max(size - int(last), 0), size - 1
     else:
         start, end = int(first), min(int(last), size - 1) if last else size - 1
     if start >= size or start > end:
+        raise RangeNotSatisfiable(f"bytes {header.strip()!r} of a {size}-byte file")
+    return start, end
+
+
+def audio_file_response(request: HttpRequest, *, name: str) -> HttpResponse:
+    """The audio file that default storage keeps under ``name``: whole (200), one byte range (206), or
+    416 for a range past its end. Call it only once the rater may hear the file.
+
+    With ``settings.AUDIO_X_ACCEL_PREFIX`` set, the answer is empty and names the file in
+    X-Accel-Redirect: nginx sends the bytes (and answers the Range itself) from its internal location
+    at that prefix (deploy/nginx.conf), so no Python worker waits on a slow download.
+    """
+    content_type = _CONTENT_TYPES.get(PurePosixPath(name).suffix.lower(), "application/octet-stream")
+    prefix = settings.AUDIO_X_ACCEL_PREFIX
+    if prefix:
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + quote(name)
+        return _private(response)
+    size = default_storage.size(name)
+    try:
+        byte_range = requested_range(request.headers.get("Range", ""), size)
+    except RangeNotSatisfiable:
         response = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"
         return response
-    with path.open("rb") as handle:
+    if byte_range is None:
+        # A FileResponse of a storage file names no file (Content-Disposition would carry the clip's
+        # token, telling a rater that two positions of a comparison play the same clip).
+        return _private(FileResponse(default_storage.open(name, "rb"), content_type=content_type))
+    start, end = byte_range
+    with default_storage.open(name, "rb") as handle:
         handle.seek(start)
         body = handle.read(end - start + 1)
     response = HttpResponse(body, status=206, content_type=content_type)
     response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return _private(response)
+
+
+def _private(response: HttpResponse) -> HttpResponse:
+    response.headers.pop("Content-Disposition", None)
     response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = "private, max-age=3600"
     return response

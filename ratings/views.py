@@ -10,7 +10,7 @@ from formats import HEARD_FRACTION
 from . import selectors, services
 from .forms import ConsentForm, HeadphoneCheckForm
 from .headphones import trial_wav
-from .http import over_rate, ranged_file_response
+from .http import audio_file_response, over_rate
 from .kinds import KINDS
 from .models import Rater, Study, Task, TaskStatus
 
@@ -221,7 +221,7 @@ def task_audio(request: HttpRequest, rater_token: str, task_token: str, label: s
     clip = selectors.rater_task_clip(rater, task_token, label)
     if clip is None:
         raise Http404("No such clip.")
-    return ranged_file_response(request, clip.audio.path)
+    return audio_file_response(request, name=clip.audio.name)
 
 
 @require_http_methods(["GET"])
