@@ -218,3 +218,7 @@ def nginx(live_server, s3_storage, tmp_path) -> Iterator[Nginx]:
         yield Nginx(f"http://127.0.0.1:{port}", prefix / "access.log")
     finally:
         stop(process)
+
+
+# The tiny base model the jobs tests train (seconds), for a GPU worker to render clips with.
+from tests.jobs.conftest import tiny_checkpoint_name  # noqa: E402, F401
