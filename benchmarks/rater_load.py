@@ -77,14 +77,19 @@ if "locust" in sys.modules:  # imported by locust as its locustfile
         return "submit" if method == "POST" else "task page"
 
     def _quietest(wav: bytes) -> int:
-        """Which of the headphone trial's three tones is quietest, as a listener would hear it."""
-        audio, _ = soundfile.read(io.BytesIO(wav))
-        left = np.abs(audio[:, 0]) > 1e-4
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], left.astype(int), [0]])))
-        runs = sorted(zip(edges[::2], edges[1::2], strict=True), key=lambda run: run[0] - run[1])[:3]
-        runs.sort()
-        levels = [float(np.sqrt(np.mean(audio[a:b, 0] ** 2))) for a, b in runs]
-        return int(np.argmin(levels))
+        """Which of the headphone trial's three tones is quietest, as a listener would hear it: the
+        sound's 20 ms frames grouped into the tones between silences, the group of least energy."""
+        audio, rate = soundfile.read(io.BytesIO(wav))
+        frame = int(rate * 0.02)
+        left = audio[: len(audio) // frame * frame, 0].reshape(-1, frame)
+        energy = np.sqrt(np.mean(left**2, axis=1))
+        tones: list[list[float]] = []
+        for previous, level in zip(np.concatenate([[0.0], energy[:-1]]), energy, strict=True):
+            if level > 1e-3:
+                if previous <= 1e-3:
+                    tones.append([])
+                tones[-1].append(float(level))
+        return int(np.argmin([np.mean(levels) for levels in tones[:3]]))
 
     def _csrf(page: str) -> str:
         return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
@@ -236,7 +241,11 @@ class Server:
         ]
         command += ["evalsite.wsgi", "-b", f"127.0.0.1:{PORT}", "-w", str(workers), "--log-level", "warning"]
         command += ["--access-logfile", "/dev/null"]
-        self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
+        # Django's warnings (a 404 or 403 answered) go to the server's log, not among the figures.
+        self.log = Path(env["COUNTERPOINT_VAR_DIR"]) / "gunicorn.log"
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=self.log.open("w")
+        )
         import urllib.request
 
         deadline = time.monotonic() + 120
@@ -449,7 +458,6 @@ def main() -> None:
         study_errors = len(failures)
 
         best = 0.0
-        used = 0
         for users in steps:
             batch, step_tokens = step_tokens[:users], step_tokens[users:]
             cpu_before = server.cpu_s()
@@ -473,16 +481,17 @@ def main() -> None:
                 f"{sum(int(f['Occurrences']) for f in failures)}, load average {os.getloadavg()[0]:.1f}"
             )
             print_rows(rows, RATER_ENDPOINTS)
-            used += 1
             if worst < args.p95_ms and not failures:
                 best = max(best, cycles)
             else:
                 break
-        if steps:
+        if steps and best:
             print(
                 f"saturation point: {best / server_cores:.2f} rating cycles per second per server core "
-                f"(p95 < {args.p95_ms:g} ms on {', '.join(RATER_ENDPOINTS)}; {server_cores} server core(s), {used} step(s))"
+                f"(p95 < {args.p95_ms:g} ms on {', '.join(RATER_ENDPOINTS)}; {server_cores} server core(s))"
             )
+        elif steps:
+            print(f"saturation point: not reached; p95 was {args.p95_ms:g} ms or more from the first step on")
     finally:
         server.stop()
     sys.exit(0 if holds and not study_errors else 1)
