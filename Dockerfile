@@ -31,4 +31,4 @@ EXPOSE 8000
 # The web process answers /healthz when its database and broker answer; workers override this check.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
-CMD ["gunicorn", "evalsite.wsgi", "-b", "0.0.0.0:8000", "-w", "4"]
+CMD ["gunicorn", "-c", "evalsite/gunicorn_conf.py", "evalsite.wsgi", "-b", "0.0.0.0:8000", "-w", "4"]

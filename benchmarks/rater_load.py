@@ -1,231 +1,508 @@
-"""50 simulated raters against the platform served on loopback with PostgreSQL.
+"""A load that looks like a study: raters arriving over a minute, listening before they answer.
 
-Starts gunicorn on 127.0.0.1 with a fresh PostgreSQL database, lets RATERS threads each walk
-request-next → task page → its audio → submit for at most ITEMS items (a bounded number of requests), then
-prints p50/p95 latency per endpoint, requests per second, and re-checks the coverage invariant
-(no prompt past N raters, nobody with two open assignments).
+Run as a script, it prepares a fresh PostgreSQL database with a study of 2-second clips, serves it with
+gunicorn (evalsite/gunicorn_conf.py, production settings: DEBUG off) pinned to the server's cores with
+taskset, and drives it with locust (headless, loopback only) pinned to other cores, reading this same
+file as its locustfile:
 
-    python benchmarks/rater_load.py [--raters 50] [--items 4] [--workers 3]
+1. **The study.** ``--raters`` raters arrive at an even rate over ``--arrival-s`` seconds (open loop:
+   an arrival does not wait for the server), each going through consent, instructions and the headphone
+   check (fetching its sounds and picking the quietest tone), then ``--items`` items: claim → task page
+   → every clip fetched with Range requests → wait the clips' listening time + 1 s (from when the page
+   was shown) → submit. Prints p50/p95/p99 per endpoint, errors, the generator's and the server's CPU,
+   and the coverage invariant afterwards (no prompt past N raters, nobody with two open tasks).
+2. **The saturation point** (``--steps``): raters with no onboarding loop over items as above, more of
+   them at each step; the point is the most rating cycles per second (submits) per server core with
+   every rater endpoint's p95 under ``--p95-ms`` (200 ms).
+
+Bounded: each locust run stops at its ``--run-time`` and every request has a timeout; only 127.0.0.1.
+
+    python3 benchmarks/rater_load.py                       # 300 raters in 60 s, 4 items, then 4 steps
+    python3 benchmarks/rater_load.py --raters 30 --arrival-s 15 --items 2 --steps 4,8 --step-s 20
 """
 
 import argparse
 import csv
-import http.client
+import io
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections import defaultdict
 from pathlib import Path
-from urllib.parse import urlencode
 
 import numpy as np
-import psycopg
 import soundfile
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DB_NAME = "counterpoint_bench"
 PORT = 8765
+ENDPOINTS = (
+    "home",
+    "consent",
+    "instructions",
+    "headphones",
+    "headphone audio",
+    "claim",
+    "task page",
+    "clip audio",
+    "submit",
+    "done",
+)
+RATER_ENDPOINTS = ("claim", "task page", "clip audio", "submit")  # the saturation point's p95 covers these
 
 
-def prepare_database(admin_url: str) -> str:
+# --- the locustfile: one locust user per rater ------------------------------------------------------
+
+if "locust" in sys.modules:  # imported by locust as its locustfile
+    from locust import HttpUser, events, task
+    from locust.exception import StopUser
+
+    _tokens = iter(Path(os.environ["LOAD_TOKENS"]).read_text().split())
+    _items = int(os.environ.get("LOAD_ITEMS", "4"))
+    _extra_wait = float(os.environ.get("LOAD_EXTRA_WAIT", "1"))
+    _finished = {"raters": 0}
+    _total = int(os.environ.get("LOAD_RATERS", "0"))
+
+    def _kind_of(method: str, path: str) -> str:
+        if "/audio/" in path:
+            return "clip audio"
+        if re.search(r"/headphones/\d+/$", path):
+            return "headphone audio"
+        for part in ("next", "consent", "instructions", "headphones", "done"):
+            if path.endswith(f"/{part}/"):
+                return "claim" if part == "next" else part
+        if re.fullmatch(r"/r/[\w-]+/", path):
+            return "home"
+        return "submit" if method == "POST" else "task page"
+
+    def _quietest(wav: bytes) -> int:
+        """Which of the headphone trial's three tones is quietest, as a listener would hear it: the
+        sound's 20 ms frames grouped into the tones between silences, the group of least energy."""
+        audio, rate = soundfile.read(io.BytesIO(wav))
+        frame = int(rate * 0.02)
+        left = audio[: len(audio) // frame * frame, 0].reshape(-1, frame)
+        energy = np.sqrt(np.mean(left**2, axis=1))
+        tones: list[list[float]] = []
+        for previous, level in zip(np.concatenate([[0.0], energy[:-1]]), energy, strict=True):
+            if level > 1e-3:
+                if previous <= 1e-3:
+                    tones.append([])
+                tones[-1].append(float(level))
+        return int(np.argmin([np.mean(levels) for levels in tones[:3]]))
+
+    def _csrf(page: str) -> str:
+        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+    class Rater(HttpUser):
+        """A rater from their invite link to their last item: pages, sounds and clips as a browser asks
+        for them, the listening time waited before each answer."""
+
+        host = f"http://127.0.0.1:{PORT}"
+
+        def on_start(self) -> None:
+            self.token = next(_tokens, None)
+            if self.token is None:
+                raise StopUser()
+
+        def go(self, method: str, path: str, data: dict | None = None, **headers: str):
+            kind = _kind_of(method, path)
+            with self.client.request(
+                method,
+                path,
+                data=data,
+                headers=headers,
+                name=kind,
+                allow_redirects=False,
+                timeout=60,
+                catch_response=True,
+            ) as response:
+                if response.status_code not in (200, 206, 302):
+                    response.failure(f"{kind}: {response.status_code}")
+                return response
+
+        @task
+        def rate(self) -> None:
+            self.go("GET", f"/r/{self.token}/")
+            path, method, data, items = f"/r/{self.token}/next/", "GET", None, 0
+            for _ in range(8 * _items + 20):  # every step of a session, bounded
+                response = self.go(method, path, data)
+                if response.status_code == 302:
+                    path, method, data = response.headers["Location"], "GET", None
+                    continue
+                if response.status_code != 200 or path.endswith("/done/"):
+                    break
+                page, method = response.text, "POST"
+                if path.endswith("/consent/"):
+                    data = {"csrfmiddlewaretoken": _csrf(page), "agree": "on"}
+                elif path.endswith("/instructions/"):
+                    data = {"csrfmiddlewaretoken": _csrf(page)}
+                elif path.endswith("/headphones/"):
+                    trials = sorted({int(n) for n in re.findall(r'name="trial_(\d+)"', page)})
+                    data = {"csrfmiddlewaretoken": _csrf(page)}
+                    for trial in trials:
+                        data[f"trial_{trial}"] = str(_quietest(self.go("GET", f"{path}{trial}/").content))
+                elif items >= _items:
+                    break
+                else:
+                    data = self.answer(page)
+                    items += 1
+            _finished["raters"] += 1
+            if _total and _finished["raters"] >= _total:
+                self.environment.runner.quit()
+            raise StopUser()
+
+        def answer(self, page: str) -> dict[str, str]:
+            """Every clip fetched as an audio element does (Range: bytes=0-), the clips' listening time
+            waited from when the page was shown, then the answer: middle scores, full listening."""
+            shown = time.monotonic()
+            form = {"csrfmiddlewaretoken": _csrf(page)}
+            clips = re.findall(r'data-label="([A-Z0-9]+)" data-duration="([0-9.]+)"', page)
+            for source in re.findall(r'<audio[^>]* src="([^"]+)"', page):
+                self.go("GET", source, Range="bytes=0-")
+            for name in set(re.findall(r'type="radio" name="([^"]+)"', page)):
+                values = re.findall(rf'type="radio" name="{re.escape(name)}" value="([^"]+)"', page)
+                form[name] = values[len(values) // 2]
+            for label, duration in clips:
+                form.update({f"plays_{label}": "1", f"seconds_{label}": duration, f"ended_{label}": "True"})
+                form[f"events_{label}"] = f'[["play", 0], ["ended", {duration}]]'
+            listening = sum(float(duration) for _, duration in clips) + _extra_wait
+            time.sleep(max(0.0, shown + listening - time.monotonic()))
+            return form
+
+    @events.quitting.add_listener
+    def _report_finished(environment, **kwargs) -> None:
+        print(f"raters finished: {_finished['raters']}", file=sys.stderr)
+
+
+# --- the driver -------------------------------------------------------------------------------------
+
+
+def prepare(admin_url: str, scratch: Path, args) -> dict[str, str]:
+    import psycopg
+
+    name = "counterpoint_load"
     with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {DB_NAME}")
-    return admin_url.rsplit("/", 1)[0] + f"/{DB_NAME}"
+        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {name}")
+    env = {
+        "DATABASE_URL": admin_url.rsplit("/", 1)[0] + f"/{name}",
+        "MEDIA_ROOT": str(scratch / "media"),
+        "COUNTERPOINT_VAR_DIR": str(scratch / "var"),
+        "DJANGO_SETTINGS_MODULE": "evalsite.settings",
+        "OMP_NUM_THREADS": "1",
+    }
+    os.environ.update(env)
+    os.environ.pop("DJANGO_DEBUG", None)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
+    return env
 
 
-def write_clips(folder: Path, prompts: int, variants: int) -> Path:
-    rate = 16000
-    manifest = folder / "manifest.csv"
-    with manifest.open("w", newline="") as handle:
+def write_manifest(folder: Path, prompts: int, variants: int, seconds: float) -> Path:
+    folder.mkdir(parents=True)
+    rate = 8000
+    t = np.arange(int(rate * seconds)) / rate
+    with (folder / "manifest.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["prompt_id", "prompt_text", "variant", "sample_index", "path"])
         for p in range(prompts):
             for v in range(variants):
-                t = np.arange(rate) / rate
-                name = f"{p}_{v}.wav"
-                soundfile.write(folder / name, 0.2 * np.sin(2 * np.pi * (200 + p + 50 * v) * t), rate)
-                writer.writerow([f"p{p:03d}", f"Prompt {p}", f"v{v}", 0, name])
-    return manifest
+                soundfile.write(
+                    folder / f"{p}_{v}.wav", 0.2 * np.sin(2 * np.pi * (200 + p + 50 * v) * t), rate
+                )
+                writer.writerow([f"p{p:04d}", f"Prompt {p}", f"v{v}", 0, f"{p}_{v}.wav"])
+    return folder / "manifest.csv"
 
 
-class Rater(threading.Thread):
-    def __init__(self, token: str, items: int, timings: dict[str, list[float]], lock: threading.Lock):
-        super().__init__()
-        self.token, self.items, self.timings, self.lock = token, items, timings, lock
-        self.cookies: dict[str, str] = {}
-        self.errors: list[str] = []
-        self.connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+def make_study(slug: str, scratch: Path, *, prompts: int, raters: int, args, **fields) -> list[str]:
+    """A study of ``prompts`` items of ``args.variants`` clips with the given settings; its raters' tokens."""
+    from ratings import services
+    from ratings.models import Study
 
-    def request(self, endpoint: str, method: str, path: str, body: str | None = None):
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
-        if body is not None:
-            headers.update(
-                {
-                    "Content-Type": "application/x-www-form-urlencoded",
-                    "Referer": f"http://127.0.0.1:{PORT}{path}",
-                }
+    manifest = write_manifest(scratch / slug, prompts, args.variants, args.clip_seconds)
+    services.clips_import(study_slug=slug, manifest=manifest)
+    Study.objects.filter(slug=slug).update(**fields)
+    return [rater.token for rater in services.raters_invite(study=Study.objects.get(slug=slug), count=raters)]
+
+
+class Server:
+    """gunicorn pinned to the server's cores; its process tree's CPU seconds on demand."""
+
+    def __init__(self, env: dict[str, str], cores: str, workers: int):
+        command = [
+            "taskset",
+            "-c",
+            cores,
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "evalsite/gunicorn_conf.py",
+        ]
+        command += ["evalsite.wsgi", "-b", f"127.0.0.1:{PORT}", "-w", str(workers), "--log-level", "warning"]
+        command += ["--access-logfile", "/dev/null"]
+        # Django's warnings (a 404 or 403 answered) go to the server's log, not among the figures.
+        self.log = Path(env["COUNTERPOINT_VAR_DIR"]) / "gunicorn.log"
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=self.log.open("w")
+        )
+        import urllib.request
+
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/admin/login/", timeout=5)
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise SystemExit("gunicorn did not start within 120 s") from None
+                time.sleep(0.2)
+
+    def cpu_s(self) -> float:
+        import psutil
+
+        tree = psutil.Process(self.process.pid)
+        total = 0.0
+        for process in [tree, *tree.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def run_locust(
+    tokens: list[str], args, *, users: int, rate: float, run_time_s: int, items: int, prefix: Path
+):
+    """One headless locust run pinned to the generator's cores; its stats rows and its own CPU seconds."""
+    tokens_file = prefix.with_suffix(".tokens")
+    tokens_file.write_text("\n".join(tokens))
+    env = {
+        **os.environ,
+        "LOAD_TOKENS": str(tokens_file),
+        "LOAD_ITEMS": str(items),
+        "LOAD_RATERS": str(users),
+        "LOAD_EXTRA_WAIT": str(args.extra_wait),
+    }
+    command = [
+        "taskset",
+        "-c",
+        args.client_cores,
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        __file__,
+        "--headless",
+    ]
+    command += ["-u", str(users), "-r", f"{rate:.3f}", "--run-time", f"{run_time_s}s", "--stop-timeout", "30"]
+    command += [
+        "--host",
+        f"http://127.0.0.1:{PORT}",
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+    ]
+    before = os.times()
+    started = time.monotonic()
+    result = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=run_time_s + 120
+    )
+    wall = time.monotonic() - started
+    after = os.times()
+    generator_cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    rows = {row["Name"]: row for row in csv.DictReader(io.StringIO(Path(f"{prefix}_stats.csv").read_text()))}
+    failures = list(csv.DictReader(io.StringIO(Path(f"{prefix}_failures.csv").read_text())))
+    finished = re.findall(r"raters finished: (\d+)", result.stderr)
+    return rows, failures, generator_cpu, wall, int(finished[-1]) if finished else 0
+
+
+def print_rows(rows: dict, names=ENDPOINTS) -> None:
+    print(f"  {'endpoint':>16} {'n':>6} {'fail':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    for name in names:
+        row = rows.get(name)
+        if row:
+            print(
+                f"  {name:>16} {row['Request Count']:>6} {row['Failure Count']:>5} {row['50%']:>8} {row['95%']:>8} {row['99%']:>8}"
             )
-        started = time.perf_counter()
-        self.connection.request(method, path, body=body, headers=headers)
-        response = self.connection.getresponse()
-        content = response.read().decode(errors="replace")  # an audio body is not text
-        elapsed = time.perf_counter() - started
-        for header, value in response.getheaders():
-            if header.lower() == "set-cookie":
-                name, _, rest = value.partition("=")
-                self.cookies[name] = rest.split(";", 1)[0]
-        with self.lock:
-            self.timings[endpoint].append(elapsed)
-        return response.status, response.getheader("Location"), content
-
-    def run(self) -> None:
-        try:
-            for _ in range(self.items):
-                status, location, _ = self.request("next", "GET", f"/r/{self.token}/next/")
-                if status != 302 or "/done/" in location:
-                    return
-                status, _, page = self.request("task", "GET", location)
-                if status != 200:
-                    self.errors.append(f"task page {status}")
-                    return
-                for source in re.findall(r'<audio[^>]* src="([^"]+)"', page):  # as the player preloads it
-                    status, _, _ = self.request("audio", "GET", source)
-                    if status != 200:
-                        self.errors.append(f"audio {status}")
-                        return
-                csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-                form = {"csrfmiddlewaretoken": csrf}
-                for label, duration in re.findall(r'data-label="([A-Z]+)" data-duration="([0-9.]+)"', page):
-                    for criterion in ("acoustic_quality", "text_adherence", "musicality"):
-                        form[f"score_{label}_{criterion}"] = "3"
-                    form.update(
-                        {f"plays_{label}": "1", f"seconds_{label}": duration, f"ended_{label}": "True"}
-                    )
-                status, _, _ = self.request("submit", "POST", location, urlencode(form))
-                if status != 302:
-                    self.errors.append(f"submit {status}")
-                    return
-        except Exception as exc:  # noqa: BLE001 - reported at the end
-            self.errors.append(repr(exc))
 
 
-def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+def coverage_invariant(slug: str) -> tuple[bool, str]:
+    from django.db.models import Count, Q
+
+    from ratings.models import Prompt, Study, Task, TaskStatus
+
+    study = Study.objects.get(slug=slug)
+    tasks = Task.objects.filter(kind="quality", prompt__study=study)
+    most = max(
+        tasks.values("prompt").annotate(n=Count("rater", distinct=True)).values_list("n", flat=True),
+        default=0,
+    )
+    over = Prompt.objects.filter(study=study, quality_slots_taken__gt=study.raters_per_prompt).count()
+    two_open = (
+        tasks.values("rater")
+        .annotate(n=Count("id", filter=Q(status=TaskStatus.OPEN)))
+        .filter(n__gt=1)
+        .count()
+    )
+    holds = over == 0 and most <= study.raters_per_prompt and two_open == 0
+    submitted = tasks.filter(status=TaskStatus.SUBMITTED).count()
+    return holds, (
+        f"coverage invariant: {'holds' if holds else 'BROKEN'} (most raters on one prompt {most} of "
+        f"N={study.raters_per_prompt}; raters with two open tasks {two_open}; submitted {submitted})"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--raters", type=int, default=50)
-    parser.add_argument("--items", type=int, default=4, help="Items each rater rates at most.")
-    parser.add_argument("--prompts", type=int, default=100)
+    parser.add_argument("--raters", type=int, default=300)
+    parser.add_argument(
+        "--arrival-s", type=float, default=60, help="All raters arrive within this many seconds."
+    )
+    parser.add_argument("--items", type=int, default=4, help="Items each rater rates.")
+    parser.add_argument("--variants", type=int, default=3, help="Clips per item.")
+    parser.add_argument("--clip-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--extra-wait", type=float, default=1.0, help="Seconds a rater waits beyond the clips."
+    )
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes.")
+    parser.add_argument(
+        "--server-cores", default="0", help="taskset list for gunicorn (PostgreSQL is not pinned)."
+    )
+    parser.add_argument("--client-cores", default="1", help="taskset list for locust.")
+    parser.add_argument(
+        "--steps", default="10,20,40,80", help="Concurrent raters of each saturation step ('' skips it)."
+    )
+    parser.add_argument("--step-s", type=int, default=40, help="Seconds of each saturation step.")
+    parser.add_argument("--p95-ms", type=float, default=200.0)
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
 
-    database_url = prepare_database(args.postgres)
     scratch = Path(tempfile.mkdtemp(prefix="rater-load-"))
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "MEDIA_ROOT": str(scratch / "media"),
-        "COUNTERPOINT_VAR_DIR": str(scratch / "var"),
-        "DJANGO_SETTINGS_MODULE": "evalsite.settings",
-    }
-    os.environ.update(env)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-
+    env = prepare(args.postgres, scratch, args)
     import django
 
     django.setup()
-    from ratings import services
-    from ratings.models import Prompt, Study, Task, TaskStatus
-
-    (scratch / "clips").mkdir()
-    services.clips_import(study_slug="load", manifest=write_clips(scratch / "clips", args.prompts, 3))
-    study = Study.objects.get(slug="load")
-    # The raters answer as soon as the audio is loaded: no waiting out the clips' time.
-    Study.objects.filter(pk=study.pk).update(min_task_seconds=0)
-    tokens = [r.token for r in services.raters_invite(study=study, count=args.raters)]
-
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "evalsite.wsgi",
-            "-b",
-            f"127.0.0.1:{PORT}",
-            "-w",
-            str(args.workers),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
+    raters_per_prompt = 3
+    prompts = -(-args.raters * args.items // raters_per_prompt) + 5
+    tokens = make_study(
+        "load",
+        scratch,
+        prompts=prompts,
+        raters=args.raters,
+        args=args,
+        onboarding_required=True,
+        raters_per_prompt=raters_per_prompt,
+        max_items_per_rater=args.items,
     )
-    try:
-        for _ in range(100):
-            try:
-                http.client.HTTPConnection("127.0.0.1", PORT, timeout=1).request("GET", "/admin/login/")
-                break
-            except OSError:
-                time.sleep(0.1)
-        timings: dict[str, list[float]] = defaultdict(list)
-        lock = threading.Lock()
-        raters = [Rater(token, args.items, timings, lock) for token in tokens]
-        started = time.perf_counter()
-        for rater in raters:
-            rater.start()
-        for rater in raters:
-            rater.join()
-        wall = time.perf_counter() - started
-    finally:
-        server.terminate()
-        server.wait()
-
-    errors = [error for rater in raters for error in rater.errors]
-    total = sum(len(v) for v in timings.values())
-    print(
-        f"raters: {args.raters}  items per rater: ≤{args.items}  gunicorn workers: {args.workers}  cores: {os.cpu_count()}"
-    )
-    for endpoint in ("next", "task", "audio", "submit"):
-        values = timings[endpoint]
-        print(
-            f"{endpoint:>7}: n={len(values):4d}  p50={1000 * percentile(values, 50):7.1f} ms  "
-            f"p95={1000 * percentile(values, 95):7.1f} ms"
+    steps = [int(s) for s in args.steps.split(",") if s.strip()]
+    # The saturation steps' study: no onboarding, and items that never fill (each rater may rate every one).
+    step_tokens = (
+        make_study(
+            "saturation",
+            scratch,
+            prompts=60,
+            raters=sum(steps),
+            args=args,
+            raters_per_prompt=30000,
+            session_minutes=0,
         )
-    print(
-        f"requests: {total} in {wall:.1f} s = {total / wall:.1f} requests/s; errors: {len(errors)} {errors[:3]}"
+        if steps
+        else []
     )
+    server_cores = len(os.sched_getaffinity(0) & {int(c) for c in _cores(args.server_cores)})
+    server = Server(env, args.server_cores, args.workers)
+    load_before = os.getloadavg()
+    try:
+        cpu_before = server.cpu_s()
+        run_time = int(
+            args.arrival_s + args.items * (args.variants * args.clip_seconds + args.extra_wait) * 3 + 60
+        )
+        rows, failures, generator_cpu, wall, finished = run_locust(
+            tokens,
+            args,
+            users=args.raters,
+            rate=args.raters / args.arrival_s,
+            run_time_s=run_time,
+            items=args.items,
+            prefix=scratch / "study",
+        )
+        server_cpu = server.cpu_s() - cpu_before
+        print(
+            f"study: {args.raters} raters arriving over {args.arrival_s:g} s, {args.items} items of {args.variants} "
+            f"{args.clip_seconds:g}-s clips each; gunicorn -w {args.workers} on cores {args.server_cores}, locust on "
+            f"cores {args.client_cores}; load average before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}"
+        )
+        print_rows(rows)
+        total = rows.get("Aggregated", {})
+        print(
+            f"  {total.get('Request Count', 0)} requests in {wall:.0f} s, {finished} raters finished; errors: "
+            f"{sum(int(f['Occurrences']) for f in failures)} {[f['Error'][:80] for f in failures[:3]]}"
+        )
+        print(
+            f"  generator CPU {generator_cpu:.1f} s ({100 * generator_cpu / wall:.0f}% of a core); server CPU {server_cpu:.1f} s"
+        )
+        holds, line = coverage_invariant("load")
+        print(line)
+        study_errors = len(failures)
 
-    over = Prompt.objects.filter(study=study, quality_slots_taken__gt=study.raters_per_prompt).count()
-    assigned = Task.objects.filter(kind="quality").filter(prompt__study=study)
-    per_prompt = defaultdict(int)
-    for prompt_id in assigned.values_list("prompt_id", flat=True):
-        per_prompt[prompt_id] += 1
-    open_per_rater = defaultdict(int)
-    for rater_id in assigned.filter(status=TaskStatus.OPEN).values_list("rater_id", flat=True):
-        open_per_rater[rater_id] += 1
-    invariant = (
-        over == 0
-        and max(per_prompt.values()) <= study.raters_per_prompt
-        and max(open_per_rater.values(), default=0) <= 1
-    )
-    print(
-        f"coverage invariant: {'holds' if invariant else 'BROKEN'} (max raters per prompt "
-        f"{max(per_prompt.values())} of N={study.raters_per_prompt}, submitted "
-        f"{assigned.filter(status=TaskStatus.SUBMITTED).count()})"
-    )
-    sys.exit(0 if invariant and not errors else 1)
+        best = 0.0
+        for users in steps:
+            batch, step_tokens = step_tokens[:users], step_tokens[users:]
+            cpu_before = server.cpu_s()
+            rows, failures, generator_cpu, wall, _ = run_locust(
+                batch,
+                args,
+                users=users,
+                rate=max(users / 5, 1),
+                run_time_s=args.step_s,
+                items=1000,
+                prefix=scratch / f"step{users}",
+            )
+            server_cpu = server.cpu_s() - cpu_before
+            cycles = int(rows.get("submit", {}).get("Request Count", 0)) / args.step_s
+            worst = max(
+                (float(rows[name]["95%"]) for name in RATER_ENDPOINTS if name in rows), default=float("inf")
+            )
+            print(
+                f"step: {users} raters looping items for {args.step_s} s: {cycles:.2f} cycles/s, worst p95 {worst:.0f} ms, "
+                f"server CPU {server_cpu:.1f} s, generator CPU {generator_cpu:.1f} s, errors "
+                f"{sum(int(f['Occurrences']) for f in failures)}, load average {os.getloadavg()[0]:.1f}"
+            )
+            print_rows(rows, RATER_ENDPOINTS)
+            if worst < args.p95_ms and not failures:
+                best = max(best, cycles)
+            else:
+                break
+        if steps and best:
+            print(
+                f"saturation point: {best / server_cores:.2f} rating cycles per second per server core "
+                f"(p95 < {args.p95_ms:g} ms on {', '.join(RATER_ENDPOINTS)}; {server_cores} server core(s))"
+            )
+        elif steps:
+            print(f"saturation point: not reached; p95 was {args.p95_ms:g} ms or more from the first step on")
+    finally:
+        server.stop()
+    sys.exit(0 if holds and not study_errors else 1)
+
+
+def _cores(spec: str) -> list[int]:
+    cores: list[int] = []
+    for part in spec.split(","):
+        first, _, last = part.partition("-")
+        cores += list(range(int(first), int(last or first) + 1))
+    return cores
 
 
 if __name__ == "__main__":

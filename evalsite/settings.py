@@ -156,6 +156,51 @@ WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 # Audio is never served from MEDIA_URL: raters fetch it by item token and position (ratings.views.task_audio).
 MEDIA_URL = "/media-not-served/"
+
+# --- Where audio is stored, and who sends its bytes ----------------------------------------------------
+# Clips (and every other file a FileField keeps) go through Django's default storage, read and written by
+# storage name (open, size, exists), never by a file-system path. The default is the local MEDIA_ROOT.
+# COUNTERPOINT_STORAGE=s3 keeps them in an S3-compatible bucket instead (AWS S3, MinIO: django-storages'
+# S3 backend over boto3), so that GPU workers on other machines file clips that every web process serves.
+# Runs and checkpoints stay in COUNTERPOINT_RUNS_DIR, a shared file system (README, Deployment: why).
+STORAGE_KIND = os.environ.get("COUNTERPOINT_STORAGE", "filesystem").strip().lower()
+if STORAGE_KIND == "s3":
+    if not os.environ.get("S3_BUCKET"):
+        raise ImproperlyConfigured(
+            "COUNTERPOINT_STORAGE=s3 needs S3_BUCKET: the name of the bucket for clips"
+        )
+    STORAGES = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": os.environ["S3_BUCKET"],
+                "location": os.environ.get("S3_PREFIX", ""),  # a folder inside the bucket, or none
+                # MinIO or another S3-compatible server (http://minio:9000); unset for AWS itself.
+                "endpoint_url": os.environ.get("S3_ENDPOINT_URL") or None,
+                "region_name": os.environ.get("S3_REGION") or None,
+                # Unset: boto3's own chain (AWS_ACCESS_KEY_ID…, an instance role).
+                "access_key": os.environ.get("S3_ACCESS_KEY_ID") or None,
+                "secret_key": os.environ.get("S3_SECRET_ACCESS_KEY") or None,
+                # MinIO serves buckets under the path (http://minio:9000/BUCKET/NAME), AWS by host name.
+                "addressing_style": os.environ.get("S3_ADDRESSING_STYLE") or None,
+                # Two clips never share a name (each has a random token); never overwrite one silently.
+                "file_overwrite": False,
+                "default_acl": None,  # objects stay private to the bucket's owner
+            },
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+elif STORAGE_KIND != "filesystem":
+    raise ImproperlyConfigured(f"COUNTERPOINT_STORAGE must be filesystem or s3, not {STORAGE_KIND!r}")
+# Set (e.g. /_audio/): the audio view checks the rater and the task, then answers with an empty response
+# whose X-Accel-Redirect names the file under this prefix, and nginx sends the bytes from its internal
+# location there (deploy/nginx.conf: an alias of MEDIA_ROOT, or a proxy to the bucket). Unset (the
+# embedded default): Django sends the bytes itself (ratings.http.audio_file_response).
+AUDIO_X_ACCEL_PREFIX = os.environ.get("AUDIO_X_ACCEL_PREFIX", "").strip()
+if AUDIO_X_ACCEL_PREFIX and not AUDIO_X_ACCEL_PREFIX.startswith("/"):
+    raise ImproperlyConfigured(
+        f"AUDIO_X_ACCEL_PREFIX must be a path starting with /, not {AUDIO_X_ACCEL_PREFIX!r}"
+    )
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 5000
 
 LOGIN_URL = "admin:login"

@@ -12,7 +12,7 @@ from formats import HEARD_FRACTION
 from . import selectors, services
 from .forms import ConsentForm, HeadphoneCheckForm
 from .headphones import trial_wav
-from .http import over_rate, requested_range, stored_file_response
+from .http import audio_file_response, over_rate, requested_range
 from .kinds import KINDS
 from .models import Rater, Study, Task, TaskStatus
 
@@ -251,7 +251,7 @@ def task_audio(request: HttpRequest, rater_token: str, task_token: str, label: s
         size=size,
         served=requested_range(range_header, size) if request.method == "GET" else None,
     )
-    return stored_file_response(request, name=name)
+    return audio_file_response(request, name=name)
 
 
 @require_http_methods(["GET"])

@@ -5,6 +5,7 @@ against ones that are really not there."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,27 @@ def test_healthz_is_503_when_the_broker_is_down(tmp_path):
     answer = healthz(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", "redis://127.0.0.1:1/0")
     assert answer["code"] == 503 and answer["database"] == "ok"
     assert answer["broker"].startswith("OperationalError")
+
+
+def test_healthz_is_503_with_a_one_line_reason_when_postgresql_does_not_answer(tmp_path, redis_up):
+    closed = f"postgres://postgres@127.0.0.1:{_closed_port()}/counterpoint"
+    answer = healthz(tmp_path, closed, REDIS_URL)
+    assert answer["code"] == 503 and answer["status"] == "unhealthy" and answer["broker"] == "ok"
+    assert answer["database"].startswith("OperationalError") and "\n" not in answer["database"]
+
+
+def test_healthz_is_503_with_a_one_line_reason_when_neither_answers(tmp_path):
+    port = _closed_port()
+    answer = healthz(tmp_path, f"postgres://postgres@127.0.0.1:{port}/x", f"redis://127.0.0.1:{port}/0")
+    assert answer["code"] == 503 and answer["status"] == "unhealthy"
+    assert all(
+        answer[part].startswith("OperationalError") and "\n" not in answer[part]
+        for part in ("database", "broker")
+    )
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on: bound, then released."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,237 @@
+"""Process CPU of the rater's requests against a trivial Django request, as ratios.
+
+In one process, the server warm, production settings (DEBUG off) on a fresh PostgreSQL database: raters
+walk claim (``/r/<rater>/next/``) → task page → every clip fetched (Range ``bytes=0-``) → wait the
+clips' listening time → submit, and a trivial request (a view returning "ok" through the whole
+middleware stack) runs beside each cycle. Each request's ``time.process_time()`` is taken; the median of
+the warm ones (after ``--warmup`` cycles) is printed, and its ratio to the trivial request's.
+
+    python3 benchmarks/request_cpu.py [--cycles 30] [--warmup 5] [--clip-seconds 0.5]
+    python3 benchmarks/request_cpu.py --first-request   # also: a gunicorn worker's first request,
+                                                        # plain against evalsite/gunicorn_conf.py
+
+PostgreSQL's own CPU is not in these figures (another process); the client's share of it is.
+"""
+
+import argparse
+import http.client
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import soundfile
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DB_NAME = "counterpoint_request_cpu"
+VARIANTS = 3
+
+
+def trivial(request):
+    from django.http import HttpResponse
+
+    return HttpResponse("ok", content_type="text/plain")
+
+
+urlpatterns: list = []  # filled in main(): the site's URLs and /trivial/ (this module is the URLconf)
+
+
+def prepare(admin_url: str, scratch: Path, prompts: int, clip_seconds: float) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {DB_NAME}")
+    database_url = admin_url.rsplit("/", 1)[0] + f"/{DB_NAME}"
+    os.environ.update(
+        {
+            "DATABASE_URL": database_url,
+            "MEDIA_ROOT": str(scratch / "media"),
+            "COUNTERPOINT_VAR_DIR": str(scratch / "var"),
+            "DJANGO_SETTINGS_MODULE": "evalsite.settings",
+        }
+    )
+    os.environ.pop("DJANGO_DEBUG", None)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
+    folder = scratch / "clips"
+    folder.mkdir()
+    rate = 16000
+    t = np.arange(int(rate * clip_seconds)) / rate
+    with (folder / "manifest.csv").open("w") as manifest:
+        manifest.write("prompt_id,prompt_text,variant,sample_index,path\n")
+        for p in range(prompts):
+            for v in range(VARIANTS):
+                soundfile.write(
+                    folder / f"{p}_{v}.wav", 0.2 * np.sin(2 * np.pi * (200 + p + 50 * v) * t), rate
+                )
+                manifest.write(f"p{p:03d},Prompt {p},v{v},0,{p}_{v}.wav\n")
+    return database_url
+
+
+def fill_form(page: str) -> tuple[dict[str, str], list[str], float]:
+    """The answer a rater who heard every clip posts, the clips' URLs, and their total duration."""
+    form = {"csrfmiddlewaretoken": re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)}
+    clips = re.findall(r'data-label="([A-Z0-9]+)" data-duration="([0-9.]+)"', page)
+    for name in set(re.findall(r'type="radio" name="([^"]+)"', page)):
+        values = re.findall(rf'type="radio" name="{re.escape(name)}" value="([^"]+)"', page)
+        values = values or re.findall(rf'name="{re.escape(name)}" value="([^"]+)"', page)
+        form[name] = values[len(values) // 2]
+    for label, duration in clips:
+        form.update({f"plays_{label}": "1", f"seconds_{label}": duration, f"ended_{label}": "True"})
+        form[f"events_{label}"] = f'[["play", 0], ["ended", {duration}]]'
+    sources = re.findall(r'<audio[^>]* src="([^"]+)"', page)
+    return form, sources, sum(float(d) for _, d in clips)
+
+
+def cpu(call, *args, **kwargs):
+    """The process CPU seconds of one call, and what it returned."""
+    started = time.process_time()
+    response = call(*args, **kwargs)
+    return time.process_time() - started, response
+
+
+def measure(args, study_slug: str) -> dict[str, list[float]]:
+    from django.test import Client
+
+    from ratings import services
+    from ratings.models import Study
+
+    study = Study.objects.get(slug=study_slug)
+    raters = services.raters_invite(study=study, count=args.cycles + args.warmup)
+    times: dict[str, list[float]] = {"trivial": [], "claim": [], "task page": [], "audio": [], "submit": []}
+    errors = 0
+    # One client, so one handler whose middleware loads once (as in a server), its cookies cleared for
+    # each rater as a new browser's would be.
+    client = Client(enforce_csrf_checks=True, HTTP_HOST="127.0.0.1")
+    for cycle, rater in enumerate(raters):
+        warm = cycle >= args.warmup
+        client.cookies.clear()
+        spent, response = cpu(client.get, "/trivial/")
+        times["trivial"].append(spent) if warm else None
+        spent, response = cpu(client.get, f"/r/{rater.token}/next/")
+        location = response.get("Location", "")
+        if response.status_code != 302 or "/done/" in location:
+            errors += 1
+            continue
+        times["claim"].append(spent) if warm else None
+        spent, response = cpu(client.get, location)
+        shown = time.monotonic()
+        times["task page"].append(spent) if warm else None
+        form, sources, listening_s = fill_form(response.content.decode())
+        for source in sources:
+            spent, audio = cpu(client.get, source, HTTP_RANGE="bytes=0-")
+            b"".join(getattr(audio, "streaming_content", [audio.content]))
+            times["audio"].append(spent) if warm else None
+        time.sleep(max(0.0, shown + listening_s + args.extra_wait - time.monotonic()))  # as a rater listens
+        spent, response = cpu(client.post, location, form)
+        if response.status_code != 302:
+            errors += 1
+            print(f"submit answered {response.status_code}", file=sys.stderr)
+            continue
+        times["submit"].append(spent) if warm else None
+    times["errors"] = [errors]
+    return times
+
+
+def first_request(database_url: str, scratch: Path, token: str, settle_s: float) -> dict[str, float]:
+    """Seconds of a gunicorn worker's first and second request to a rater's home page, plain and with
+    evalsite/gunicorn_conf.py (preload and warm-up), each worker given settle_s to boot first."""
+    found = {}
+    for name, conf in (("plain", []), ("gunicorn_conf", ["-c", "evalsite/gunicorn_conf.py"])):
+        port = 8790
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", *conf, "evalsite.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1"],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": database_url},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    http.client.HTTPConnection("127.0.0.1", port, timeout=1).connect()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+            time.sleep(settle_s)
+            for attempt in ("first", "second"):
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+                started = time.perf_counter()
+                connection.request("GET", f"/r/{token}/", headers={"Host": "127.0.0.1"})
+                status = connection.getresponse().status
+                found[f"{name} {attempt}"] = time.perf_counter() - started
+                assert status == 200, status
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--cycles", type=int, default=30, help="Warm claim → task → clips → submit cycles measured."
+    )
+    parser.add_argument("--warmup", type=int, default=5, help="Cycles run first and not counted.")
+    parser.add_argument("--clip-seconds", type=float, default=0.5)
+    parser.add_argument(
+        "--extra-wait", type=float, default=0.2, help="Seconds waited beyond the clips' length."
+    )
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=0,
+        help="DATABASE_CONN_MAX_AGE (0, a connection per request, as compose runs).",
+    )
+    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--first-request", action="store_true", help="Also time a gunicorn worker's first request."
+    )
+    parser.add_argument("--settle", type=float, default=8.0, help="Seconds a gunicorn worker gets to boot.")
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="request-cpu-"))
+    os.environ["DATABASE_CONN_MAX_AGE"] = str(args.conn_max_age)
+    database_url = prepare(args.postgres, scratch, args.cycles + args.warmup + 5, args.clip_seconds)
+    import django
+
+    django.setup()
+    from django.test.utils import override_settings
+    from django.urls import include, path
+
+    from ratings import services
+
+    services.clips_import(study_slug="cpu", manifest=scratch / "clips" / "manifest.csv")
+    urlpatterns.extend([path("trivial/", trivial), path("", include("evalsite.urls"))])
+    with override_settings(ROOT_URLCONF=__name__):
+        times = measure(args, "cpu")
+    errors = times.pop("errors")[0]
+    base = statistics.median(times["trivial"])
+    print(
+        f"process CPU per warm request, median of {args.cycles} cycles ({os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.1f}, DATABASE_CONN_MAX_AGE={args.conn_max_age}); errors: {errors}"
+    )
+    for name, values in times.items():
+        median = statistics.median(values) if values else float("nan")
+        print(f"{name:>10}: {1000 * median:7.2f} ms  ({median / base:5.1f}x trivial, n={len(values)})")
+    if args.first_request:
+        from ratings.models import Study
+
+        token = services.raters_invite(study=Study.objects.get(slug="cpu"), count=1)[0].token
+        for name, seconds in first_request(database_url, scratch, token, args.settle).items():
+            print(f"gunicorn {name} request to a rater's home: {1000 * seconds:7.1f} ms")
+    sys.exit(1 if errors else 0)
+
+
+if __name__ == "__main__":
+    main()

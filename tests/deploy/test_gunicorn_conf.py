@@ -1,0 +1,30 @@
+"""evalsite/gunicorn_conf.py: the master loads and warms the app before forking, without torch and
+without a database connection the workers would share."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.deploy.conftest import ROOT
+
+WARM_UP = (
+    "import json, sys, django; django.setup()\n"
+    "import runpy; conf = runpy.run_path('evalsite/gunicorn_conf.py')\n"
+    "from django.db import connection\n"
+    "loaded = conf['warm_up']()\n"
+    "print(json.dumps({'preload': conf['preload_app'], 'templates': loaded, 'torch': 'torch' in sys.modules,\n"
+    "  'views': 'ratings.views' in sys.modules and 'launches.views' in sys.modules,\n"
+    "  'connected': connection.connection is not None}))\n"
+)
+
+
+def test_the_master_imports_every_view_and_compiles_our_templates_before_forking(tmp_path):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "evalsite.settings", "COUNTERPOINT_VAR_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", WARM_UP], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["preload"] and found["views"] and found["templates"] >= 20
+    assert not found["torch"] and not found["connected"]
