@@ -1,5 +1,6 @@
 .PHONY: setup demo test lint
 
+# Everything runs in the project's own virtual environment, .venv, which `make setup` creates.
 setup:
 	bash scripts/setup.sh
 
@@ -9,5 +10,5 @@ demo: setup
 test: setup
 	bash scripts/test.sh
 
-lint:
-	ruff check . && ruff format --check .
+lint: setup
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -1,4 +1,4 @@
-"""Statistics of listening studies: plain Python (pandas, scipy, statsmodels, krippendorff, choix), no Django.
+"""Statistics of listening studies: plain Python (pandas, scipy, statsmodels, krippendorff), no Django.
 
 The Django layer that reads a study's ratings is the ``reports`` app.
 """

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import choix
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -125,10 +124,53 @@ def bradley_terry(
     are the maximum-likelihood estimate (which needs a connected, unseparated design). ``initial``
     starts the iterations (the bootstrap starts from the full sample's strengths); ``tolerance`` is choix's ``tol``.
     """
-    strengths = choix.ilsr_pairwise_dense(
-        wins, alpha=regularization, initial_params=initial, max_iter=BT_MAX_ITERATIONS, tol=tolerance
-    )
-    return strengths - strengths.mean()
+    return bradley_terry_many(
+        wins[None], regularization=regularization, initial=initial, tolerance=tolerance
+    )[0]
+
+
+def bradley_terry_many(
+    wins: np.ndarray,
+    *,
+    regularization: float = BT_REGULARIZATION,
+    initial: np.ndarray | None = None,
+    tolerance: float = 1e-8,
+) -> np.ndarray:
+    """``bradley_terry`` of each win matrix in a stack (shape fits × k × k), all fits iterated at once.
+
+    choix's ``ilsr_pairwise_dense`` step by step, in numpy over the stack: each iteration is one Luce
+    spectral ranking (the stationary distribution of a k-state Markov chain whose rates are the wins
+    over the current weights), and a fit stops, as choix's does, at the first iteration that moves its
+    centred strengths by at most ``tolerance`` × k (L1) from the iteration before. The bootstrap's 2000
+    fits take one numpy pass per iteration instead of 2000 calls of choix (tests compare the two).
+    """
+    fits, k = wins.shape[0], wins.shape[-1]
+    diagonal = np.arange(k)
+    rates_in = np.swapaxes(wins, -1, -2)
+    params = np.zeros((fits, k)) if initial is None else np.broadcast_to(initial, (fits, k)).astype(float)
+    result = np.empty((fits, k))
+    running = np.arange(fits)
+    previous = None
+    for _ in range(BT_MAX_ITERATIONS):
+        weights = np.exp(params - params.mean(axis=1, keepdims=True))
+        weights *= k / weights.sum(axis=1, keepdims=True)
+        chain = regularization + rates_in[running] / (weights[:, :, None] + weights[:, None, :])
+        chain[:, diagonal, diagonal] -= chain.sum(axis=2)
+        # The stationary distribution π: πᵀ·chain = 0 with Σπ = 1 in place of the last (redundant) equation.
+        balance = np.swapaxes(chain, 1, 2)
+        balance[:, -1, :] = 1.0
+        unit = np.zeros((len(running), k, 1))
+        unit[:, -1] = 1.0
+        logs = np.log(np.linalg.solve(balance, unit)[:, :, 0])
+        params = logs - logs.mean(axis=1, keepdims=True)
+        if previous is not None:
+            done = np.abs(previous - params).sum(axis=1) <= tolerance * k
+            result[running[done]] = params[done]
+            running, params = running[~done], params[~done]
+            if not len(running):
+                return result - result.mean(axis=1, keepdims=True)
+        previous = params
+    raise RuntimeError(f"Bradley–Terry: did not converge after {BT_MAX_ITERATIONS} iterations")
 
 
 def _connected(wins: np.ndarray) -> bool:
@@ -161,11 +203,13 @@ def strengths_with_bootstrap(
     def resampled_strengths(prompts: np.ndarray, axis: int = -1) -> np.ndarray:
         """Strengths of each resample of prompt indices (scipy passes axis=-1), variants on the first axis."""
         rows = prompts.reshape(-1, prompts.shape[-1])
-        fits = [
-            bradley_terry(matrices[row].sum(axis=0), initial=strengths, tolerance=BT_RESAMPLE_TOLERANCE)
-            for row in rows
-        ]
-        return np.moveaxis(np.reshape(fits, (*prompts.shape[:-1], len(order))), -1, 0)
+        # How often each prompt is drawn in each resample; its win matrices summed that many times
+        # (sums of halves, so exact in any order).
+        draws = np.zeros((len(rows), len(matrices)))
+        np.add.at(draws, (np.arange(len(rows))[:, None], rows), 1.0)
+        resampled_wins = (draws @ matrices.reshape(len(matrices), -1)).reshape(-1, len(order), len(order))
+        fits = bradley_terry_many(resampled_wins, initial=strengths, tolerance=BT_RESAMPLE_TOLERANCE)
+        return np.moveaxis(fits.reshape(*prompts.shape[:-1], len(order)), -1, 0)
 
     if len(matrices) > 1:
         interval = stats.bootstrap(

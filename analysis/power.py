@@ -19,8 +19,7 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from statsmodels.stats.power import ttest_power
+from scipy import special, stats
 
 from .data import CRITERIA
 from .diversity import diversity_order, oriented
@@ -37,7 +36,7 @@ RATER_COUNTS = (1, 2, 3, 5)
 def paired_test_power(
     n_prompts: int, *, difference: float, sd_prompt: float, sd_rater: float, raters: int, alpha: float = ALPHA
 ) -> float:
-    """Power of the two-sided signed-rank test on n prompts' mean differences (statsmodels' t-test power).
+    """Power of the two-sided signed-rank test on n prompts' mean differences (the paired t-test's power).
 
     The paired t-test's power at the Wilcoxon test's efficiency, 3/π (see the module docstring).
 
@@ -50,14 +49,27 @@ def paired_test_power(
     return float(_paired_powers(np.array([n_prompts]), effect=difference / sd, alpha=alpha)[0])
 
 
+def t_test_power(effect: float, nobs: np.ndarray, alpha: float) -> np.ndarray:
+    """statsmodels' two-sided ``ttest_power(effect, nobs, alpha)``, in the same arithmetic (for 0 < alpha < 1
+    and nobs > 1, the only ones asked for here).
+
+    The critical values are scipy's ``stats.t.isf``/``ppf`` through ``special.stdtrit`` directly (the
+    same numbers, without the generic distribution machinery, which the power searches call a few
+    hundred times per report).
+    """
+    nobs = np.asarray(nobs, dtype=float)
+    df = nobs - 1
+    noncentrality = effect * np.sqrt(nobs)
+    upper, lower = -special.stdtrit(df, alpha / 2), special.stdtrit(df, alpha / 2)
+    return (1 - special.nctdtr(df, noncentrality, upper)) + special.nctdtr(df, noncentrality, lower)
+
+
 def _paired_powers(n_prompts: np.ndarray, *, effect: float, alpha: float) -> np.ndarray:
     """``paired_test_power`` for many prompt counts at once, for a standardised effect."""
     powers = np.zeros(len(n_prompts))
     above_floor = 2.0 ** (1 - n_prompts.astype(float)) <= alpha
     if above_floor.any():
-        powers[above_floor] = ttest_power(
-            effect, nobs=n_prompts[above_floor] * WILCOXON_EFFICIENCY, alpha=alpha
-        )
+        powers[above_floor] = t_test_power(effect, n_prompts[above_floor] * WILCOXON_EFFICIENCY, alpha)
     # The noncentral t can give NaN far in the tail, where the power is 1.
     return np.where(np.isfinite(powers), powers, 1.0)
 

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 CONFIDENCE = 0.95
@@ -87,11 +86,21 @@ def wilcoxon_signed_rank(differences: np.ndarray) -> tuple[float, float]:
 
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
-    """Holm's step-down adjustment (statsmodels) over the p-values given; None stays None and is not counted."""
+    """Holm's step-down adjustment over the p-values given; None stays None and is not counted.
+
+    statsmodels' ``multipletests(method="holm")`` arithmetic (the sorted p-values times m, m−1, …, 1,
+    a running maximum, capped at 1), without the full garbage collection it runs on every call
+    (0.1–0.3 s in a process that has loaded pandas, scipy and matplotlib).
+    """
     present = [i for i, p in enumerate(p_values) if p is not None]
     adjusted: list[float | None] = [None] * len(p_values)
     if present:
-        corrected = multipletests([p_values[i] for i in present], method="holm")[1]
+        values = np.array([p_values[i] for i in present], dtype=float)
+        order = np.argsort(values)
+        corrected = np.empty_like(values)
+        corrected[order] = np.minimum(
+            np.maximum.accumulate(values[order] * np.arange(len(values), 0, -1)), 1.0
+        )
         for i, p in zip(present, corrected, strict=True):
             adjusted[i] = float(p)
     return adjusted

@@ -6,7 +6,16 @@ import pytest
 from scipy import stats
 
 from analysis.data import clean_diversity
-from analysis.diversity import analyse_diversity, bradley_terry, oriented, win_matrices
+from analysis.diversity import (
+    BT_REGULARIZATION,
+    BT_RESAMPLE_TOLERANCE,
+    analyse_diversity,
+    bradley_terry,
+    bradley_terry_many,
+    oriented,
+    strengths_with_bootstrap,
+    win_matrices,
+)
 from analysis.simulate import simulate_diversity
 
 STRENGTHS = {"base": 0.0, "cfg": -0.8, "rewarded": 0.7, "merged": 0.3}
@@ -103,3 +112,56 @@ def test_all_ties_give_no_win_rate_and_a_note():
     result = analyse_diversity(judgements(rows), ["x", "y"])
     assert result.pairs["win_rate"].isna().all() and result.pairs["p_value"].isna().all()
     assert any("every x vs y judgement is a tie" in note for note in result.notes)
+
+
+def test_bradley_terry_many_equals_choix_fit_by_fit_on_planted_resamples(simulated):
+    import choix
+
+    order = list(STRENGTHS)
+    _, matrices = win_matrices(oriented(simulated, order), order)
+    start = bradley_terry(matrices.sum(axis=0))
+    resamples = np.random.default_rng(3).integers(0, len(matrices), (200, len(matrices)))
+    stacked = np.stack([matrices[row].sum(axis=0) for row in resamples])
+    stacked[0, 0, :] = 0  # a variant that never wins: regularization keeps it finite
+    ours = bradley_terry_many(stacked, initial=start, tolerance=BT_RESAMPLE_TOLERANCE)
+    for wins, fit in zip(stacked, ours, strict=True):
+        expected = choix.ilsr_pairwise_dense(
+            wins, alpha=BT_REGULARIZATION, initial_params=start, max_iter=1000, tol=BT_RESAMPLE_TOLERANCE
+        )
+        assert fit == pytest.approx(expected - expected.mean(), abs=1e-12)
+    point = choix.ilsr_pairwise_dense(matrices.sum(axis=0), alpha=BT_REGULARIZATION, max_iter=1000, tol=1e-8)
+    assert start == pytest.approx(point - point.mean(), abs=1e-12)
+
+
+def test_bootstrap_intervals_equal_the_fit_by_fit_path(simulated):
+    """The bootstrap's percentile intervals, from the stacked fits, equal those of one choix fit per resample."""
+    import choix
+
+    order = list(STRENGTHS)
+    table, _ = strengths_with_bootstrap(simulated, order, draws=300, seed=4)
+    _, matrices = win_matrices(oriented(simulated, order), order)
+    start = table["strength"].to_numpy()
+
+    def one_by_one(prompts: np.ndarray, axis: int = -1) -> np.ndarray:
+        fits = []
+        for row in prompts.reshape(-1, prompts.shape[-1]):
+            fit = choix.ilsr_pairwise_dense(
+                matrices[row].sum(axis=0),
+                alpha=BT_REGULARIZATION,
+                initial_params=start,
+                max_iter=1000,
+                tol=BT_RESAMPLE_TOLERANCE,
+            )
+            fits.append(fit - fit.mean())
+        return np.moveaxis(np.reshape(fits, (*prompts.shape[:-1], len(order))), -1, 0)
+
+    expected = stats.bootstrap(
+        (np.arange(len(matrices)),),
+        one_by_one,
+        vectorized=True,
+        n_resamples=300,
+        method="percentile",
+        rng=np.random.default_rng(4),
+    ).confidence_interval
+    assert table["ci_low"].to_numpy() == pytest.approx(expected.low, abs=1e-12)
+    assert table["ci_high"].to_numpy() == pytest.approx(expected.high, abs=1e-12)

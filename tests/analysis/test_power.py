@@ -16,6 +16,7 @@ from analysis.power import (
     prompts_for_paired_test,
     prompts_for_win_rate,
     quality_power_table,
+    t_test_power,
 )
 from analysis.simulate import simulate_diversity, simulate_quality
 
@@ -26,6 +27,18 @@ def test_paired_power_is_the_t_test_power_at_the_wilcoxon_efficiency():
     power = paired_test_power(40, difference=0.3, sd_prompt=0.4, sd_rater=0.6, raters=3)
     effect = 0.3 / math.sqrt(0.4**2 + 0.6**2 / 3)
     assert power == pytest.approx(TTestPower().power(effect, nobs=40 * WILCOXON_EFFICIENCY, alpha=0.05))
+
+
+def test_t_test_power_equals_statsmodels_bit_for_bit():
+    from statsmodels.stats.power import ttest_power
+
+    rng = np.random.default_rng(2)
+    for _ in range(300):
+        effect = rng.normal() * rng.choice([0.01, 0.3, 2.0])
+        nobs = rng.integers(2, 5000, size=rng.integers(1, 20)) * WILCOXON_EFFICIENCY
+        alpha = rng.choice([0.01, 0.05, 0.1, 0.5])
+        ours, expected = t_test_power(effect, nobs, alpha), ttest_power(effect, nobs=nobs, alpha=alpha)
+        assert np.array_equal(ours, expected, equal_nan=True)  # NaN far in the tail, in both
 
 
 def test_prompts_needed_is_the_smallest_reaching_80_percent_and_fewer_with_more_raters():

@@ -75,6 +75,19 @@ def test_holm_leaves_none_out_and_equals_the_step_down_maximum():
     assert holm([None, None]) == [None, None]
 
 
+def test_holm_equals_statsmodels_multipletests_bit_for_bit():
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        p = rng.random(rng.integers(1, 40)) ** 3
+        if trial % 3 == 0:
+            p = np.round(p, 2)  # ties
+        if trial % 5 == 0:
+            p[: len(p) // 2] = 1.0
+        assert holm(list(p)) == multipletests(p, method="holm")[1].tolist()
+
+
 def test_wilson_interval_is_the_score_interval():
     low, high = wilson_interval(7, 10)
     z = stats.norm.ppf(0.975)
