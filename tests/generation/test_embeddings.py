@@ -67,3 +67,19 @@ def test_vicreg_has_no_negatives_and_punishes_collapse():
     assert float(vicreg(collapsed, collapsed, (25.0, 25.0, 1.0))) > 45
     # disagreeing views cost their mean squared difference
     assert float(vicreg(spread, spread + 1.0, (1.0, 0.0, 0.0))) == 1.0
+
+
+def test_the_committed_v3_bundle_trained_its_held_out_embedding_on_other_clips():
+    from pathlib import Path
+
+    from generation.embeddings import Embeddings
+
+    path = Path(__file__).resolve().parents[2] / "generation" / "checkpoints" / "demo-v3-embeddings.pt"
+    emb = Embeddings.load(path)
+    assert emb.heldout_encoder.cfg.kind == "semitone" and emb.reward_encoder.cfg.kind == "symbolic"
+    cfg = EMBEDDING_PRESETS["demo"]
+    reward_clips, heldout_clips = embedding_clips(cfg)
+    recorded = emb.report["train_clips_sha256"]
+    assert recorded["reward_and_mulan"] == clips_digest(reward_clips.tokens[: cfg.n_clips])
+    assert recorded["heldout"] == clips_digest(heldout_clips.tokens[: cfg.n_clips])
+    assert {t.tobytes() for t in reward_clips.tokens}.isdisjoint({t.tobytes() for t in heldout_clips.tokens})
