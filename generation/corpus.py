@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-CORPUS_VERSION = "v2"  # v2: caption noise
+CORPUS_VERSION = "v3"  # v2: caption noise; v3: free choices weighted per genre, genre keys and hooks
 
 # --- musical vocabulary -------------------------------------------------------------------------------
 
@@ -108,6 +109,26 @@ class Genre:
     melody_styles: tuple[str, ...]
     minor_prob: float
     progressions: tuple[tuple[int, ...], ...] = ((0, 3, 4, 0), (0, 5, 3, 4), (0, 4, 5, 3), (5, 3, 0, 4))
+    keys: tuple[int, ...] = (0, 7, 2)  # the genre's favourite keys (0 = C), most favoured first
+
+
+# Every free choice of a genre (tempo bin, lead, bass, kit, drum pattern, bass figure, melodic style, chord
+# progression, its favourite keys) is listed most typical first and drawn with weights 2^-i: each genre has
+# a signature and a tail of choices it shares with other genres, as real genres do. The tail is the room for
+# diversity inside a caption; the signature is what guidance (CFG) pulls a sample towards.
+KEY_FAVOUR = 0.8  # share of pieces in one of their genre's favourite keys (else any of the 12)
+HOOK_PROB = 0.5  # share of a piece's motifs that are one of its genre's hooks (else composed afresh)
+
+
+def weights(n: int) -> np.ndarray:
+    """The draw weights of n choices listed most typical first: proportional to 2^-i."""
+    w = 0.5 ** np.arange(n)
+    return w / w.sum()
+
+
+def pick(options: tuple, rng: np.random.Generator):
+    """One of ``options`` (most typical first), drawn with ``weights``."""
+    return options[int(rng.choice(len(options), p=weights(len(options))))]
 
 
 GENRES: dict[str, Genre] = {
@@ -115,111 +136,145 @@ GENRES: dict[str, Genre] = {
     for g in (
         Genre(
             "rock",
-            (7, 8, 9, 10, 11),
-            ("distorted_guitar", "distorted_guitar", "baritone_voice"),
+            (9, 10, 8, 11, 7),
+            ("distorted_guitar", "baritone_voice", "organ"),
             ("electric_bass",),
             ("acoustic",),
             (
                 (K | H, H, S | H, H, K | H, K | H, S | H, H),
                 (K | H, H, S | H, K | H, K | H, H, S | H, H),
                 (K | R, R, S | R, R, K | R, K | R, S | R, R),
+                (K | H, H, S | H, H, H, K | H, S | H, K | H),
             ),
-            ("eighths", "root_fifth"),
-            ("riff", "syncopated"),
+            ("eighths", "root_fifth", "root_whole"),
+            ("riff", "syncopated", "stepwise", "long"),
             0.5,
             ((0, 3, 4, 0), (0, 6, 3, 0), (0, 4, 5, 3), (0, 0, 3, 4)),
+            (4, 9, 2, 7),
         ),
         Genre(
             "opera",
-            (0, 1, 2, 3),
-            ("soprano_voice", "soprano_voice", "baritone_voice"),
+            (1, 0, 2, 3),
+            ("soprano_voice", "baritone_voice"),
             ("cello", "none"),
             ("none",),
             ((0,) * 8,),
-            ("root_whole",),
-            ("long",),
+            ("root_whole", "root_fifth"),
+            ("long", "stepwise", "arpeggio"),
             0.5,
+            keys=(10, 3, 5, 8),
         ),
         Genre(
             "jazz",
-            (3, 4, 5, 6, 7),
-            ("saxophone", "piano"),
+            (5, 4, 6, 3, 7),
+            ("saxophone", "piano", "organ"),
             ("upright_bass",),
             ("acoustic",),
-            ((R, 0, R | H, R, R, 0, R | H, R), (R | K, 0, R | H, 0, R, R, R | H, 0)),
-            ("walking",),
-            ("syncopated", "stepwise"),
+            (
+                (R, 0, R | H, R, R, 0, R | H, R),
+                (R | K, 0, R | H, 0, R, R, R | H, 0),
+                (R, R, R | H | S, 0, R, R, R | H, S),
+            ),
+            ("walking", "root_fifth"),
+            ("syncopated", "stepwise", "arpeggio", "riff"),
             0.4,
             ((1, 4, 0, 0), (0, 5, 1, 4), (1, 4, 0, 5)),
+            (5, 10, 3, 0),
         ),
         Genre(
             "techno",
-            (7, 8, 9),
-            ("synth_lead",),
+            (8, 9, 7, 10),
+            ("synth_lead", "organ"),
             ("synth_bass",),
             ("electronic",),
-            ((K, H, K | S, H, K, H, K | S, H), (K, R, K | S, R, K, R, K | S, R), (K, 0, K, H, K, 0, K, H)),
-            ("offbeat",),
-            ("arpeggio", "riff"),
+            (
+                (K, H, K | S, H, K, H, K | S, H),
+                (K, R, K | S, R, K, R, K | S, R),
+                (K, 0, K, H, K, 0, K, H),
+                (K | H, H, K | S | H, H, K | H, H, K | S | H, R),
+            ),
+            ("offbeat", "eighths"),
+            ("arpeggio", "riff", "syncopated"),
             0.7,
             ((0, 0, 5, 5), (0, 5, 3, 4), (0, 0, 0, 0)),
+            (9, 5, 7, 2),
         ),
         Genre(
             "folk",
-            (2, 3, 4, 5, 6),
+            (4, 3, 5, 2, 6),
             ("acoustic_guitar", "flute"),
             ("none", "upright_bass"),
             ("none", "acoustic"),
-            ((K, 0, 0, 0, S, 0, 0, 0), (K, 0, H, 0, K | S, 0, H, 0)),
-            ("root_fifth", "root_whole"),
-            ("stepwise", "arpeggio"),
+            ((K, 0, 0, 0, S, 0, 0, 0), (K, 0, H, 0, K | S, 0, H, 0), (K, 0, 0, S, K, 0, 0, S)),
+            ("root_fifth", "root_whole", "walking"),
+            ("stepwise", "arpeggio", "long"),
             0.35,
+            keys=(7, 2, 0, 9),
         ),
         Genre(
             "classical",
-            (1, 2, 3, 4, 5),
+            (3, 2, 4, 1, 5),
             ("piano", "strings"),
             ("cello", "none"),
             ("none",),
             ((0,) * 8,),
             ("root_whole", "root_fifth"),
-            ("arpeggio", "stepwise"),
+            ("arpeggio", "stepwise", "long"),
             0.4,
+            keys=(0, 7, 2, 5),
         ),
         Genre(
             "hip_hop",
-            (2, 3, 4),
+            (3, 2, 4),
             ("piano", "synth_lead", "organ"),
             ("synth_bass",),
             ("electronic",),
-            ((K | H, H, S | H, K | H, H, K | H, S | H, H), (K | H, 0, S | H, 0, K | H, K, S | H, H)),
-            ("root_fifth", "offbeat"),
-            ("syncopated", "long"),
+            (
+                (K | H, H, S | H, K | H, H, K | H, S | H, H),
+                (K | H, 0, S | H, 0, K | H, K, S | H, H),
+                (K | H, H, S | H, H, 0, K | H, S | H, K),
+            ),
+            ("root_fifth", "offbeat", "root_whole"),
+            ("syncopated", "long", "riff"),
             0.7,
+            keys=(1, 6, 8, 11),
         ),
         Genre(
             "reggae",
-            (0, 1, 2, 3),
+            (1, 0, 2, 3),
             ("organ", "acoustic_guitar"),
             ("electric_bass",),
             ("acoustic",),
-            ((H, H, H, H, K | S | H, H, H, H), (H, 0, H, 0, K | S | H, 0, H, H)),
-            ("root_fifth", "walking"),
-            ("syncopated", "riff"),
+            (
+                (H, H, H, H, K | S | H, H, H, H),
+                (H, 0, H, 0, K | S | H, 0, H, H),
+                (0, H, 0, H, K | S, H, 0, H),
+            ),
+            ("root_fifth", "walking", "offbeat"),
+            ("syncopated", "riff", "stepwise"),
             0.3,
+            keys=(7, 9, 0, 2),
         ),
     )
 }
 
 RHYTHMS = {  # onset steps within a bar, per melodic style
-    "long": ((0,), (0, 4), (0, 6), (0, 2, 4)),
-    "stepwise": ((0, 2, 4, 6), (0, 2, 3, 4, 6), (0, 1, 2, 4, 6), (0, 2, 4, 5, 6)),
-    "riff": ((0, 1, 3, 4, 6), (0, 2, 3, 5, 6), (0, 1, 2, 3, 4, 6), (0, 3, 4, 6, 7)),
-    "arpeggio": ((0, 1, 2, 3, 4, 5, 6, 7), (0, 1, 2, 4, 5, 6), (0, 2, 3, 4, 6, 7)),
-    "syncopated": ((0, 3, 6), (1, 3, 4, 6), (0, 3, 5, 7), (0, 2, 5)),
+    "long": ((0,), (0, 4), (0, 6), (0, 2, 4), (0, 3), (0, 4, 6)),
+    "stepwise": (
+        (0, 2, 4, 6),
+        (0, 2, 3, 4, 6),
+        (0, 1, 2, 4, 6),
+        (0, 2, 4, 5, 6),
+        (0, 2, 4, 6, 7),
+        (0, 1, 2, 3, 4),
+    ),
+    "riff": ((0, 1, 3, 4, 6), (0, 2, 3, 5, 6), (0, 1, 2, 3, 4, 6), (0, 3, 4, 6, 7), (0, 1, 3, 5, 6, 7)),
+    "arpeggio": ((0, 1, 2, 3, 4, 5, 6, 7), (0, 1, 2, 4, 5, 6), (0, 2, 3, 4, 6, 7), (0, 1, 2, 3, 5, 6, 7)),
+    "syncopated": ((0, 3, 6), (1, 3, 4, 6), (0, 3, 5, 7), (0, 2, 5), (1, 4, 6), (0, 3, 4, 7)),
 }
 CENTER_DEGREE = {"long": 5, "stepwise": 3, "riff": 1, "arpeggio": 2, "syncopated": 3}
 FORMS = ("AABA", "ABAB", "AAAB", "ABAC", "AABB")
+CENTER_SHIFTS = (0, -1, 1)  # the melody's centre around its style's, most typical first
 
 
 # --- captions ---------------------------------------------------------------------------------------
@@ -370,14 +425,16 @@ class Prompt:
 
 def sample_attributes(rng: np.random.Generator) -> Attributes:
     genre = GENRES[list(GENRES)[rng.integers(len(GENRES))]]
+    tempo_bin = int(pick(genre.tempo_bins, rng))
+    key = int(pick(genre.keys, rng)) if rng.random() < KEY_FAVOUR else int(rng.integers(N_KEYS))
     return Attributes(
         genre=genre.name,
-        tempo_bin=int(rng.choice(genre.tempo_bins)),
-        key=int(rng.integers(N_KEYS)),
+        tempo_bin=tempo_bin,
+        key=key,
         mode="minor" if rng.random() < genre.minor_prob else "major",
-        lead=str(rng.choice(genre.leads)),
-        bass=str(rng.choice(genre.basses)),
-        kit=str(rng.choice(genre.kits)),
+        lead=str(pick(genre.leads, rng)),
+        bass=str(pick(genre.basses, rng)),
+        kit=str(pick(genre.kits, rng)),
     )
 
 
@@ -445,6 +502,17 @@ def _motif(style: str, rng: np.random.Generator) -> list[tuple[int, int, int]]:
     return notes
 
 
+def _hooks() -> dict[tuple[str, str], tuple[tuple[tuple[int, int, int], ...], ...]]:
+    """Two signature motifs per genre and melodic style (its "hooks"), fixed for the corpus version."""
+    out = {}
+    for genre in GENRES.values():
+        for style in genre.melody_styles:
+            seed = zlib.crc32(f"hook:{genre.name}:{style}".encode())
+            rng = np.random.default_rng(seed)
+            out[genre.name, style] = tuple(tuple(_motif(style, rng)) for _ in range(2))
+    return out
+
+
 def _bass_bar(style: str, root: int, rng: np.random.Generator) -> list[tuple[int, int, int]]:
     if style == "root_whole":
         return [(0, 8, root)]
@@ -481,13 +549,16 @@ def compose(attrs: Attributes, rng: np.random.Generator) -> np.ndarray:
 def compose_traced(attrs: Attributes, rng: np.random.Generator) -> tuple[np.ndarray, Composition]:
     """``compose`` that also returns what it drew (the same draws from ``rng``, so the same corpus)."""
     genre = GENRES[attrs.genre]
-    progression = genre.progressions[rng.integers(len(genre.progressions))]
+    progression = pick(genre.progressions, rng)
     form = FORMS[rng.integers(len(FORMS))]
-    style = str(rng.choice(genre.melody_styles))
-    center = CENTER_DEGREE[style] + int(rng.integers(-1, 2))
-    motifs = {name: _motif(style, rng) for name in sorted(set(form))}
-    bass_style = str(rng.choice(genre.bass_styles))
-    drum_bar = genre.drum_bars[rng.integers(len(genre.drum_bars))]
+    style = str(pick(genre.melody_styles, rng))
+    center = CENTER_DEGREE[style] + int(pick(CENTER_SHIFTS, rng))
+    motifs = {
+        name: list(pick(HOOKS[genre.name, style], rng)) if rng.random() < HOOK_PROB else _motif(style, rng)
+        for name in sorted(set(form))
+    }
+    bass_style = str(pick(genre.bass_styles, rng))
+    drum_bar = pick(genre.drum_bars, rng)
     lead = np.full(N_STEPS, REST)
     bass = np.full(N_STEPS, REST)
     lead_notes, bass_notes = [], []
@@ -533,6 +604,9 @@ def compose_traced(attrs: Attributes, rng: np.random.Generator) -> tuple[np.ndar
         fill=fill,
     )
     return tokens, composition
+
+
+HOOKS = _hooks()
 
 
 # --- decoding and validity ------------------------------------------------------------------------

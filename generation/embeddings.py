@@ -6,8 +6,13 @@ folder of audio (``train_audio_embeddings``, the reward and held-out similarity 
 - ``reward``: a music-similarity embedding of the score as rendered per step (pitch classes, register,
   onsets, bass, drums, instruments, tempo), trained self-supervised with the first and last two bars of a
   clip as a positive pair. It needs no audio, so the diversity reward costs well under a millisecond a clip.
-- ``heldout``: a music-similarity embedding of the log-mel of the rendered audio, first and last 4 s as the
-  positive pair, another seed: the RL never sees it, so evaluation uses it.
+- ``heldout``: a music-similarity embedding the RL never sees, so evaluation uses it, independent of the reward
+  one in every way the training allows: other clips (each corpus clip goes to one side by a hash of its
+  tokens, ``clip_side``; the reward and MuLan train on side 0, it on side 1), another input (a semitone
+  spectrogram of the rendered audio, not the score), another architecture (2-D convolutions over time and
+  pitch, not 1-D over time), another objective (VICReg: invariance, variance and covariance terms, no
+  negatives, instead of InfoNCE) and another seed. A bundle trained on a folder of audio keeps the older
+  held-out kind (log-mel, 1-D convolutions, InfoNCE, another seed).
 
 Audio inputs are resampled to the bundle's ``sample_rate`` (the built-in renderer's 16 kHz), so clips of any
 backend are scored alike. The symbolic reward embedding reads the built-in model's tokens: a shortcut that
@@ -16,6 +21,7 @@ only the built-in backend can use; a bundle trained on audio has an audio reward
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -36,6 +42,7 @@ from generation.corpus import (
     N_STEPS,
     PAD_WORD,
     TEXT_VOCAB,
+    TokenDataset,
     build_split,
     decode,
     encode_text,
@@ -126,12 +133,42 @@ def symbolic_features(tokens: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
+SEMITONE_FFT, SEMITONE_HOP = 2048, 1024
+SEMITONE_LOW, N_SEMITONES = 36, 72  # MIDI C2 .. B7
+
+
+@lru_cache(maxsize=4)
+def semitone_filterbank(sr: int = SAMPLE_RATE) -> torch.Tensor:
+    """(N_SEMITONES, bins): each band a triangle one semitone either side of its centre in log frequency
+    (at least the nearest FFT bin, where bins are wider than semitones), normalised to sum 1."""
+    bins = np.fft.rfftfreq(SEMITONE_FFT, 1 / sr)
+    midi = 69 + 12 * np.log2(np.maximum(bins, 1e-3) / 440.0)
+    fb = np.zeros((N_SEMITONES, len(bins)))
+    for i in range(N_SEMITONES):
+        centre = SEMITONE_LOW + i
+        fb[i] = np.clip(1 - np.abs(midi - centre), 0, None)
+        if fb[i].sum() == 0:
+            fb[i, int(np.argmin(np.abs(midi - centre)))] = 1.0
+        fb[i] /= fb[i].sum()
+    return torch.tensor(fb, dtype=torch.float32)
+
+
+def semitone_spectrogram(audio: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """(B, samples) audio to (B, frames, N_SEMITONES) log power per semitone, frames = samples // 1024: the
+    held-out embedding's input (pitch on a musical scale, coarser in time than the log-mel)."""
+    x = torch.as_tensor(np.asarray(audio), dtype=torch.float32)
+    window = torch.hann_window(SEMITONE_FFT)
+    spec = torch.stft(x, SEMITONE_FFT, SEMITONE_HOP, window=window, center=True, return_complex=True)
+    power = spec.abs().pow(2)[..., : x.shape[-1] // SEMITONE_HOP]
+    return torch.log(semitone_filterbank() @ power + 1e-4).transpose(1, 2).contiguous()
+
+
 # --- encoders ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    kind: str  # "text" | "audio" | "symbolic"
+    kind: str  # "text" | "audio" (log-mel) | "symbolic" (the score) | "semitone" (semitone spectrogram)
     dim: int = 64
     hidden: int = 128
 
@@ -160,6 +197,35 @@ class SequenceEncoder(nn.Module):
         x = ((frames - self.shift) / self.scale).transpose(1, 2)
         x = self.convs(x)
         return F.normalize(self.proj(torch.cat([x.mean(-1), x.amax(-1)], dim=-1)), dim=-1)
+
+
+class SpectrogramConvEncoder(nn.Module):
+    """Frames (B, T, F) as a one-channel image -> three strided 3x3 2-D convolutions over time and pitch ->
+    mean and max pooling -> projection; ``forward`` gives the unit vector, ``raw`` the projection (what
+    VICReg trains)."""
+
+    def __init__(self, cfg: EncoderConfig, in_channels: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        c = max(8, cfg.hidden // 4)
+        self.register_buffer("shift", torch.zeros(in_channels))
+        self.register_buffer("scale", torch.ones(in_channels))
+        self.convs = nn.Sequential(
+            nn.Conv2d(1, c, 3, 2, 1),
+            nn.GELU(),
+            nn.Conv2d(c, 2 * c, 3, 2, 1),
+            nn.GELU(),
+            nn.Conv2d(2 * c, 4 * c, 3, 2, 1),
+            nn.GELU(),
+        )
+        self.proj = nn.Sequential(nn.Linear(8 * c, cfg.hidden), nn.GELU(), nn.Linear(cfg.hidden, cfg.dim))
+
+    def raw(self, frames: torch.Tensor) -> torch.Tensor:
+        x = self.convs(((frames - self.shift) / self.scale)[:, None])
+        return self.proj(torch.cat([x.mean((2, 3)), x.amax((2, 3))], dim=-1))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.raw(frames), dim=-1)
 
 
 class TextEncoder(nn.Module):
@@ -217,8 +283,11 @@ class Embeddings:
                 "diversity only; pass a bundle with one for text adherence"
             )
 
-    def _frames(self, audio: np.ndarray, sr: int | None) -> torch.Tensor:
-        return log_mel(resample(audio, sr or self.sample_rate, self.sample_rate)).transpose(1, 2)
+    def _frames(self, audio: np.ndarray, sr: int | None, kind: str = "audio") -> torch.Tensor:
+        audio = resample(audio, sr or self.sample_rate, self.sample_rate)
+        if kind == "semitone":
+            return semitone_spectrogram(audio)
+        return log_mel(audio).transpose(1, 2)
 
     @torch.no_grad()
     def embed_text(self, texts: list[str]) -> torch.Tensor:
@@ -245,7 +314,7 @@ class Embeddings:
 
     @torch.no_grad()
     def embed_heldout(self, audio: np.ndarray, sr: int | None = None) -> torch.Tensor:
-        return _two_halves(self.heldout_encoder, self._frames(audio, sr))
+        return _two_halves(self.heldout_encoder, self._frames(audio, sr, self.heldout_encoder.cfg.kind))
 
     def to_dict(self) -> dict[str, Any]:
         parts = {
@@ -302,6 +371,8 @@ class Embeddings:
 def _build(cfg: EncoderConfig) -> nn.Module:
     if cfg.kind == "text":
         return TextEncoder(cfg)
+    if cfg.kind == "semitone":
+        return SpectrogramConvEncoder(cfg, N_SEMITONES)
     return SequenceEncoder(cfg, N_MELS if cfg.kind == "audio" else N_SYMBOLIC)
 
 
@@ -325,6 +396,8 @@ class EmbeddingTrainConfig:
     dim: int = 64
     hidden: int = 128
     threads: int = 1
+    heldout_lr: float = 1e-3
+    vicreg: tuple[float, float, float] = (25.0, 25.0, 1.0)  # invariance, variance, covariance weights
 
 
 EMBEDDING_PRESETS = {
@@ -337,6 +410,24 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tens
     logits = a @ b.T / temperature
     target = torch.arange(len(a))
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def vicreg(a: torch.Tensor, b: torch.Tensor, weights: tuple[float, float, float]) -> torch.Tensor:
+    """VICReg (Bardes et al. 2022): the two views agree (mean squared error), every dimension keeps a standard
+    deviation of at least 1 over the batch, dimensions are decorrelated. No negative pairs."""
+    invariance = F.mse_loss(a, b)
+
+    def variance(z: torch.Tensor) -> torch.Tensor:
+        return F.relu(1 - torch.sqrt(z.var(0) + 1e-4)).mean()
+
+    def covariance(z: torch.Tensor) -> torch.Tensor:
+        z = z - z.mean(0)
+        cov = (z.T @ z) / (len(z) - 1)
+        off = cov - torch.diag(torch.diag(cov))
+        return off.pow(2).sum() / z.shape[1]
+
+    w_inv, w_var, w_cov = weights
+    return w_inv * invariance + w_var * (variance(a) + variance(b)) + w_cov * (covariance(a) + covariance(b))
 
 
 def _random_crop(frames: torch.Tensor, length: int, rng: np.random.Generator) -> torch.Tensor:
@@ -405,6 +496,64 @@ def train_similarity(
     }
 
 
+def train_heldout(
+    frames: torch.Tensor, n: int, seed: int, crop: int, cfg: EmbeddingTrainConfig
+) -> tuple[SpectrogramConvEncoder, dict[str, float]]:
+    """The held-out similarity encoder: 2-D convolutions over semitone-spectrogram ``frames`` (N, T, F), the
+    first ``n`` rows, trained with VICReg on a random crop of a clip's first half and one of its second
+    half. Reports half-to-half retrieval on the remaining rows."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    enc = SpectrogramConvEncoder(EncoderConfig("semitone", cfg.dim, cfg.hidden), frames.shape[2])
+    enc.shift.copy_(frames[:n].mean())  # one scale for every band: loud and quiet registers stay so
+    enc.scale.copy_(frames[:n].std().clamp(min=1e-3))
+    half = frames.shape[1] // 2
+
+    def loss(step: int) -> torch.Tensor:
+        idx = torch.from_numpy(rng.integers(0, n, cfg.batch_size))
+        first = _random_crop(frames[idx, :half], crop, rng)
+        second = _random_crop(frames[idx, half : 2 * half], crop, rng)
+        return vicreg(enc.raw(first), enc.raw(second), cfg.vicreg)
+
+    final = _fit(list(enc.parameters()), loss, cfg.steps, cfg.heldout_lr)
+    enc.eval()
+    with torch.no_grad():
+        a, b = enc(frames[n:, :half]), enc(frames[n:, half : 2 * half])
+    pool = min(100, len(a))
+    return enc, {
+        "final_train_loss": final,
+        f"val_half_to_half_top1_of_{pool}": retrieval_accuracy(a, b, pool, 1),
+        f"val_half_to_half_top5_of_{pool}": retrieval_accuracy(a, b, pool, min(5, pool)),
+    }
+
+
+def clip_side(tokens: np.ndarray) -> int:
+    """Which embeddings a corpus clip may train: 0 the reward and MuLan, 1 the held-out one (a hash of its
+    tokens, so a clip drawn twice lands on the same side)."""
+    return hashlib.sha1(np.asarray(tokens, dtype=np.int16).tobytes()).digest()[0] & 1
+
+
+def clips_digest(tokens: np.ndarray) -> str:
+    """SHA-256 over the sorted SHA-1s of clips: names a set of training clips."""
+    rows = sorted(hashlib.sha1(np.asarray(t, dtype=np.int16).tobytes()).hexdigest() for t in tokens)
+    return hashlib.sha256("".join(rows).encode()).hexdigest()
+
+
+def embedding_clips(cfg: EmbeddingTrainConfig) -> tuple[TokenDataset, TokenDataset]:
+    """(reward and MuLan clips, held-out clips): ``n_clips + n_val`` each, disjoint by ``clip_side``, from one
+    draw of the corpus (its own seed, exact captions)."""
+    want = cfg.n_clips + cfg.n_val
+    data = build_split(int(2.4 * want) + 40, seed=10_000 + cfg.seed)
+    sides = np.array([clip_side(t) for t in data.tokens])
+    out = []
+    for side in (0, 1):
+        idx = np.flatnonzero(sides == side)[:want]
+        if len(idx) < want:
+            raise ValueError(f"corpus draw too small for {want} clips on side {side}; raise the draw")
+        out.append(TokenDataset(data.tokens[idx], data.text_ids[idx], [data.texts[i] for i in idx]))
+    return out[0], out[1]
+
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
@@ -453,24 +602,32 @@ def train_embeddings(cfg: EmbeddingTrainConfig, log=print) -> Embeddings:
     """Train all three on fresh corpus draws (their own seeds); report retrieval accuracy on validation."""
     torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
-    data = build_split(cfg.n_clips + cfg.n_val, seed=10_000 + cfg.seed)
+    data, held = embedding_clips(cfg)
     audio = render_batch(data.tokens)
     mel = log_mel(audio).transpose(1, 2).contiguous()  # (N, frames, mels)
     sym = symbolic_features(data.tokens)
     text = torch.from_numpy(data.text_ids.astype(np.int64))
+    semitones = semitone_spectrogram(render_batch(held.tokens))
     n = cfg.n_clips
-    log(f"embeddings: {len(data)} clips rendered and featurised in {time.perf_counter() - t0:.1f}s")
+    log(
+        f"embeddings: {len(data)} + {len(held)} clips rendered and featurised in {time.perf_counter() - t0:.1f}s"
+    )
     report: dict[str, Any] = {"n_train_clips": n, "n_val_clips": cfg.n_val, "config": asdict(cfg)}
+    report["train_clips_sha256"] = {"reward_and_mulan": clips_digest(data.tokens[:n])}
+    report["train_clips_sha256"]["heldout"] = clips_digest(held.tokens[:n])
 
-    def similarity(kind: str, frames: torch.Tensor, seed: int, crop: int) -> SequenceEncoder:
-        enc, report[kind if kind == "audio" else "symbolic"] = train_similarity(
-            kind, frames, n, seed, crop, cfg
-        )
-        log(f"embeddings: {kind} similarity {report[kind if kind == 'audio' else 'symbolic']}")
-        return enc
-
-    reward = similarity("symbolic", sym, 1_000 + cfg.seed, N_STEPS // 2 - 4)
-    heldout = similarity("audio", mel, 2_000 + cfg.seed, mel.shape[1] // 2 - 25)
+    reward, report["symbolic"] = train_similarity("symbolic", sym, n, 1_000 + cfg.seed, N_STEPS // 2 - 4, cfg)
+    log(f"embeddings: symbolic similarity (reward) {report['symbolic']}")
+    heldout, report["heldout"] = train_heldout(
+        semitones, n, 4_000 + cfg.seed, semitones.shape[1] // 2 - 6, cfg
+    )
+    report["heldout"].update(
+        input="semitone spectrogram",
+        architecture="2-D convolutions",
+        objective="VICReg",
+        seed=4_000 + cfg.seed,
+    )
+    log(f"embeddings: held-out similarity {report['heldout']}")
 
     torch.manual_seed(3_000 + cfg.seed)
     rng = np.random.default_rng(3_000 + cfg.seed)

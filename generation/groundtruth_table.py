@@ -63,6 +63,7 @@ class Variant:
     adherence_per_prompt: np.ndarray  # (P,) generation.metrics.text_adherence
     dissim_heldout: np.ndarray  # (P, pairs) 1 - cosine of the held-out embeddings of each pair
     dissim_reward: np.ndarray  # (P, pairs) the same under the reward embedding
+    dissim_mulan: np.ndarray  # (P, pairs) the same under the adherence (MuLan) model's audio tower
     diversity_heldout: np.ndarray  # (P,) generation.metrics.diversity
     diversity_reward: np.ndarray
 
@@ -95,6 +96,7 @@ def measure(name: str, tokens: np.ndarray, specs: list, texts: list[str], emb: A
         adherence_per_prompt=text_adherence(text_emb, mulan),
         dissim_heldout=_pairs(heldout),
         dissim_reward=_pairs(reward),
+        dissim_mulan=_pairs(mulan),
         diversity_heldout=diversity(heldout),
         diversity_reward=diversity(reward),
         **extra,
@@ -134,6 +136,23 @@ def correlations(rows: list[Variant]) -> dict[str, dict[str, dict[str, float]]]:
                 np.array([getattr(r.truth, f"{gt}_prompt").mean() for r in rows]),
             )
     return {"over_samples": over_samples, "over_variants": over_variants}
+
+
+EMBEDDING_PAIRS = (("reward", "heldout"), ("reward", "mulan"), ("heldout", "mulan"))
+
+
+def embedding_agreement(rows: list[Variant]) -> dict[str, dict[str, float]]:
+    """Spearman correlation between two embeddings' dissimilarities of the same pairs of samples, pooled over
+    the base model's rows (test prompts): how far the held-out embedding is from the reward one, and each from
+    the adherence model's audio tower."""
+    base = [r for r in rows if r.gamma is not None] or rows
+    return {
+        f"{a}~{b}": _spearman(
+            np.concatenate([getattr(r, f"dissim_{a}").ravel() for r in base]),
+            np.concatenate([getattr(r, f"dissim_{b}").ravel() for r in base]),
+        )
+        for a, b in EMBEDDING_PAIRS
+    }
 
 
 def run_table(cfg: TableConfig, log: Log = print) -> dict[str, Any]:
@@ -206,6 +225,7 @@ def run_table(cfg: TableConfig, log: Log = print) -> dict[str, Any]:
             for r in rows
         ],
         "correlations": correlations(rows),
+        "embedding_agreement": embedding_agreement(rows),
         "on_prompt_tests": tests,
         "on_prompt_gamma3_vs_gamma1": {
             t["b"].split()[-1]: t["on_prompt"] for t in tests if t["b"].startswith("base gamma=3 ")
@@ -285,6 +305,19 @@ def to_markdown(result: dict[str, Any]) -> str:
             f"| {s_key} / {v_key} | {s['rho']:.3f} (n={s['n']}, p={s['p']:.2g}) "
             f"| {v['rho']:.3f} (n={v['n']}, p={v['p']:.2g}) |"
         )
+    agreement = result.get("embedding_agreement", {})
+    names = {"reward": "reward", "heldout": "held-out", "mulan": "MuLan audio tower"}
+    lines += [
+        "",
+        "Spearman rank correlation between two embeddings' dissimilarities (1 - cosine) of the same pairs of "
+        "base-model samples (every base row pooled):",
+        "",
+        "| embeddings | rho |",
+        "|---|---|",
+    ]
+    for key, v in agreement.items():
+        a, b = key.split("~")
+        lines.append(f"| {names[a]} ~ {names[b]} | {v['rho']:.3f} (n={v['n']}, p={v['p']:.2g}) |")
     parts = ("on_prompt", "on_prompt_satisfied", *ON_PARTS)
     lines += [
         "",

@@ -117,22 +117,30 @@ def _oscillators(key: Hashable, n: int) -> np.ndarray:
     f0 = midi_hz(midi)
     freq = f0 * (1 + tb.vibrato_depth * np.sin(2 * np.pi * tb.vibrato_hz * t)) if tb.vibrato_hz else f0
     phase = 2 * np.pi * (np.cumsum(np.broadcast_to(freq, t.shape)) / sr)
-    wave, scaled = np.zeros(n), np.empty(n)  # reused: a fresh large temporary costs page faults
+    wave = np.zeros(n)
     for f_mult in (1.0, 1.5) if tb.fifth else (1.0,):
         angle = f_mult * phase
         step = np.empty(n, np.complex128)  # exp(i * angle): cos and sin are twice as fast as a complex exp
         np.cos(angle, out=step.real)
         np.sin(angle, out=step.imag)
-        harmonic = step.copy()
+        amps = []
         for k, amp in enumerate(tb.harmonics, start=1):
             fk = f0 * k * f_mult
             if fk > 0.45 * sr:
                 break
+            if amp != 0.0 and tb.formants:
+                amp *= sum(np.exp(-0.5 * ((fk - c) / bw) ** 2) for c, bw in tb.formants) + 0.02
+            amps.append(amp)
+        if not amps:
+            continue
+        # sum_k amp_k z^k by Horner's rule: one in-place complex product and one scalar add per harmonic
+        total = np.full(n, amps[-1], np.complex128)
+        for amp in amps[-2::-1]:
+            total *= step
             if amp != 0.0:
-                if tb.formants:
-                    amp *= sum(np.exp(-0.5 * ((fk - c) / bw) ** 2) for c, bw in tb.formants) + 0.02
-                wave += np.multiply(harmonic.imag, amp, out=scaled)
-            harmonic *= step
+                total.real += amp
+        total *= step
+        wave += total.imag
     if tb.noise:
         wave += tb.noise * np.random.default_rng(midi).standard_normal(n) * np.abs(np.sin(phase / 2))
     return wave
@@ -172,10 +180,18 @@ def note_wave(instrument: str, midi: int, n_samples: int, sr: int = SAMPLE_RATE)
         driven /= _peak(wave) + 1e-9
         wave = np.tanh(driven, out=driven)
     note = np.multiply(wave, ENVELOPES.get((instrument, sr), n), out=np.empty(n, np.float32))
-    note[n_samples:] *= np.linspace(1.0, 0.0, rel)
+    note[n_samples:] *= _ramp(rel, down=True)
     note /= _peak(note) + 1e-9
     note.setflags(write=False)
     return note
+
+
+@lru_cache(maxsize=64)
+def _ramp(n: int, down: bool) -> np.ndarray:
+    """``np.linspace(1, 0, n)`` (down) or ``np.linspace(0, 1, n)``, made once per length."""
+    ramp = np.linspace(1.0, 0.0, n) if down else np.linspace(0.0, 1.0, n)
+    ramp.setflags(write=False)
+    return ramp
 
 
 def _peak(x: np.ndarray) -> float:
@@ -296,8 +312,8 @@ def normalise(audio: np.ndarray, sr: int = SAMPLE_RATE, out: np.ndarray | None =
         gain *= PEAK_LIMIT / peak
     out = np.multiply(audio, gain, out=np.empty(len(audio), np.float32) if out is None else out)
     fade_in, fade_out = int(0.01 * sr), int(0.05 * sr)
-    out[:fade_in] *= np.linspace(0, 1, fade_in)
-    out[-fade_out:] *= np.linspace(1, 0, fade_out)
+    out[:fade_in] *= _ramp(fade_in, down=False)
+    out[-fade_out:] *= _ramp(fade_out, down=True)
     return out
 
 

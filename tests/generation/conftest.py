@@ -36,7 +36,7 @@ def untrained_embeddings():
     c = EMBEDDING_PRESETS["tiny"]
     torch.manual_seed(0)
     return Embeddings(
-        *(_build(EncoderConfig(k, c.dim, c.hidden)) for k in ("text", "audio", "symbolic", "audio"))
+        *(_build(EncoderConfig(k, c.dim, c.hidden)) for k in ("text", "audio", "symbolic", "semitone"))
     )
 
 

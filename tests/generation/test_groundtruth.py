@@ -160,3 +160,24 @@ def test_on_prompt_diversity_of_satisfying_pairs_leaves_out_samples_that_miss_th
     inside = score([ROCK.spec], [rock]).on_prompt[0]
     assert scores.on_prompt_satisfied[0] == pytest.approx(inside) and scores.on_prompt[0] > inside
     assert np.isnan(scores.on_prompt_satisfied[1])  # one rock sample: no pair inside the prompt
+
+
+def test_a_genres_free_choices_have_a_signature_and_a_tail():
+    from collections import Counter
+
+    from generation.corpus import HOOKS, weights
+
+    assert np.allclose(weights(3), [4 / 7, 2 / 7, 1 / 7])
+    rng = np.random.default_rng(11)
+    rock = [decode_truth(t) for t in corpus_samples(ROCK, 300, rng)]
+    keys = Counter(t.key for t in rock)
+    styles = Counter(t.melody_style for t in rock)
+    # the signature (E, riffs) is the most common choice, and the tail is there: other keys and styles
+    assert keys.most_common(1)[0][0] == GENRES["rock"].keys[0] and len(keys) >= 6
+    assert styles.most_common(1)[0][0] == "riff" and len(styles) == len(GENRES["rock"].melody_styles)
+    # half of a piece's motifs are one of its genre's two hooks per style, so the hooks' rhythms open about
+    # 0.5 + 0.5 x 2/5 = 70% of riff pieces (40% if motifs were all composed afresh from the 5 riff rhythms)
+    first_bars = Counter(tuple(s for s in t.rhythm if s < 8) for t in rock if t.melody_style == "riff")
+    hook_rhythms = {tuple(onset for onset, _, _ in hook) for hook in HOOKS["rock", "riff"]}
+    assert len(hook_rhythms) == 2
+    assert sum(first_bars[r] for r in hook_rhythms) > 0.58 * sum(first_bars.values())

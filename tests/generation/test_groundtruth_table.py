@@ -23,8 +23,11 @@ def test_the_table_judges_corpus_and_base_by_ground_truth_beside_the_learned_met
     assert over_samples["dissimilarity_heldout~on_prompt"]["n"] == 4 * 4 * 3  # 3 pairs per prompt and row
     assert result["correlations"]["over_variants"]["diversity_reward~off_prompt"]["n"] == 4
     assert result["on_prompt_gamma3_vs_gamma1"]["T=1"]["n_prompts"] == 4
+    agreement = result["embedding_agreement"]
+    assert set(agreement) == {"reward~heldout", "reward~mulan", "heldout~mulan"}
+    assert agreement["reward~heldout"]["n"] == 2 * 4 * 3  # the two base rows' pairs
     md = to_markdown(json.loads(json.dumps(result)))
-    assert "| base gamma=3 T=1 |" in md and "Wilcoxon" in md
+    assert "| base gamma=3 T=1 |" in md and "Wilcoxon" in md and "| reward ~ held-out |" in md
     assert [(t["a"], t["b"]) for t in result["on_prompt_tests"]] == [
         ("corpus", "base gamma=1 T=1"),
         ("base gamma=1 T=1", "base gamma=3 T=1"),

@@ -69,13 +69,12 @@ def test_rock_song_and_opera_singer_sound_different():
     from generation.inspect import measure_pitch
 
     rng = np.random.default_rng(1)
-    for _ in range(3):
-        rock = render(corpus_samples(Prompt("Rock song", (("genre", "rock"),)), 1, rng)[0])
-        opera = render(corpus_samples(Prompt("Opera singer", (("lead", "soprano_voice"),)), 1, rng)[0])
-        # drums and distortion make rock brighter; the soprano's long sung notes are darker
-        assert (
-            measure_pitch(rock)["spectral_centroid_hz"] > measure_pitch(opera)["spectral_centroid_hz"] + 200
-        )
+    rock = corpus_samples(Prompt("Rock song", (("genre", "rock"),)), 8, rng)
+    opera = corpus_samples(Prompt("Opera singer", (("lead", "soprano_voice"),)), 8, rng)
+    # drums and distortion make rock brighter (on average: a rock song may have an organ or a baritone
+    # lead); the soprano's long sung notes are darker
+    centroid = [np.mean([measure_pitch(render(t))["spectral_centroid_hz"] for t in x]) for x in (rock, opera)]
+    assert centroid[0] > centroid[1] + 200
 
 
 REFERENCE = Path(__file__).parent / "data" / "render_reference.json"
