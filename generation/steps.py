@@ -170,6 +170,7 @@ def run_finetune(params, inputs, work: Path, runs_dir: Path, progress: Progress)
         steps=params["steps"],
         seed=params["seed"],
         constrain=params["constrain"],
+        reward=params.get("reward", "paper"),
     )
     embeddings = Embeddings.load(base["files"]["embeddings"])
     run_config = {

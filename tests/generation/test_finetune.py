@@ -11,15 +11,19 @@ from generation.finetune import (
     PRESETS,
     FinetuneConfig,
     advantages,
-    diversity_rewards,
     finetune,
     policy_gradient_surrogate,
     token_kl,
     training_prompts,
 )
 from generation.model import generate
+from generation.rewards import dissimilarities, gated_mean_dissimilarity
 
 TINY = dataclasses.replace(PRESETS["tiny"], beta=10.0)
+
+
+def diversity_rewards(emb: torch.Tensor) -> torch.Tensor:
+    return gated_mean_dissimilarity(dissimilarities(emb))
 
 
 @pytest.mark.parametrize("direction", ["reverse", "forward"])
