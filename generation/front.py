@@ -47,8 +47,8 @@ TRUTH_METRICS = ("satisfaction", "on_prompt", "off_prompt", "on_prompt_satisfied
 ALL_METRICS = (*METRICS, *TRUTH_METRICS)
 # (x, y) of each space's front: diversity against adherence
 SPACES = {
-    "learned": ("diversity_heldout", "adherence"),
     "ground_truth": ("on_prompt", "satisfaction"),
+    "learned": ("diversity_heldout", "adherence"),
 }
 CACHE_VERSION = 1  # bump when what a cached evaluation holds changes
 
@@ -101,10 +101,12 @@ FRONT_PRESETS: dict[str, FrontConfig] = {
         preset="demo",
         base="generation/checkpoints/demo.pt",
         embeddings="generation/checkpoints/demo-embeddings.pt",
+        # sized for a shared 2-core machine (docs/front.md): 9 finetunes of 60 steps, 21 evaluated variants
         finetune=replace(FINETUNE_PRESETS["demo"], steps=60, lr=2e-4, eval_every=60),
-        temperatures=(0.5, 0.6, 0.7, 0.8, 0.9),
-        n_prompts=48,
-        seeds=(0, 1),
+        temperatures=(0.6, 0.8),
+        lambdas=(0.0, 0.5, 1.0),
+        n_prompts=32,
+        seeds=(0,),
         constrain=True,
     ),
 }
