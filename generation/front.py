@@ -107,6 +107,7 @@ FRONT_PRESETS: dict[str, FrontConfig] = {
         lambdas=(0.0, 0.5, 1.0),
         n_prompts=32,
         seeds=(0,),
+        bootstrap=1000,
         constrain=True,
     ),
 }
