@@ -201,7 +201,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prompts", type=int, help="number of test prompts")
     p.add_argument("--seeds", type=int, nargs="+", help="sampling seeds (nested in each training seed)")
     p.add_argument("--training-seeds", type=int, nargs="+", help="training seeds of every finetune")
-    p.add_argument("--rewards", nargs="+", choices=REWARDS, help="the beta > 0 finetunes' rewards")
+    p.add_argument(
+        "--rewards", nargs="*", choices=REWARDS, help="the beta > 0 finetunes' rewards (none: claim 2 alone)"
+    )
     p.add_argument("--constrain", action="store_true", help="grammar-constrained sampling everywhere")
     p.add_argument("--beta", type=float, help="beta of the diversity finetunes (default: the preset's)")
     p.add_argument("--steps", type=int, help="steps of every finetune (default: the preset's)")

@@ -487,6 +487,22 @@ def run_front(
     ]
     for seed in training_seeds:
         quality = finetunes[f"beta0/seed{seed}"]
+        distilled = Variant(
+            f"{merge_name(0.0, '', cfg.beta)[1]} seed={seed}",
+            "distilled",
+            1.0,
+            1.0,
+            lam=0.0,
+            training_seed=seed,
+            checkpoint_ids=[quality["checkpoint_id"]],
+        )
+        variants.append(
+            (
+                distilled,
+                lambda p=quality["path"]: load_with_checkpoint(p)[0],
+                SamplingConfig(constrain=cfg.constrain),
+            )
+        )
         for reward in cfg.rewards:
             diverse = finetunes[f"{reward}/seed{seed}"]
             steer: dict[str, Steering] = {}
@@ -497,8 +513,8 @@ def run_front(
                 return steer["s"].model(lam)
 
             for lam in cfg.lambdas:
-                if lam == 0.0 and reward != cfg.rewards[0]:
-                    continue  # the distilled model, shared by every reward
+                if lam == 0.0:
+                    continue  # the distilled model, above: shared by every reward
                 kind, name = merge_name(lam, reward, cfg.beta)
                 v = Variant(
                     f"{name} seed={seed}",
@@ -506,7 +522,7 @@ def run_front(
                     1.0,
                     1.0,
                     lam=lam,
-                    reward=None if lam == 0.0 else reward,
+                    reward=reward,
                     training_seed=seed,
                     checkpoint_ids=[quality["checkpoint_id"], diverse["checkpoint_id"]],
                 )
