@@ -65,6 +65,11 @@ def load_model(args: argparse.Namespace):
     backend = load_backend(args.model, default_device())
     if getattr(args, "seconds", None) is not None:
         backend.set_seconds(args.seconds)
+    if hasattr(args, "constrain") and args.constrain is None:  # the protocol the checkpoint was trained under
+        from generation.backend import base_checkpoint
+        from generation.sampling import trained_constrained
+
+        args.constrain = Path(args.model).is_file() and trained_constrained(base_checkpoint(args.model))
     if getattr(args, "constrain", False):
         backend.allowed_tokens(True)  # refuses where the backend has no grammar
     return backend
@@ -95,7 +100,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
     valid = backend.valid_rate(tokens)
     print(
         f"{path}\t{args.prompt!r}\t{len(audio) / backend.sample_rate:.2f}s at {backend.sample_rate} Hz"
-        f"\t{backend.name}" + ("" if valid is None else f"\tvalid={bool(valid)}")
+        f"\t{backend.name}\tconstrain={bool(args.constrain)}"
+        + ("" if valid is None else f"\tvalid={bool(valid)}")
     )
 
 
@@ -232,8 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument(
             "--constrain",
-            action="store_true",
-            help="the built-in model's token grammar (refused for MusicGen)",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="the built-in model's token grammar (refused for MusicGen); default: as the checkpoint was "
+            "finetuned (its train config's constrain), else off",
         )
         p.add_argument("--seconds", type=float, help="clip length (MusicGen; the built-in model makes 8 s)")
 

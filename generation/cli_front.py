@@ -40,6 +40,8 @@ def cmd_finetune(args: argparse.Namespace) -> None:
         lr=args.lr,
         seed=args.seed,
         constrain=args.constrain or None,
+        reward=args.reward,
+        gate_threshold=args.gate_threshold,
     )
     _require(args.embeddings, "embeddings")
 
@@ -83,9 +85,11 @@ def cmd_steer(args: argparse.Namespace) -> None:
     from generation.backend import default_device
     from generation.merge import Steering
     from generation.render import write_wav
-    from generation.sampling import SamplingConfig
+    from generation.sampling import SamplingConfig, trained_constrained
 
     steering = Steering(args.quality, args.diversity, device=default_device())
+    if args.constrain is None:  # the protocol the pair was finetuned under
+        args.constrain = trained_constrained(steering.a, steering.b)
     sampling = SamplingConfig(args.gamma, args.temperature, constrain=args.constrain)
     out = Path(args.out)
     for lam in args.lam:
@@ -96,33 +100,40 @@ def cmd_steer(args: argparse.Namespace) -> None:
         for i, text in enumerate(args.prompt):
             for k, audio in enumerate(model.decode(tokens[i])):
                 path = write_wav(out / f"lambda{lam:g}_prompt{i}_{k}.wav", audio, model.sample_rate)
-                print(f"{path}\t{text!r}\tlambda={lam:g}")
+                print(f"{path}\t{text!r}\tlambda={lam:g}\tconstrain={bool(args.constrain)}")
 
 
 def cmd_front(args: argparse.Namespace) -> None:
     from generation.front import FRONT_PRESETS, run_front
 
     cfg = FRONT_PRESETS[args.preset]
-    paths = {k: getattr(args, k) for k in ("base", "embeddings", "quality", "diversity")}
+    paths = {k: getattr(args, k) for k in ("base", "embeddings")}
     cfg = replace(cfg, **{k: v for k, v in paths.items() if v is not None})
-    if args.prompts is not None:
-        cfg = replace(cfg, n_prompts=args.prompts)
-    if args.seeds is not None:
-        cfg = replace(cfg, seeds=tuple(args.seeds))
-    if args.constrain:
-        cfg = replace(cfg, constrain=True)
-    overrides = {k: v for k, v in {"beta": args.beta, "kl": args.kl}.items() if v is not None}
+    fields = {
+        "n_prompts": args.prompts,
+        "seeds": None if args.seeds is None else tuple(args.seeds),
+        "training_seeds": None if args.training_seeds is None else tuple(args.training_seeds),
+        "rewards": None if args.rewards is None else tuple(args.rewards),
+        "beta": args.beta,
+        "constrain": args.constrain or None,
+    }
+    cfg = replace(cfg, **{k: v for k, v in fields.items() if v is not None})
+    overrides = {k: v for k, v in {"steps": args.steps, "kl": args.kl}.items() if v is not None}
     if overrides:
-        cfg = replace(cfg, diversity_finetune=replace(cfg.diversity_finetune, **overrides))
+        cfg = replace(cfg, finetune=replace(cfg.finetune, **overrides))
     _require(cfg.base, "base checkpoint")
     _require(cfg.embeddings, "embeddings")
-    result = run_front(cfg, args.out or f"runs/{args.preset}/front")
-    print(json.dumps(result["claims"], indent=2))
+    result = run_front(cfg, args.out or f"runs/{args.preset}/front", baselines_only=args.baselines_only)
+    if args.baselines_only:
+        return
+    verdicts = {name: c["verdict"] for name, c in result["claims"]["claim4"].items()}
+    print(json.dumps(verdicts, indent=2))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the issue-4 subcommands to the ``python -m generation`` parser."""
     from generation.finetune import BASELINES, KL_DIRECTIONS, NORMALISATIONS
+    from generation.rewards import REWARDS
 
     p = sub.add_parser(
         "finetune", help="CFG distillation (beta = 0) or diversity-rewarded (beta > 0); resumes"
@@ -149,6 +160,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--constrain", action="store_true", help="grammar-constrained sampling (and masked KL)")
+    p.add_argument("--reward", choices=REWARDS, help="the diversity reward (generation.rewards)")
+    p.add_argument("--gate-threshold", type=float, help="prompt_gated: MuLan adherence a sample must reach")
     p.set_defaults(func=cmd_finetune)
 
     def pair(p: argparse.ArgumentParser) -> None:
@@ -170,22 +183,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--gamma", type=float, default=1.0, help="CFG strength on the merged model (1 = none)")
     p.add_argument(
-        "--constrain", action="store_true", help="the built-in token grammar (refused for MusicGen)"
+        "--constrain",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the built-in token grammar (refused for MusicGen); default: as the pair was finetuned",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="var/generation/steer")
     p.set_defaults(func=cmd_steer)
 
-    p = sub.add_parser("front", help="train what is missing, evaluate CFG / temperature / lambda fronts")
+    p = sub.add_parser(
+        "front", help="train what is missing, evaluate the fronts and test claims 2-4; resumes"
+    )
     p.add_argument("--preset", choices=("tiny", "demo"), default="demo")
     p.add_argument("--base")
     p.add_argument("--embeddings")
-    p.add_argument("--quality", help="beta = 0 checkpoint (trained there if missing)")
-    p.add_argument("--diversity", help="beta > 0 checkpoint (trained there if missing)")
-    p.add_argument("--prompts", type=int)
-    p.add_argument("--seeds", type=int, nargs="+")
+    p.add_argument("--prompts", type=int, help="number of test prompts")
+    p.add_argument("--seeds", type=int, nargs="+", help="sampling seeds (nested in each training seed)")
+    p.add_argument("--training-seeds", type=int, nargs="+", help="training seeds of every finetune")
+    p.add_argument(
+        "--rewards", nargs="*", choices=REWARDS, help="the beta > 0 finetunes' rewards (none: claim 2 alone)"
+    )
     p.add_argument("--constrain", action="store_true", help="grammar-constrained sampling everywhere")
-    p.add_argument("--beta", type=float, help="beta of the diversity finetune (default: the preset's)")
-    p.add_argument("--kl", choices=KL_DIRECTIONS, help="KL direction of the diversity finetune")
-    p.add_argument("--out", help="default runs/PRESET/front")
+    p.add_argument("--beta", type=float, help="beta of the diversity finetunes (default: the preset's)")
+    p.add_argument("--steps", type=int, help="steps of every finetune (default: the preset's)")
+    p.add_argument("--kl", choices=KL_DIRECTIONS, help="KL direction of the finetunes")
+    p.add_argument("--out", help="default runs/PRESET/front; finetunes and cached evaluations live under it")
+    p.add_argument(
+        "--baselines-only",
+        action="store_true",
+        help="evaluate and cache the base model's CFG and temperature variants only (no finetune needed)",
+    )
     p.set_defaults(func=cmd_front)

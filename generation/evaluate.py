@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from generation.backend import Backend, Clips
-from generation.corpus import build_split, corpus_samples, held_out_prompts
+from generation.corpus import build_split, corpus_samples, test_prompts
 from generation.embeddings import Embeddings, zero_shot_accuracy
 from generation.metrics import diversity, mean_ci, paired_test, text_adherence
 from generation.render import render_batch
@@ -67,7 +67,7 @@ def evaluate(
     reference is the distribution the model was trained to match ("corpus_clean" is the same without)."""
     # gamma = 1 is the reference of every test and of the base-vs-corpus check, whatever the caller asked for.
     gammas = (1.0, *(g for g in gammas if g != 1.0))
-    prompts = held_out_prompts(n_prompts)
+    prompts = test_prompts(n_prompts)  # reported figures: test prompts only, never the dev set tuned on
     texts = [p.text for p in prompts]
     result: dict[str, Any] = {
         "protocol": {
@@ -168,7 +168,7 @@ def to_markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Claim 1: CFG raises text adherence and lowers diversity",
         "",
-        f"{proto['n_prompts']} held-out prompts x {proto['samples_per_prompt']} samples x seeds "
+        f"{proto['n_prompts']} test prompts x {proto['samples_per_prompt']} samples x seeds "
         f"{proto['seeds']}, temperature {proto['temperature']}. Mean [95% CI over prompts]; "
         "p: Wilcoxon signed-rank over prompts against gamma=1. Training corpus caption noise "
         f"{proto.get('caption_noise_of_training_corpus', 0.0):g}; grammar-constrained sampling "

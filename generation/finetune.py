@@ -33,9 +33,10 @@ import torch.nn.functional as F
 
 from generation.backend import Backend, Conditioning, load_with_checkpoint
 from generation.checkpoint import load_checkpoint, save_checkpoint, weights_digest
-from generation.corpus import held_out_prompts, is_held_out, sample_attributes, sample_prompt
+from generation.corpus import dev_prompts, is_held_out, sample_attributes, sample_prompt
 from generation.embeddings import Embeddings
 from generation.evaluate import score_clips
+from generation.rewards import REWARDS, DiversityReward, make_reward
 from generation.sampling import SamplingConfig, generate_for_prompts
 
 BASELINES = ("batch", "prompt", "leave_one_out", "moving_average")
@@ -59,6 +60,9 @@ class FinetuneConfig:
     normalise: str = "running_std"
     norm_momentum: float = 0.95  # of the running advantage variance (and of the moving-average baseline)
     kl: str = "reverse"
+    reward: str = "paper"  # generation.rewards.REWARDS: "paper", or "prompt_gated" (keeps the prompt)
+    gate_threshold: float = 0.3  # prompt_gated: the MuLan adherence a sample must reach (set on dev prompts)
+    gate_width: float = 0.05  # prompt_gated: the logistic gate's width
     constrain: bool = False  # sample under the token grammar; the KL then distils the unmasked distribution
     lr: float = 1e-4
     grad_clip: float = 1.0
@@ -77,6 +81,8 @@ class FinetuneConfig:
             raise ValueError(f"normalise {self.normalise!r} is not one of {NORMALISATIONS}")
         if self.kl not in KL_DIRECTIONS:
             raise ValueError(f"kl {self.kl!r} is not one of {KL_DIRECTIONS}")
+        if self.reward not in REWARDS:
+            raise ValueError(f"reward {self.reward!r} is not one of {REWARDS}")
         if self.samples_per_prompt < 2:
             raise ValueError("the diversity reward needs samples_per_prompt >= 2")
         if self.beta and self.samples_per_prompt == 2 and self.baseline in ("prompt", "leave_one_out"):
@@ -88,6 +94,9 @@ class FinetuneConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def make_reward(self) -> DiversityReward:
+        return make_reward(self.reward, self.gate_threshold, self.gate_width)
 
 
 PRESETS: dict[str, FinetuneConfig] = {
@@ -131,14 +140,6 @@ def token_kl(
     if direction == "forward":
         return (log_t.exp() * (log_t - log_s)).sum(-1)
     raise ValueError(f"kl direction {direction!r} is not one of {KL_DIRECTIONS}")
-
-
-def diversity_rewards(emb: torch.Tensor) -> torch.Tensor:
-    """(P, K, D) unit embeddings -> (P, K): each sample's mean dissimilarity (1 - cosine) to its K - 1
-    siblings. With K = 2 both get 1 - cos(e1, e2), the paper's pairwise reward."""
-    k = emb.shape[1]
-    sims = emb @ emb.transpose(1, 2)
-    return 1 - (sims.sum(-1) - sims.diagonal(dim1=1, dim2=2)) / (k - 1)
 
 
 def advantages(rewards: torch.Tensor, baseline: str, moving_average: float | None = None) -> torch.Tensor:
@@ -211,8 +212,9 @@ def quick_eval(
     constrain: bool = False,
 ) -> dict[str, float]:
     """Held-out and reward diversity, MuLan adherence (when the embeddings have it) and validity (when the
-    backend can tell) on ``n_prompts`` held-out prompts."""
-    texts = [p.text for p in held_out_prompts(n_prompts)]
+    backend can tell) on ``n_prompts`` development prompts (never test prompts: what training watches must
+    not be what the reports measure)."""
+    texts = [p.text for p in dev_prompts(n_prompts)]
     tokens, _ = generate_for_prompts(backend, texts, samples, SamplingConfig(constrain=constrain), seed)
     scores = score_clips(emb, texts, backend.clips(tokens))
     result = {f"eval_{m}": float(v.mean()) for m, v in scores.items()}
@@ -271,6 +273,7 @@ def finetune(
         prompts = training_prompts(cfg.n_train_prompts, cfg.seed)
     sampling = SamplingConfig(constrain=cfg.constrain)
     k = cfg.samples_per_prompt
+    reward = cfg.make_reward()
     t0 = time.perf_counter() - elapsed
 
     def checkpoint(step: int, final: bool) -> dict[str, Any]:
@@ -303,13 +306,13 @@ def finetune(
     for step in range(start, cfg.steps):
         rng = np.random.default_rng([cfg.seed, step])  # per-step stream: resuming replays the same batches
         idx = rng.choice(len(prompts), cfg.prompts_per_step, replace=False)
-        cond = student.encode([prompts[i] for i in idx]).repeat_interleave(k)
+        texts = [prompts[i] for i in idx]
+        cond = student.encode(texts).repeat_interleave(k)
         tokens = student.generate(cond, sampling, seed=int(rng.integers(2**31))).tokens
         student.network.train()
         kl, seq_logprob, entropy = objective_terms(student, teacher, cond, tokens, cfg.gamma, cfg.kl, allowed)
         with torch.no_grad():
-            emb_rows = emb.embed_reward(student.clips(tokens.cpu().numpy())).to(dev)
-            rewards = diversity_rewards(emb_rows.view(cfg.prompts_per_step, k, -1))
+            rewards = reward(emb, texts, student.clips(tokens.cpu().numpy()), k).to(dev)
             adv = advantages(rewards, cfg.baseline, state["reward_avg"])
             m = cfg.norm_momentum
             batch_mean = float(rewards.mean())

@@ -1,14 +1,26 @@
-"""The quality-diversity front (claims 2-4 of MISSION.md section 2), on any backend (the presets: the built-in
-model).
+"""The quality-diversity front and claims 2-4 of MISSION.md section 2, under a protocol a reviewer accepts.
 
-Trains what is missing (the beta = 0 and beta > 0 finetunes of the base), then evaluates on held-out prompts x
-samples x seeds: the base under CFG at each gamma, the base at each temperature, and the merges between the two
-finetunes at each lambda (lambda = 0 is the distilled model, lambda = 1 the diversity model). Writes
-``front.json`` (one row per variant, the claims with their tests) and ``front.png`` (the fronts).
+- Finetunes: for every training seed, the beta = 0 distillation and one beta > 0 finetune per diversity
+  reward (``generation.rewards``: the paper's, and one that keeps the prompt). Training watches development
+  prompts only (``finetune.quick_eval``); nothing here is tuned on the test prompts.
+- Variants, all measured on ``corpus.test_prompts`` x samples x sampling seeds: the base under CFG at each
+  gamma, the base at each temperature, and for every training seed and reward the merges between the two
+  finetunes at each lambda (lambda = 0 is the distilled model, lambda = 1 the beta > 0 model).
+- Metrics: learned (MuLan adherence, held-out and reward-embedding diversity) and ground truth
+  (``generation.groundtruth``: prompt satisfaction, on- and off-prompt diversity).
+- Statistics (``generation.stats``): the training seed is the unit, sampling seeds nested inside; intervals
+  by a hierarchical bootstrap (training seeds, then test prompts); claims tested over training seeds,
+  Holm-adjusted within each claim's family.
+- Resumes: finetunes resume from their checkpoints, and every evaluated variant is cached on disk under
+  ``out/cache/`` keyed by what produced it (checkpoints, sampling, prompts, seeds, embeddings), so a run can be
+  split across sittings and a second run recomputes nothing.
+
+Writes ``front.json``, ``front.md`` and ``front.png`` (the fronts on ground truth and on learned metrics).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -17,19 +29,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from generation.backend import Backend, load_with_checkpoint
-from generation.corpus import held_out_prompts
+from generation.checkpoint import weights_digest
+from generation.corpus import Prompt, test_prompts
 from generation.embeddings import Embeddings
-from generation.evaluate import METRICS, mean_rate, rate_text, score_clips
+from generation.evaluate import METRICS, score_clips
 from generation.finetune import PRESETS as FINETUNE_PRESETS
 from generation.finetune import FinetuneConfig, finetune
+from generation.groundtruth import score_tokens
 from generation.merge import Steering
-from generation.metrics import mean_ci, paired_test
 from generation.sampling import SamplingConfig, generate_for_prompts
+from generation.stats import bootstrap_ci, bootstrap_indices, holm, nanmean, one_sided_t, resampled_mean
 
 Log = Callable[[str], None]
+TRUTH_METRICS = ("satisfaction", "on_prompt", "off_prompt", "on_prompt_satisfied")
+ALL_METRICS = (*METRICS, *TRUTH_METRICS)
+# (x, y) of each space's front: diversity against adherence
+SPACES = {
+    "ground_truth": ("on_prompt", "satisfaction"),
+    "learned": ("diversity_heldout", "adherence"),
+}
+CACHE_VERSION = 1  # bump when what a cached evaluation holds changes
 
 
 @dataclass(frozen=True)
@@ -37,29 +58,28 @@ class FrontConfig:
     preset: str
     base: str
     embeddings: str
-    quality: str  # the beta = 0 finetune (CFG distillation)
-    diversity: str  # the beta > 0 finetune
-    quality_finetune: FinetuneConfig
-    diversity_finetune: FinetuneConfig
+    finetune: FinetuneConfig  # shared by every finetune; beta, reward and seed set per finetune
+    beta: float = 10.0  # of the beta > 0 finetunes
+    rewards: tuple[str, ...] = ("paper", "prompt_gated")
+    training_seeds: tuple[int, ...] = (0, 1, 2)
     gammas: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)
     temperatures: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 1.1)
     lambdas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
-    n_prompts: int = 64
+    n_prompts: int = 64  # test prompts
     samples: int = 4
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2)  # sampling seeds, nested inside each training seed
     bootstrap: int = 2000
     constrain: bool = False  # grammar-constrained sampling for every variant (and the finetunes)
+    alpha: float = 0.05
+    # claim 2: the distilled model is non-inferior to its CFG teacher within these margins
+    margin_adherence: float = 0.02  # MuLan score
+    margin_satisfaction: float = 0.05  # ground-truth prompt satisfaction
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-
-def _finetunes(preset: str, gamma: float, beta: float) -> dict[str, FinetuneConfig]:
-    ft = FINETUNE_PRESETS[preset]
-    return {
-        "quality_finetune": replace(ft, gamma=gamma, beta=0.0),
-        "diversity_finetune": replace(ft, gamma=gamma, beta=beta),
-    }
+    def finetune_config(self, beta: float, reward: str, seed: int) -> FinetuneConfig:
+        return replace(self.finetune, beta=beta, reward=reward, seed=seed, constrain=self.constrain)
 
 
 FRONT_PRESETS: dict[str, FrontConfig] = {
@@ -67,9 +87,8 @@ FRONT_PRESETS: dict[str, FrontConfig] = {
         preset="tiny",
         base="runs/tiny/base.pt",
         embeddings="runs/tiny/embeddings.pt",
-        quality="runs/tiny/distilled.pt",
-        diversity="runs/tiny/diverse.pt",
-        **_finetunes("tiny", gamma=1.5, beta=10.0),
+        finetune=replace(FINETUNE_PRESETS["tiny"], gamma=1.5),
+        training_seeds=(0, 1),
         gammas=(1.0, 1.5, 2.0),
         temperatures=(0.8,),
         lambdas=(0.0, 0.5, 1.0),
@@ -82,9 +101,13 @@ FRONT_PRESETS: dict[str, FrontConfig] = {
         preset="demo",
         base="generation/checkpoints/demo.pt",
         embeddings="generation/checkpoints/demo-embeddings.pt",
-        quality="generation/checkpoints/demo-distilled.pt",
-        diversity="generation/checkpoints/demo-diverse.pt",
-        **_finetunes("demo", gamma=3.0, beta=10.0),
+        # sized for a shared 2-core machine (docs/front.md): 9 finetunes of 60 steps, 21 evaluated variants
+        finetune=replace(FINETUNE_PRESETS["demo"], steps=60, lr=2e-4, eval_every=60),
+        temperatures=(0.6, 0.8),
+        lambdas=(0.0, 0.5, 1.0),
+        n_prompts=32,
+        seeds=(0,),
+        bootstrap=1000,
         constrain=True,
     ),
 }
@@ -97,9 +120,19 @@ class Variant:
     gamma: float
     temperature: float
     lam: float | None = None
-    beta: float | None = None
-    teacher_gamma: float | None = None
+    reward: str | None = None
+    training_seed: int | None = None
     checkpoint_ids: list[str] = field(default_factory=list)
+
+    @property
+    def family(self) -> str:
+        """The curve a variant belongs to: a baseline front, or one reward's lambda front."""
+        return self.kind if self.lam is None else f"lambda/{self.reward}"
+
+    @property
+    def group(self) -> str:
+        """The name shared across training seeds."""
+        return self.name if self.training_seed is None else self.name.rsplit(" seed=", 1)[0]
 
 
 def base_variants(cfg: FrontConfig, base_id: str) -> list[Variant]:
@@ -110,56 +143,87 @@ def base_variants(cfg: FrontConfig, base_id: str) -> list[Variant]:
     return cfg_rows + temp_rows
 
 
-def merge_variants(cfg: FrontConfig, quality: dict, diversity: dict) -> list[Variant]:
-    rows = []
-    for lam in cfg.lambdas:
-        kind, name = "merge", f"merge lambda={lam:g}"
-        if lam == 0.0:
-            kind, name = "distilled", "distilled (beta=0)"
-        elif lam == 1.0:
-            kind, name = "diversity", f"diversity (beta={cfg.diversity_finetune.beta:g})"
-        rows.append(
-            Variant(
-                name,
-                kind,
-                1.0,
-                1.0,
-                lam=lam,
-                beta=(1 - lam) * cfg.quality_finetune.beta + lam * cfg.diversity_finetune.beta,
-                teacher_gamma=cfg.quality_finetune.gamma,
-                checkpoint_ids=[quality["checkpoint_id"], diversity["checkpoint_id"]],
-            )
-        )
-    return rows
+def merge_name(lam: float, reward: str, beta: float) -> tuple[str, str]:
+    if lam == 0.0:
+        return "distilled", "distilled (beta=0)"
+    if lam == 1.0:
+        return "diversity", f"{reward} reward (beta={beta:g})"
+    return "merge", f"{reward} merge lambda={lam:g}"
 
 
-def evaluate_variant(
-    model: Backend, emb: Embeddings, texts: list[str], variant: Variant, cfg: FrontConfig
-) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The variant's row, its per-prompt metrics (averaged over seeds) and its per-seed means."""
-    runs, valid, gen_s = [], [], 0.0
+# --- evaluation, cached -------------------------------------------------------------------------------
+
+
+def evaluation_key(
+    variant: Variant, sampling: SamplingConfig, texts: list[str], cfg: FrontConfig, emb_id: str
+):
+    """What produced a variant's figures: a different model, sampling, prompt, seed or embedding is a
+    different key."""
+    lam = variant.lam
+    ids = variant.checkpoint_ids[:1] if lam == 0.0 else variant.checkpoint_ids
+    what = {
+        "version": CACHE_VERSION,
+        "checkpoints": ids,
+        "lam": None if lam in (None, 0.0) else lam,
+        "sampling": asdict(sampling),
+        "prompts": hashlib.sha256("\n".join(texts).encode()).hexdigest(),
+        "samples": cfg.samples,
+        "seeds": list(cfg.seeds),
+        "embeddings": emb_id,
+    }
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:20], what
+
+
+def score_variant(
+    model: Backend, emb: Embeddings, prompts: list[Prompt], sampling: SamplingConfig, cfg: FrontConfig
+) -> dict[str, Any]:
+    """Every metric per sampling seed and prompt, (seeds, prompts), validity per seed and the seconds spent
+    generating."""
+    texts = [p.text for p in prompts]
+    per_seed: dict[str, list[np.ndarray]] = {m: [] for m in ALL_METRICS}
+    valid, gen_s = [], 0.0
     for seed in cfg.seeds:
         t0 = time.perf_counter()
-        sampling = SamplingConfig(variant.gamma, variant.temperature, constrain=cfg.constrain)
         tokens, _ = generate_for_prompts(model, texts, cfg.samples, sampling, seed)
         gen_s += time.perf_counter() - t0
         valid.append(model.valid_rate(tokens))
-        runs.append(score_clips(emb, texts, model.clips(tokens)))
-    by_prompt = {m: np.mean([r[m] for r in runs], axis=0) for m in METRICS}
-    by_seed = {m: np.array([r[m].mean() for r in runs]) for m in METRICS}
+        scores = score_clips(emb, texts, model.clips(tokens.reshape(-1, *tokens.shape[2:])))
+        if model.symbolic_tokens:
+            truth = score_tokens([p.spec for p in prompts], tokens)
+            scores |= {
+                "satisfaction": truth.satisfaction,
+                "on_prompt": truth.on_prompt,
+                "off_prompt": truth.off_prompt,
+                "on_prompt_satisfied": truth.on_prompt_satisfied,
+            }
+        for m in ALL_METRICS:
+            per_seed[m].append(np.asarray(scores.get(m, np.full(len(texts), np.nan)), dtype=float))
     n_tokens = len(cfg.seeds) * len(texts) * cfg.samples * model.tokens_per_sequence
-    row = {
-        **asdict(variant),
-        "valid_rate": mean_rate(valid),
-        **{m: mean_ci(by_prompt[m]) for m in METRICS},
-        "over_seeds": {m: mean_ci(by_seed[m]) for m in METRICS},
+    return {
+        "metrics": {m: np.stack(v) for m, v in per_seed.items()},
+        "valid": None if any(v is None for v in valid) else [float(v) for v in valid],
         "tokens_per_s": n_tokens / gen_s,
-        "forward_passes_per_token": 2 if variant.gamma != 1.0 else 1,
-        "seeds": list(cfg.seeds),
-        "n_prompts": len(texts),
-        "samples_per_prompt": cfg.samples,
     }
-    return row, by_prompt, by_seed
+
+
+def cached_score(
+    cache: Path, key: str, what: dict[str, Any], compute: Callable[[], dict[str, Any]]
+) -> tuple[dict[str, Any], bool]:
+    """The cached evaluation under ``key``, or ``compute()`` stored there; and whether it was computed."""
+    npz, meta = cache / f"{key}.npz", cache / f"{key}.json"
+    if npz.exists() and meta.exists():
+        with np.load(npz) as data:
+            info = json.loads(meta.read_text())
+            return {"metrics": {m: data[m] for m in ALL_METRICS}, **info["result"]}, False
+    result = compute()
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(npz, **result["metrics"])
+    rest = {k: v for k, v in result.items() if k != "metrics"}
+    meta.write_text(json.dumps({"what": what, "result": rest}, indent=1))
+    return result, True
+
+
+# --- statistics over training seeds and prompts -------------------------------------------------------
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -168,8 +232,8 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 
 
 def baseline_at(front: list[tuple[float, float]], x: float) -> float | None:
-    """Adherence of a baseline at held-out diversity ``x``: linear along its Pareto front (its dominated points
-    dropped, so the baseline is taken at its best); None outside the front's diversity range."""
+    """A baseline's quality at diversity ``x``: linear along its Pareto front (its dominated points dropped,
+    so the baseline is taken at its best); None outside the front's diversity range."""
     pts = pareto_front(front)
     xs, ys = np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
     if x < xs[0] or x > xs[-1]:
@@ -177,287 +241,362 @@ def baseline_at(front: list[tuple[float, float]], x: float) -> float | None:
     return float(np.interp(x, xs, ys))
 
 
-def front_margins(
-    per_prompt: dict[str, dict[str, np.ndarray]],
-    candidates: list[str],
-    fronts: dict[str, list[str]],
-    n_boot: int,
-    seed: int = 0,
-) -> dict[str, dict[str, Any]]:
-    """For each candidate and baseline front: adherence minus the front's adherence at the candidate's held-out
-    diversity, with a bootstrap 95% CI over prompts (resampling prompts jointly for every variant)."""
-    n = len(next(iter(per_prompt.values()))["adherence"])
-    rng = np.random.default_rng(seed)
-    boots = [rng.integers(0, n, n) for _ in range(n_boot)]
+class Measurements:
+    """Each variant group's metrics as (training seeds, prompts), sampling seeds averaged."""
 
-    def margin(name: str, members: list[str], idx: np.ndarray | None) -> float | None:
-        def mean(v: str, m: str) -> float:
-            vals = per_prompt[v][m]
-            return float(vals.mean() if idx is None else vals[idx].mean())
+    def __init__(self, values: dict[str, dict[str, np.ndarray]], n_boot: int):
+        self.values = values
+        n_seeds = max(len(next(iter(v.values()))) for v in values.values())
+        n_prompts = len(next(iter(next(iter(values.values())).values()))[0])
+        self.indices = bootstrap_indices(n_seeds, n_prompts, n_boot)
 
-        at = baseline_at(
-            [(mean(v, "diversity_heldout"), mean(v, "adherence")) for v in members],
-            mean(name, "diversity_heldout"),
-        )
-        return None if at is None else mean(name, "adherence") - at
+    def mean(self, group: str, metric: str, seeds=None, prompts=None) -> float:
+        values = self.values[group][metric]
+        if seeds is None and prompts is None:
+            return float(nanmean(values))
+        return resampled_mean(values, seeds, prompts)
 
-    out: dict[str, dict[str, Any]] = {}
-    for name in candidates:
-        out[name] = {}
-        for front_name, members in fronts.items():
-            point = margin(name, members, None)
-            samples = [m for m in (margin(name, members, b) for b in boots) if m is not None]
-            if point is None or len(samples) < n_boot // 2:
-                out[name][front_name] = {"margin": point, "verdict": "outside the front's diversity range"}
-                continue
-            lo, hi = np.percentile(samples, [2.5, 97.5])
-            verdict = "dominates" if lo > 0 else "loses" if hi < 0 else "matches (CI contains 0)"
-            out[name][front_name] = {
-                "margin": point,
-                "ci_low": float(lo),
-                "ci_high": float(hi),
-                "p_not_above": float(np.mean(np.array(samples) <= 0)),
-                "verdict": verdict,
-            }
-    return out
+    def per_seed(self, group: str, metric: str) -> np.ndarray:
+        return nanmean(self.values[group][metric], axis=1)
 
-
-def claims(rows: dict[str, dict], per_prompt: dict, per_seed: dict, cfg: FrontConfig) -> dict[str, Any]:
-    teacher = f"cfg gamma={cfg.quality_finetune.gamma:g}"
-    distilled, diverse = "distilled (beta=0)", f"diversity (beta={cfg.diversity_finetune.beta:g})"
-    result: dict[str, Any] = {}
-    if teacher in rows and distilled in rows:
-        diff = per_prompt[distilled]["adherence"] - per_prompt[teacher]["adherence"]
-        ci = mean_ci(diff)
-        result["claim2"] = {
-            "teacher": teacher,
-            "adherence_teacher": rows[teacher]["adherence"]["mean"],
-            "adherence_distilled": rows[distilled]["adherence"]["mean"],
-            "difference": ci,
-            "test": paired_test(per_prompt[teacher]["adherence"], per_prompt[distilled]["adherence"]),
-            "within_0.01_or_ci": abs(ci["mean"]) <= 0.01 or ci["ci_low"] <= 0 <= ci["ci_high"],
-            "tokens_per_s_ratio_distilled_over_cfg": rows[distilled]["tokens_per_s"]
-            / rows[teacher]["tokens_per_s"],
-            "valid_rate": {
-                "teacher": rows[teacher]["valid_rate"],
-                "distilled": rows[distilled]["valid_rate"],
-            },
+    def summary(self, group: str, metric: str) -> dict[str, Any]:
+        ci = bootstrap_ci(lambda s, p: self.mean(group, metric, s, p), self.indices) or {}
+        return {
+            "mean": self.mean(group, metric),
+            **ci,
+            "per_training_seed": self.per_seed(group, metric).tolist(),
         }
-    if distilled in rows and diverse in rows:
-        a, b = per_prompt[distilled], per_prompt[diverse]
-        seeds_a, seeds_b = per_seed[distilled]["diversity_heldout"], per_seed[diverse]["diversity_heldout"]
-        result["claim3"] = {
-            "diversity_heldout": {
-                "beta=0": rows[distilled]["diversity_heldout"],
-                "beta>0": rows[diverse]["diversity_heldout"],
-            },
-            "diversity_reward": {
-                "beta=0": rows[distilled]["diversity_reward"],
-                "beta>0": rows[diverse]["diversity_reward"],
-            },
-            "over_prompts": paired_test(a["diversity_heldout"], b["diversity_heldout"]),
-            "over_seeds": {
-                "per_seed_difference": (seeds_b - seeds_a).tolist(),
-                "paired_t_p": float(stats.ttest_rel(seeds_b, seeds_a).pvalue) if len(seeds_a) > 1 else None,
-            },
-            "adherence_cost": mean_ci(a["adherence"] - b["adherence"]),
-            "adherence_test": paired_test(a["adherence"], b["adherence"]),
-            "valid_rate": {"beta=0": rows[distilled]["valid_rate"], "beta>0": rows[diverse]["valid_rate"]},
-        }
-    fronts = {
-        "cfg": [n for n, r in rows.items() if r["kind"] == "cfg"],
-        "temperature": [n for n, r in rows.items() if r["kind"] == "temperature" or n == "cfg gamma=1"],
+
+    def front_value(self, members: list[str], space: str, x: float, seeds=None, prompts=None) -> float | None:
+        xm, ym = SPACES[space]
+        pts = [(self.mean(v, xm, seeds, prompts), self.mean(v, ym, seeds, prompts)) for v in members]
+        return baseline_at(pts, x)
+
+    def margin(self, group: str, members: list[str], space: str, seeds=None, prompts=None) -> float | None:
+        """Quality of ``group`` minus the baseline front's at the group's own diversity."""
+        xm, ym = SPACES[space]
+        at = self.front_value(members, space, self.mean(group, xm, seeds, prompts), seeds, prompts)
+        return None if at is None else self.mean(group, ym, seeds, prompts) - at
+
+    def seed_margins(self, group: str, members: list[str], space: str) -> list[float | None]:
+        """The margin of each training seed's model against the baseline front (baselines at their means)."""
+        xm, ym = SPACES[space]
+        out = []
+        for x, y in zip(self.per_seed(group, xm), self.per_seed(group, ym), strict=True):
+            at = self.front_value(members, space, float(x))
+            out.append(None if at is None else float(y) - at)
+        return out
+
+
+def apply_holm(tests: list[dict[str, Any]], alpha: float) -> None:
+    """Holm over one family, in place: ``p_holm`` and the verdict ``reject``."""
+    adjusted, reject = holm([t["p"] for t in tests], alpha)
+    for t, p, r in zip(tests, adjusted, reject, strict=True):
+        t["p_holm"], t["reject"] = p, bool(r)
+
+
+def seed_test(values: np.ndarray, null: float, **extra: Any) -> dict[str, Any]:
+    t = one_sided_t(values, null)
+    return {
+        **extra,
+        "per_training_seed": np.asarray(values).tolist(),
+        "statistic": t["t"],
+        "df": t["df"],
+        "p": t["p"],
     }
-    merges = [n for n, r in rows.items() if r["lam"] is not None]
-    result["claim4"] = front_margins(per_prompt, merges, fronts, cfg.bootstrap)
+
+
+def claims(meas: Measurements, variants: list[Variant], cfg: FrontConfig) -> dict[str, Any]:
+    teacher = f"cfg gamma={cfg.finetune.gamma:g}"
+    distilled = "distilled (beta=0)"
+    result: dict[str, Any] = {}
+
+    # claim 2: non-inferiority of the distilled model to its CFG teacher, over training seeds
+    tests = []
+    for space, metric, margin in (
+        ("learned", "adherence", cfg.margin_adherence),
+        ("ground_truth", "satisfaction", cfg.margin_satisfaction),
+    ):
+        diff = meas.per_seed(distilled, metric) - meas.mean(teacher, metric)
+        ci = bootstrap_ci(
+            lambda s, p, m=metric: meas.mean(distilled, m, s, p) - meas.mean(teacher, m, s, p), meas.indices
+        )
+        tests.append(
+            seed_test(
+                diff,
+                -margin,
+                space=space,
+                metric=metric,
+                margin=margin,
+                test=f"one-sided t over training seeds, H1: distilled - teacher > -{margin:g}",
+                teacher=meas.mean(teacher, metric),
+                distilled=meas.mean(distilled, metric),
+                difference=float(diff.mean()),
+                difference_ci=ci,
+            )
+        )
+    apply_holm(tests, cfg.alpha)
+    result["claim2"] = {"teacher": teacher, "tests": tests}
+
+    # claim 3: beta > 0 raises diversity (held-out embedding; ground truth on-prompt), each reward
+    tests = []
+    for reward in cfg.rewards:
+        diverse = merge_name(1.0, reward, cfg.beta)[1]
+        for space, metric in (
+            ("learned", "diversity_heldout"),
+            ("ground_truth", "on_prompt"),
+            ("ground_truth", "off_prompt"),
+            ("ground_truth", "satisfaction"),
+        ):
+            diff = meas.per_seed(diverse, metric) - meas.per_seed(distilled, metric)
+            ci = bootstrap_ci(
+                lambda s, p, m=metric, d=diverse: meas.mean(d, m, s, p) - meas.mean(distilled, m, s, p),
+                meas.indices,
+            )
+            # satisfaction and off-prompt diversity are reported, their tests are not part of the claim
+            tests.append(
+                seed_test(
+                    diff,
+                    0.0,
+                    reward=reward,
+                    space=space,
+                    metric=metric,
+                    test="one-sided t over training seeds, H1: beta>0 - beta=0 > 0",
+                    beta0=meas.mean(distilled, metric),
+                    beta_pos=meas.mean(diverse, metric),
+                    difference=float(diff.mean()),
+                    difference_ci=ci,
+                    in_claim=metric in ("diversity_heldout", "on_prompt"),
+                )
+            )
+    apply_holm([t for t in tests if t["in_claim"]], cfg.alpha)
+    result["claim3"] = {"tests": tests}
+
+    # claim 4: each lambda front against the CFG-gamma and temperature fronts, at equal diversity
+    fronts = {
+        "cfg": [v.name for v in variants if v.kind == "cfg"],
+        "temperature": [v.name for v in variants if v.kind == "temperature" or v.name == "cfg gamma=1"],
+    }
+    claim4: dict[str, Any] = {}
+    for space in SPACES:
+        xm, _ = SPACES[space]
+        ranges = {
+            f: [float(min(meas.mean(v, xm) for v in m)), float(max(meas.mean(v, xm) for v in m))]
+            for f, m in fronts.items()
+        }
+        for reward in cfg.rewards:
+            groups = list(
+                dict.fromkeys(
+                    v.group for v in variants if v.lam is not None and (v.lam == 0 or v.reward == reward)
+                )
+            )
+            tests = []
+            for group in groups:
+                for front, members in fronts.items():
+                    margins = meas.seed_margins(group, members, space)
+                    point = meas.margin(group, members, space)
+                    ci = bootstrap_ci(
+                        lambda s, p, g=group, m=members, sp=space: meas.margin(g, m, sp, s, p), meas.indices
+                    )
+                    base = {
+                        "variant": group,
+                        "front": front,
+                        "diversity": meas.mean(group, xm),
+                        "margin": point,
+                    }
+                    if point is None or any(m is None for m in margins):
+                        tests.append(
+                            {**base, "p": float("nan"), "note": "outside the front's diversity range"}
+                        )
+                        continue
+                    tests.append(
+                        {
+                            **base,
+                            **seed_test(
+                                np.array(margins), 0.0, test="one-sided t over training seeds, H1: margin > 0"
+                            ),
+                            "margin_ci": ci,
+                        }
+                    )
+            apply_holm(tests, cfg.alpha)
+            above_both = [
+                g
+                for g in groups
+                if all(t.get("reject") for t in tests if t["variant"] == g)
+                and len([t for t in tests if t["variant"] == g]) == len(fronts)
+            ]
+            xs = [meas.mean(g, xm) for g in above_both]
+            claim4[f"{space}/{reward}"] = {
+                "space": space,
+                "reward": reward,
+                "front_ranges": ranges,
+                "tests": tests,
+                "above_both_fronts": above_both,
+                "diversity_range_above_both": [min(xs), max(xs)] if xs else None,
+                "verdict": (
+                    f"above both fronts (Holm, alpha={cfg.alpha:g}) at {len(above_both)} of {len(groups)} lambda points"
+                ),
+            }
+    result["claim4"] = claim4
     return result
 
 
-def plot_front(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 5))
-    styles = {
-        "cfg": ("CFG gamma front (base)", "o-", "tab:blue"),
-        "temperature": ("temperature front (base)", "s--", "tab:orange"),
-    }
-    groups = {
-        "cfg": [r for r in rows if r["kind"] == "cfg"],
-        "temperature": [
-            r for r in rows if r["kind"] == "temperature" or (r["kind"] == "cfg" and r["gamma"] == 1.0)
-        ],
-        "merge": [r for r in rows if r["lam"] is not None],
-    }
-    styles["merge"] = ("lambda front (merges)", "D-", "tab:green")
-    for kind, group in groups.items():
-        group = sorted(group, key=lambda r: r["diversity_heldout"]["mean"])
-        label, fmt, color = styles[kind]
-        x = [r["diversity_heldout"]["mean"] for r in group]
-        y = [r["adherence"]["mean"] for r in group]
-        xerr = [
-            [r["diversity_heldout"]["mean"] - r["diversity_heldout"]["ci_low"] for r in group],
-            [r["diversity_heldout"]["ci_high"] - r["diversity_heldout"]["mean"] for r in group],
-        ]
-        yerr = [
-            [r["adherence"]["mean"] - r["adherence"]["ci_low"] for r in group],
-            [r["adherence"]["ci_high"] - r["adherence"]["mean"] for r in group],
-        ]
-        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=fmt, color=color, label=label, capsize=2, alpha=0.85)
-        for r, xi, yi in zip(group, x, y, strict=True):
-            tag = (
-                f"γ={r['gamma']:g}"
-                if kind == "cfg"
-                else f"T={r['temperature']:g}"
-                if kind == "temperature"
-                else f"λ={r['lam']:g}"
-            )
-            ax.annotate(tag, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8, color=color)
-    ax.set_xlabel("diversity (held-out embedding), 1 - mean pairwise cosine")
-    ax.set_ylabel("text adherence (MuLan score)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+# --- the run ------------------------------------------------------------------------------------------
 
 
-def to_markdown(result: dict[str, Any]) -> str:
-    """The rows and the claims of a front, as Markdown."""
-
-    def ci(d: dict[str, float]) -> str:
-        return f"{d['mean']:.4f} [{d['ci_low']:.4f}, {d['ci_high']:.4f}]"
-
-    cfg = result["config"]
-    lines = [
-        f"{len(result['prompts'])} held-out prompts x {cfg['samples']} samples x seeds {list(cfg['seeds'])}"
-        f"{', grammar-constrained sampling' if cfg.get('constrain') else ''}; mean [95% CI over prompts].",
-        "",
-        "| variant | kind | γ | T | λ | adherence (MuLan) | diversity, held-out emb. | diversity, reward emb. "
-        "| valid | tokens/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in result["rows"]:
-        lam = "" if r["lam"] is None else f"{r['lam']:g}"
-        lines.append(
-            f"| {r['name']} | {r['kind']} | {r['gamma']:g} | {r['temperature']:g} | {lam} | {ci(r['adherence'])} "
-            f"| {ci(r['diversity_heldout'])} | {ci(r['diversity_reward'])} | {rate_text(r['valid_rate'])} "
-            f"| {r['tokens_per_s']:.0f} |"
-        )
-    claims = result["claims"]
-    if "claim2" in claims:
-        c = claims["claim2"]
-        lines += [
-            "",
-            f"Claim 2: distilled adherence {c['adherence_distilled']:.4f} vs its teacher ({c['teacher']}) "
-            f"{c['adherence_teacher']:.4f}: difference {ci(c['difference'])}, Wilcoxon p = "
-            f"{c['test']['wilcoxon_p']:.3g}; within 0.01 or the CI: {c['within_0.01_or_ci']}; tokens/s ratio in "
-            f"this run {c['tokens_per_s_ratio_distilled_over_cfg']:.2f}.",
-        ]
-    if "claim3" in claims:
-        c = claims["claim3"]
-        p = c["over_seeds"]["paired_t_p"]
-        seeds_p = "n/a (one seed)" if p is None else f"{p:.3g}"
-        lines += [
-            "",
-            f"Claim 3: held-out diversity beta=0 {ci(c['diversity_heldout']['beta=0'])} -> beta>0 "
-            f"{ci(c['diversity_heldout']['beta>0'])}: +{c['over_prompts']['mean_diff']:.4f}, Wilcoxon over prompts "
-            f"p = {c['over_prompts']['wilcoxon_p']:.3g}, paired t over seeds p = {seeds_p} "
-            f"(per-seed differences {', '.join(f'{d:+.3f}' for d in c['over_seeds']['per_seed_difference'])}); "
-            f"adherence cost {ci(c['adherence_cost'])}.",
-        ]
-    lines += [
-        "",
-        "Claim 4: adherence minus the baseline's Pareto front at the same held-out diversity "
-        "(95% bootstrap CI over prompts).",
-        "",
-        "| variant | vs CFG γ front | vs temperature front |",
-        "|---|---|---|",
-    ]
-    for name, fronts in claims.get("claim4", {}).items():
-        cells = []
-        for f in ("cfg", "temperature"):
-            m = fronts[f]
-            cells.append(
-                m["verdict"]
-                if "ci_low" not in m
-                else f"{m['margin']:+.4f} [{m['ci_low']:+.4f}, {m['ci_high']:+.4f}] {m['verdict']}"
-            )
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def run_front(cfg: FrontConfig, out: str | Path, log: Log = print) -> dict[str, Any]:
-    """Train the missing finetunes, evaluate every variant, write ``out/front.json`` and ``out/front.png``."""
+def run_front(
+    cfg: FrontConfig, out: str | Path, log: Log = print, baselines_only: bool = False
+) -> dict[str, Any]:
+    """Train the missing finetunes, evaluate what is not cached, write ``out/front.{json,md,png}``.
+    ``baselines_only``: evaluate (and cache) the base model's variants alone, which need no finetune, so they
+    can run beside the finetunes; nothing is written but the cache."""
     t_start = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = replace(
-        cfg,
-        gammas=tuple(sorted(set(cfg.gammas) | {cfg.quality_finetune.gamma})),
-        quality_finetune=replace(cfg.quality_finetune, constrain=cfg.constrain),
-        diversity_finetune=replace(cfg.diversity_finetune, constrain=cfg.constrain),
-    )
-
-    def progress(name: str) -> Callable[[int, int, dict[str, float]], None]:
-        def report(step: int, total: int, metrics: dict[str, float]) -> None:
-            if "eval_diversity_heldout" in metrics:
-                log(
-                    f"finetune {name}: step {step}/{total} kl {metrics['kl']:.3f} reward {metrics['reward']:.3f} "
-                    f"entropy {metrics['entropy']:.3f} held-out diversity {metrics['eval_diversity_heldout']:.3f} "
-                    f"({metrics['elapsed_s']:.0f}s)"
-                )
-
-        return report
-
-    trained = {}
-    for name, path, ft in (
-        ("beta=0", cfg.quality, cfg.quality_finetune),
-        ("beta>0", cfg.diversity, cfg.diversity_finetune),
-    ):
-        t0 = time.perf_counter()
-        ckpt = finetune(ft, cfg.base, cfg.embeddings, path, progress=progress(name))
-        trained[name] = {
-            "path": path,
-            "checkpoint_id": ckpt["checkpoint_id"],
-            "seconds": time.perf_counter() - t0,
-        }
-        log(
-            f"finetune {name}: {path} ({trained[name]['seconds']:.1f}s, trained in {ckpt.get('elapsed_s', 0):.0f}s)"
-        )
-    train_s = time.perf_counter() - t_start
-    base, base_ckpt = load_with_checkpoint(cfg.base)
+    cfg = replace(cfg, gammas=tuple(sorted(set(cfg.gammas) | {1.0, cfg.finetune.gamma})))
     emb = Embeddings.load(cfg.embeddings)
     emb.require_mulan()
-    steering = Steering(cfg.quality, cfg.diversity)
-    prompts = held_out_prompts(cfg.n_prompts)
+    parts = (emb.text, emb.mulan_audio, emb.reward_encoder, emb.heldout_encoder)
+    emb_id = weights_digest(
+        {f"{i}.{k}": v for i, part in enumerate(parts) for k, v in part.state_dict().items()}
+    )
+    base, base_ckpt = load_with_checkpoint(cfg.base)
+
+    finetunes: dict[str, dict[str, Any]] = {}
+    training_seeds = () if baselines_only else cfg.training_seeds
+    for seed in training_seeds:
+        for name, beta, reward in (("beta0", 0.0, "paper"), *((r, cfg.beta, r) for r in cfg.rewards)):
+            path = out / "finetunes" / f"{name}-seed{seed}.pt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            t0 = time.perf_counter()
+            ckpt = finetune(cfg.finetune_config(beta, reward, seed), cfg.base, emb, path)
+            finetunes[f"{name}/seed{seed}"] = {
+                "path": str(path),
+                "checkpoint_id": ckpt["checkpoint_id"],
+                "trained_s": ckpt.get("elapsed_s"),
+                "dev_eval": [e for e in ckpt["log"] if "eval_diversity_heldout" in e][-1:],
+            }
+            log(f"front: finetune {name} seed {seed}: {path} ({time.perf_counter() - t0:.0f}s here)")
+    train_s = time.perf_counter() - t_start
+
+    prompts = test_prompts(cfg.n_prompts)
     texts = [p.text for p in prompts]
-    rows: dict[str, dict] = {}
-    per_prompt: dict[str, dict[str, np.ndarray]] = {}
-    per_seed: dict[str, dict[str, np.ndarray]] = {}
-    variants = [(v, base) for v in base_variants(cfg, base_ckpt["checkpoint_id"])]
-    variants += [(v, steering.model(v.lam)) for v in merge_variants(cfg, steering.a, steering.b)]
-    for variant, model in variants:
-        row, per_prompt[variant.name], per_seed[variant.name] = evaluate_variant(
-            model, emb, texts, variant, cfg
+    variants: list[tuple[Variant, Callable[[], Backend], SamplingConfig]] = [
+        (v, lambda: base, SamplingConfig(v.gamma, v.temperature, constrain=cfg.constrain))
+        for v in base_variants(cfg, base_ckpt["checkpoint_id"])
+    ]
+    for seed in training_seeds:
+        quality = finetunes[f"beta0/seed{seed}"]
+        distilled = Variant(
+            f"{merge_name(0.0, '', cfg.beta)[1]} seed={seed}",
+            "distilled",
+            1.0,
+            1.0,
+            lam=0.0,
+            training_seed=seed,
+            checkpoint_ids=[quality["checkpoint_id"]],
         )
-        rows[variant.name] = row
+        variants.append(
+            (
+                distilled,
+                lambda p=quality["path"]: load_with_checkpoint(p)[0],
+                SamplingConfig(constrain=cfg.constrain),
+            )
+        )
+        for reward in cfg.rewards:
+            diverse = finetunes[f"{reward}/seed{seed}"]
+            steer: dict[str, Steering] = {}
+
+            def model(lam: float, q=quality["path"], d=diverse["path"], steer=steer) -> Backend:
+                if "s" not in steer:
+                    steer["s"] = Steering(q, d)
+                return steer["s"].model(lam)
+
+            for lam in cfg.lambdas:
+                if lam == 0.0:
+                    continue  # the distilled model, above: shared by every reward
+                kind, name = merge_name(lam, reward, cfg.beta)
+                v = Variant(
+                    f"{name} seed={seed}",
+                    kind,
+                    1.0,
+                    1.0,
+                    lam=lam,
+                    reward=reward,
+                    training_seed=seed,
+                    checkpoint_ids=[quality["checkpoint_id"], diverse["checkpoint_id"]],
+                )
+                variants.append(
+                    (v, lambda lam=lam, model=model: model(lam), SamplingConfig(constrain=cfg.constrain))
+                )
+
+    cache = out / "cache"
+    raw: dict[str, dict[str, Any]] = {}
+    computed = 0
+    for v, model, sampling in variants:
+        key, what = evaluation_key(v, sampling, texts, cfg, emb_id)
+        scored, fresh = cached_score(
+            cache, key, what, lambda m=model, s=sampling: score_variant(m(), emb, prompts, s, cfg)
+        )
+        computed += fresh
+        raw[v.name] = scored
+        mm = scored["metrics"]
         log(
-            f"front: {variant.name:24s} adherence {row['adherence']['mean']:.4f} held-out diversity "
-            f"{row['diversity_heldout']['mean']:.4f} reward diversity {row['diversity_reward']['mean']:.4f} "
-            f"valid {rate_text(row['valid_rate'])} {row['tokens_per_s']:.0f} tok/s"
+            f"front: {v.name:36s} {'computed' if fresh else 'cached  '} adherence {nanmean(mm['adherence']):.4f} "
+            f"held-out div {nanmean(mm['diversity_heldout']):.4f} satisfaction {nanmean(mm['satisfaction']):.3f} "
+            f"on-prompt div {nanmean(mm['on_prompt']):.3f}"
+        )
+
+    if baselines_only:
+        log(f"front: base variants evaluated ({computed} computed, {len(variants) - computed} cached)")
+        return {"evaluations_computed": computed, "evaluations_cached": len(variants) - computed}
+
+    # (training seeds, prompts) per group: sampling seeds averaged, training seeds stacked
+    groups: dict[str, list[Variant]] = {}
+    for v, _, _ in variants:
+        groups.setdefault(v.group, []).append(v)
+    values = {
+        g: {m: np.stack([nanmean(raw[v.name]["metrics"][m], axis=0) for v in vs]) for m in ALL_METRICS}
+        for g, vs in groups.items()
+    }
+    meas = Measurements(values, cfg.bootstrap)
+    rows = []
+    for g, vs in groups.items():
+        v = vs[0]
+        valid = [raw[x.name]["valid"] for x in vs]
+        rows.append(
+            {
+                "name": g,
+                "kind": v.kind,
+                "family": v.family,
+                "gamma": v.gamma,
+                "temperature": v.temperature,
+                "lam": v.lam,
+                "reward": v.reward,
+                "training_seeds": [x.training_seed for x in vs if x.training_seed is not None],
+                "checkpoint_ids": [x.checkpoint_ids for x in vs],
+                "valid_rate": None if any(x is None for x in valid) else float(np.mean(valid)),
+                "tokens_per_s": float(np.mean([raw[x.name]["tokens_per_s"] for x in vs])),
+                "learned": {m: meas.summary(g, m) for m in METRICS},
+                "ground_truth": {m: meas.summary(g, m) for m in TRUTH_METRICS},
+            }
         )
     result = {
         "config": cfg.to_dict(),
-        "finetunes": trained,
+        "protocol": {
+            "prompts": "corpus.test_prompts (reported); finetunes watch corpus.dev_prompts only",
+            "unit": "training seed; sampling seeds nested inside (averaged first)",
+            "intervals": f"95% hierarchical bootstrap ({cfg.bootstrap} resamples: training seeds, then test prompts)",
+            "tests": "one-sided t over training seeds; Holm within each claim's family",
+        },
+        "base_checkpoint_id": base_ckpt["checkpoint_id"],
+        "finetunes": finetunes,
         "prompts": texts,
         "prompt_ids": [p.prompt_id for p in prompts],
-        "rows": list(rows.values()),
-        "claims": claims(rows, per_prompt, per_seed, cfg),
+        "rows": rows,
+        "claims": claims(meas, [v for v, _, _ in variants], cfg),
+        "evaluations_computed": computed,
+        "evaluations_cached": len(variants) - computed,
         "train_seconds": train_s,
         "elapsed_s": time.perf_counter() - t_start,
     }
@@ -466,7 +605,207 @@ def run_front(cfg: FrontConfig, out: str | Path, log: Log = print) -> dict[str, 
     plot_front(
         result["rows"],
         out / "front.png",
-        f"Quality-diversity fronts ({cfg.preset}, {cfg.n_prompts} held-out prompts)",
+        f"{cfg.preset}: {cfg.n_prompts} test prompts, "
+        f"{len(cfg.training_seeds)} training seeds x {len(cfg.seeds)} sampling seeds",
     )
-    log(f"front: wrote {out / 'front.json'}, front.md and front.png ({result['elapsed_s']:.1f}s)")
+    log(
+        f"front: wrote {out / 'front.json'}, front.md and front.png ({result['elapsed_s']:.1f}s; "
+        f"{computed} evaluations computed, {len(variants) - computed} cached)"
+    )
     return result
+
+
+# --- reports ------------------------------------------------------------------------------------------
+
+FAMILY_STYLE = {
+    "cfg": ("CFG γ front (base)", "o-", "tab:blue"),
+    "temperature": ("temperature front (base)", "s--", "tab:orange"),
+    "lambda/paper": ("λ front, paper's reward", "D-", "tab:green"),
+    "lambda/prompt_gated": ("λ front, prompt-gated reward", "^-", "tab:purple"),
+}
+AXES = {
+    "learned": ("diversity, held-out embedding (1 − mean cosine)", "text adherence (MuLan score)"),
+    "ground_truth": ("on-prompt diversity (ground truth)", "prompt satisfaction (ground truth)"),
+}
+
+
+def _curves(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Rows per plotted curve: each baseline front with gamma = 1 in both, each lambda front with the
+    distilled model (lambda = 0) in every reward's front."""
+    curves: dict[str, list[dict[str, Any]]] = {f: [] for f in FAMILY_STYLE}
+    for r in rows:
+        if r["kind"] == "cfg":
+            curves["cfg"].append(r)
+        if r["kind"] == "temperature" or (r["kind"] == "cfg" and r["gamma"] == 1.0):
+            curves["temperature"].append(r)
+        if r["lam"] == 0.0:
+            for f in curves:
+                if f.startswith("lambda/"):
+                    curves[f].append(r)
+        elif r["lam"] is not None:
+            curves.setdefault(f"lambda/{r['reward']}", []).append(r)
+    return {
+        f: c
+        for f, c in curves.items()
+        if any(r["lam"] not in (None, 0.0) for r in c) or not f.startswith("lambda/")
+    }
+
+
+def plot_front(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(14, 6))
+    for ax, (space, (xm, ym)) in zip(axes, SPACES.items(), strict=True):
+        for family, group in _curves(rows).items():
+            label, fmt, color = FAMILY_STYLE.get(family, (family, "x-", "gray"))
+            group = sorted(group, key=lambda r: r[space][xm]["mean"])
+            x = np.array([r[space][xm]["mean"] for r in group])
+            y = np.array([r[space][ym]["mean"] for r in group])
+
+            def err(m: str, g=group, s=space) -> list[list[float]]:
+                return [
+                    [r[s][m]["mean"] - r[s][m].get("ci_low", r[s][m]["mean"]) for r in g],
+                    [r[s][m].get("ci_high", r[s][m]["mean"]) - r[s][m]["mean"] for r in g],
+                ]
+
+            ax.errorbar(
+                x,
+                y,
+                xerr=err(xm),
+                yerr=err(ym),
+                fmt=fmt,
+                color=color,
+                label=label,
+                capsize=2,
+                alpha=0.85,
+                ms=5,
+            )
+            for r, xi, yi in zip(group, x, y, strict=True):
+                tag = (
+                    f"γ={r['gamma']:g}"
+                    if r["kind"] == "cfg"
+                    else f"T={r['temperature']:g}"
+                    if r["kind"] == "temperature"
+                    else f"λ={r['lam']:g}"
+                )
+                if family == "temperature" and r["kind"] == "cfg":
+                    continue
+                ax.annotate(tag, (xi, yi), textcoords="offset points", xytext=(5, 3), fontsize=8, color=color)
+        ax.set_xlabel(AXES[space][0])
+        ax.set_ylabel(AXES[space][1])
+        ax.set_title("ground truth" if space == "ground_truth" else "learned metrics")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Quality–diversity fronts ({title}); bars: 95% hierarchical bootstrap CI", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _ci(d: dict[str, Any], digits: int = 3) -> str:
+    if "ci_low" not in d:
+        return f"{d['mean']:.{digits}f}"
+    return f"{d['mean']:.{digits}f} [{d['ci_low']:.{digits}f}, {d['ci_high']:.{digits}f}]"
+
+
+def _p(p: float | None) -> str:
+    return "n/a" if p is None or np.isnan(p) else f"{p:.3g}"
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    """The rows and the claims of a front, as Markdown."""
+    cfg = result["config"]
+    lines = [
+        f"{len(result['prompts'])} test prompts x {cfg['samples']} samples x sampling seeds {list(cfg['seeds'])}, "
+        f"training seeds {list(cfg['training_seeds'])}"
+        f"{', grammar-constrained sampling' if cfg.get('constrain') else ''}. Mean [95% hierarchical bootstrap CI: "
+        "training seeds, then test prompts].",
+        "",
+        "| variant | adherence (MuLan) | div. held-out emb. | div. reward emb. | satisfaction (GT) "
+        "| on-prompt div. (GT) | off-prompt div. (GT) | valid | tokens/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        le, gt = r["learned"], r["ground_truth"]
+        valid = "n/a" if r["valid_rate"] is None else f"{r['valid_rate']:.3f}"
+        lines.append(
+            f"| {r['name']} | {_ci(le['adherence'])} | {_ci(le['diversity_heldout'])} | {_ci(le['diversity_reward'])} "
+            f"| {_ci(gt['satisfaction'])} | {_ci(gt['on_prompt'])} | {_ci(gt['off_prompt'])} | {valid} "
+            f"| {r['tokens_per_s']:.0f} |"
+        )
+    claims = result["claims"]
+
+    def ci_text(ci: dict[str, float] | None) -> str:
+        return "n/a" if not ci else f"[{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]"
+
+    c2 = claims["claim2"]
+    lines += ["", f"## Claim 2: distilled (β=0) non-inferior to its teacher ({c2['teacher']})", ""]
+    lines += [
+        "| space | metric | teacher | distilled | difference [CI] | margin | t (df) | p | p Holm | verdict |"
+    ]
+    lines += ["|---|---|---|---|---|---|---|---|---|---|"]
+    for t in c2["tests"]:
+        lines.append(
+            f"| {t['space']} | {t['metric']} | {t['teacher']:.4f} | {t['distilled']:.4f} | {t['difference']:+.4f} "
+            f"{ci_text(t['difference_ci'])} | {t['margin']:g} | {t['statistic']:.2f} ({t['df']}) | {_p(t['p'])} "
+            f"| {_p(t['p_holm'])} | {'non-inferior' if t['reject'] else 'not shown'} |"
+        )
+    lines += [
+        "",
+        "## Claim 3: β>0 raises diversity (held-out embedding; ground-truth on-prompt diversity)",
+        "",
+    ]
+    lines += [
+        "| reward | space | metric | β=0 | β>0 | difference [CI] | per training seed | t (df) | p | p Holm | verdict |"
+    ]
+    lines += ["|---|---|---|---|---|---|---|---|---|---|---|"]
+    for t in claims["claim3"]["tests"]:
+        verdict = ("raised" if t["reject"] else "not shown") if t["in_claim"] else "(reported)"
+        lines.append(
+            f"| {t['reward']} | {t['space']} | {t['metric']} | {t['beta0']:.4f} | {t['beta_pos']:.4f} "
+            f"| {t['difference']:+.4f} {ci_text(t['difference_ci'])} "
+            f"| {', '.join(f'{d:+.3f}' for d in t['per_training_seed'])} | {t['statistic']:.2f} ({t['df']}) "
+            f"| {_p(t['p'])} | {_p(t.get('p_holm'))} | {verdict} |"
+        )
+    lines += ["", "## Claim 4: the λ front against the CFG-γ and temperature fronts at equal diversity", ""]
+    for c in claims["claim4"].values():
+        lines += [
+            f"### {c['space']}, {c['reward']} reward",
+            "",
+            "Front ranges (diversity): "
+            + "; ".join(f"{f} [{lo:.3f}, {hi:.3f}]" for f, (lo, hi) in c["front_ranges"].items())
+            + f". Verdict: {c['verdict']}"
+            + (
+                f", diversity {c['diversity_range_above_both'][0]:.3f} to {c['diversity_range_above_both'][1]:.3f}."
+                if c["diversity_range_above_both"]
+                else "."
+            ),
+            "",
+            "| variant | front | diversity | margin [CI] | per training seed | t (df) | p | p Holm | verdict |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for t in c["tests"]:
+            if "note" in t:
+                lines.append(
+                    f"| {t['variant']} | {t['front']} | {t['diversity']:.3f} | | | | | | {t['note']} |"
+                )
+                continue
+            lines.append(
+                f"| {t['variant']} | {t['front']} | {t['diversity']:.3f} | {t['margin']:+.4f} {ci_text(t['margin_ci'])} "
+                f"| {', '.join(f'{d:+.3f}' for d in t['per_training_seed'])} | {t['statistic']:.2f} ({t['df']}) "
+                f"| {_p(t['p'])} | {_p(t['p_holm'])} | {'above' if t['reject'] else 'not shown'} |"
+            )
+        lines.append("")
+    lines.append(
+        f"Wall time: {result['elapsed_s']:.0f} s in this sitting ({result['evaluations_computed']} evaluations computed, "
+        f"{result['evaluations_cached']} cached); finetunes: "
+        + ", ".join(
+            f"{k} {v['trained_s']:.0f}s" for k, v in result["finetunes"].items() if v.get("trained_s")
+        )
+        + "."
+    )
+    return "\n".join(lines) + "\n"

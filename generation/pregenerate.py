@@ -8,7 +8,7 @@ from pathlib import Path
 
 from formats import MANIFEST_COLUMNS
 from generation.backend import Backend
-from generation.corpus import held_out_prompts
+from generation.corpus import test_prompts
 from generation.render import write_wav
 from generation.sampling import PLAIN, SamplingConfig, generate_for_prompts
 
@@ -27,13 +27,13 @@ def pregenerate(
     """WAVs under ``out/variant/`` and rows appended to ``out/manifest.csv`` (paths relative to ``out``).
 
     Prompts are ``prompts`` ((prompt_id, text) pairs: a study's own) when given, else the first
-    ``n_prompts`` held-out evaluation prompts, so every variant of a study gets the same prompt ids.
+    ``n_prompts`` test prompts (``corpus.test_prompts``: never trained or tuned on), so every variant of a study gets the same prompt ids.
     Rows of a variant already in the manifest are replaced, so running twice is safe."""
     out = Path(out)
     if not variant or any(c in variant for c in "/\\,"):
         raise ValueError(f"variant name {variant!r} must be non-empty, without '/', '\\' or ','")
     if prompts is None:
-        prompts = [(p.prompt_id, p.text) for p in held_out_prompts(n_prompts)]
+        prompts = [(p.prompt_id, p.text) for p in test_prompts(n_prompts)]
     tokens, _ = generate_for_prompts(model, [text for _, text in prompts], samples, sampling, seed)
     rows = []
     for (prompt_id, text), prompt_tokens in zip(prompts, tokens, strict=True):

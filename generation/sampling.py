@@ -26,6 +26,24 @@ class SamplingConfig:
 PLAIN = SamplingConfig()
 
 
+def trained_constrained(*checkpoints: dict) -> bool:
+    """Whether the finetunes behind ``checkpoints`` sampled under the token grammar (their train config's
+    ``constrain``; a merge's, its parents'), so sampling them can reproduce the protocol they were trained
+    under. A base checkpoint, which was not finetuned, says False."""
+    configs = [
+        c
+        for ckpt in checkpoints
+        for c in (ckpt.get("merge", {}).get("parent_configs") or [ckpt.get("train_config") or {}])
+    ]
+    flags = {bool(c.get("constrain", False)) for c in configs}
+    if len(flags) > 1:
+        raise ValueError(
+            "these checkpoints were finetuned under different sampling protocols (one grammar-constrained, one "
+            "not); choose one with --constrain or --no-constrain"
+        )
+    return flags.pop() if flags else False
+
+
 @dataclass
 class Generation:
     """Sampled tokens (B, *token_shape) as the backend lays them out; optionally, for every generated

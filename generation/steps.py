@@ -145,8 +145,13 @@ def run_pretrain(params, inputs, work: Path, runs_dir: Path, progress: Progress)
 def _committed_finetune(run_config: dict[str, Any]) -> Path | None:
     """A committed checkpoint trained with exactly this run config (same base, reward embedding, seed and
     settings), so the demo recipe reuses generation/checkpoints/ instead of training again."""
+    from generation.finetune import FinetuneConfig
+
+    # a checkpoint trained before the reward key existed trained with the paper's reward
+    defaults = {k: getattr(FinetuneConfig(), k) for k in ("reward", "gate_threshold", "gate_width")}
     for sidecar in sorted(CHECKPOINTS_DIR.glob("*.pt.json")):
-        if json.loads(sidecar.read_text()).get("train_config") == run_config:
+        committed = json.loads(sidecar.read_text()).get("train_config")
+        if committed is not None and {**defaults, **committed} == run_config:
             return sidecar.with_name(sidecar.name.removesuffix(".json"))
     return None
 
@@ -170,6 +175,7 @@ def run_finetune(params, inputs, work: Path, runs_dir: Path, progress: Progress)
         steps=params["steps"],
         seed=params["seed"],
         constrain=params["constrain"],
+        reward=params.get("reward", "paper"),
     )
     embeddings = Embeddings.load(base["files"]["embeddings"])
     run_config = {

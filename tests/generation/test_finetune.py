@@ -6,20 +6,24 @@ import torch
 
 from generation.backend_builtin import BuiltinBackend
 from generation.checkpoint import load_checkpoint, model_from_checkpoint
-from generation.corpus import SLOT_HI, SLOT_LO, encode_text, is_held_out
+from generation.corpus import SLOT_HI, SLOT_LO, encode_text, is_held_out, prompt_set
 from generation.finetune import (
     PRESETS,
     FinetuneConfig,
     advantages,
-    diversity_rewards,
     finetune,
     policy_gradient_surrogate,
     token_kl,
     training_prompts,
 )
 from generation.model import generate
+from generation.rewards import dissimilarities, gated_mean_dissimilarity
 
 TINY = dataclasses.replace(PRESETS["tiny"], beta=10.0)
+
+
+def diversity_rewards(emb: torch.Tensor) -> torch.Tensor:
+    return gated_mean_dissimilarity(dissimilarities(emb))
 
 
 @pytest.mark.parametrize("direction", ["reverse", "forward"])
@@ -141,3 +145,70 @@ def test_grammar_constrained_finetune_samples_well_kinded_tokens_with_finite_los
     model = model_from_checkpoint(ckpt)
     tokens = generate(model, torch.from_numpy(encode_text(["Rock song"] * 4)), constrain=True).tokens.numpy()
     assert ((tokens >= SLOT_LO) & (tokens < SLOT_HI)).all()
+
+
+def test_training_watches_dev_prompts_only_and_the_prompt_gated_reward_trains(
+    tiny_checkpoint, embeddings_path, tmp_path, monkeypatch
+):
+    import generation.finetune as finetune_module
+
+    watched: list[str] = []
+    real = finetune_module.generate_for_prompts
+    monkeypatch.setattr(
+        finetune_module,
+        "generate_for_prompts",
+        lambda backend, texts, *a, **k: watched.extend(texts) or real(backend, texts, *a, **k),
+    )
+    cfg = dataclasses.replace(TINY, reward="prompt_gated", steps=2, eval_every=2, eval_prompts=5)
+    ckpt = finetune(cfg, tiny_checkpoint, embeddings_path, tmp_path / "gated.pt")
+    assert len(watched) == 2 * 5 and {prompt_set(t) for t in watched} == {"dev"}
+    assert ckpt["train_config"]["reward"] == "prompt_gated"
+    assert all(np.isfinite(e["reward"]) for e in ckpt["log"] if "reward" in e)
+
+
+def test_sample_and_steer_reproduce_the_grammar_protocol_the_finetunes_were_trained_under(
+    tiny_checkpoint, embeddings_path, tmp_path, capsys
+):
+    from generation.__main__ import main
+
+    cfg = dataclasses.replace(TINY, constrain=True, steps=1, eval_every=0)
+    finetune(dataclasses.replace(cfg, beta=0.0), tiny_checkpoint, embeddings_path, tmp_path / "q.pt")
+    finetune(cfg, tiny_checkpoint, embeddings_path, tmp_path / "d.pt")
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "sample",
+                "--model",
+                str(tmp_path / "q.pt"),
+                "--prompt",
+                "Rock song",
+                "--out",
+                str(tmp_path / "a.wav"),
+            ]
+        )
+        == 0
+    )
+    assert "constrain=True" in capsys.readouterr().out  # trained constrained: sampled constrained
+    assert (
+        main(
+            [
+                "sample",
+                "--model",
+                str(tiny_checkpoint),
+                "--prompt",
+                "Rock song",
+                "--out",
+                str(tmp_path / "b.wav"),
+            ]
+        )
+        == 0
+    )
+    assert "constrain=False" in capsys.readouterr().out  # a base checkpoint: plain sampling
+    args = ["--model", str(tmp_path / "q.pt"), "--prompt", "Rock song", "--out", str(tmp_path / "c.wav")]
+    assert main(["sample", *args, "--no-constrain"]) == 0 and "constrain=False" in capsys.readouterr().out
+    pair = ["--quality", str(tmp_path / "q.pt"), "--diversity", str(tmp_path / "d.pt"), "--lam", "0.5"]
+    assert (
+        main(["steer", *pair, "--prompt", "Rock song", "--samples", "1", "--out", str(tmp_path / "s")]) == 0
+    )
+    assert "constrain=True" in capsys.readouterr().out
