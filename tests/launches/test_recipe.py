@@ -203,3 +203,10 @@ def test_the_test_and_dev_sets_give_disjoint_held_out_prompts():
     assert [text for _, text, _ in test][:2] == ["Rock song", "Opera singer"]
     assert {prompt_set(text) for _, text, _ in test} == {"test"}
     assert {prompt_set(text) for _, text, _ in dev} == {"dev"}
+
+
+def test_a_recipe_may_name_every_reward_the_finetuning_code_has_and_no_other():
+    from generation.rewards import REWARDS as TRAINABLE
+    from launches.recipe import REWARDS
+
+    assert REWARDS == TRAINABLE
