@@ -14,8 +14,8 @@ address="${DEMO_ADDRESS:-127.0.0.1:8000}"
   --loglevel WARNING >>var/worker.log 2>&1 &
 worker=$!
 # The default queue's own worker: the staff report and the pipeline's bookkeeping run there, never
-# queued behind training. -B: it also runs celery beat, whose periodic sweep sends again any step whose
-# worker died.
+# queued behind training. -B: it also runs celery beat, whose periodic tasks send again any launch step
+# whose worker died and give back every rater's claim left open past its study's claim timeout.
 "$python" -m celery -A evalsite worker -Q default --concurrency 1 -n default@%h \
   -B -s var/celerybeat-schedule --loglevel WARNING >>var/worker.log 2>&1 &
 default_worker=$!
