@@ -88,7 +88,7 @@ def frames_at(info: AudioInfo, sample_rate: int) -> int:
 def normalised_wav(path: Path, target: ClipFormat) -> bytes:
     """The clip as 16-bit PCM WAV in the study's format: resampled, its channels mixed down or copied,
     cut or padded with silence to the study's length (the caller checked the difference is allowed),
-    and scaled to TARGET_RMS_DBFS (a silent clip stays silent; peaks past full scale are clipped)."""
+    and scaled to TARGET_RMS_DBFS (a silent clip stays silent; a clip whose peaks would pass full scale is refused, never clipped)."""
     audio, rate = soundfile.read(str(path), dtype="float64", always_2d=True)
     if rate != target.sample_rate:
         from scipy.signal import resample_poly
@@ -105,7 +105,13 @@ def normalised_wav(path: Path, target: ClipFormat) -> bytes:
     rms = float(np.sqrt(np.mean(audio**2)))
     if rms > 0:
         audio = audio * (10 ** (TARGET_RMS_DBFS / 20) / rms)
-    samples = np.clip(np.round(audio * _PEAK), -_PEAK, _PEAK).astype(np.int16)
+    clipped = int(np.count_nonzero(np.abs(np.round(audio * _PEAK)) > _PEAK))
+    if clipped:
+        raise AudioError(
+            f"{path.name}: at the study's level ({TARGET_RMS_DBFS} dBFS RMS) {clipped} samples would clip "
+            "(its peaks stand too far above its average level); limit or compress it, then import again"
+        )
+    samples = np.round(audio * _PEAK).astype(np.int16)
     return _wav_bytes(samples, target.sample_rate)
 
 

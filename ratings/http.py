@@ -12,7 +12,7 @@ from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest, HttpResponse
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$", re.IGNORECASE)
 _CONTENT_TYPES = {".wav": "audio/wav", ".flac": "audio/flac"}
 
 
@@ -26,12 +26,18 @@ class ByteRange:
 
 
 def requested_range(header: str, size: int) -> ByteRange | None:
-    """What a request with this Range header gets of a file of `size` bytes: the whole file (no range,
-    a malformed or a multi-range one, which RFC 9110 allows answering whole), one range of it, or None
-    for a range past its end (416). The one rule of the server and of the listening evidence."""
-    match = _RANGE.match(header.strip())
-    if not match or match.groups() == ("", ""):
+    """What a request with this Range header gets of a file of `size` bytes: the whole file (no Range
+    header), one range of it, or None (answered 416) for a range past its end and for any header that is
+    not one plain `bytes=first-last` range (several ranges, another unit, garbage). Refusing those instead
+    of answering them whole keeps the listening evidence true behind nginx (X-Accel-Redirect), which would
+    read such a header its own way and might send a few bytes where the whole file was recorded.
+    The one rule of the server and of the evidence."""
+    header = header.strip()
+    if not header:
         return ByteRange(0, size - 1, partial=False)
+    match = _RANGE.match(header)
+    if not match or match.groups() == ("", ""):
+        return None
     first, last = match.groups()
     if first == "":  # a suffix range: the last N bytes
         start, end = max(size - int(last), 0), size - 1
@@ -48,21 +54,21 @@ def audio_file_response(request: HttpRequest, *, name: str) -> HttpResponse:
     of the file leaves the server, so two files of equal size answer with equal headers.
 
     With ``settings.AUDIO_X_ACCEL_PREFIX`` set, the answer is empty and names the file in
-    X-Accel-Redirect: nginx sends the bytes (and answers the Range itself) from its internal location
-    at that prefix (deploy/nginx.conf), so no Python worker waits on a slow download.
+    X-Accel-Redirect: nginx sends the bytes from its internal location at that prefix (deploy/nginx.conf),
+    so no Python worker waits on a slow download; a Range it would get is one this function accepted.
     """
     content_type = _CONTENT_TYPES.get(PurePosixPath(name).suffix.lower(), "application/octet-stream")
     prefix = settings.AUDIO_X_ACCEL_PREFIX
-    if prefix:
-        response = HttpResponse(content_type=content_type)
-        response["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + quote(name)
-        return _private(response)
     size = default_storage.size(name)
     byte_range = requested_range(request.headers.get("Range", ""), size)
     if byte_range is None:
         response = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"
         return response
+    if prefix:
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + quote(name)
+        return _private(response)
     if not byte_range.partial:
         # A FileResponse of a storage file would name it in Content-Disposition (the clip's token,
         # telling a rater that two positions of a comparison play the same clip): _private drops it.

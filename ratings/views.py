@@ -2,7 +2,6 @@
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
@@ -12,7 +11,7 @@ from formats import HEARD_FRACTION
 from . import selectors, services
 from .forms import ConsentForm, HeadphoneCheckForm
 from .headphones import trial_wav
-from .http import audio_file_response, over_rate, requested_range
+from .http import audio_file_response, over_rate
 from .kinds import KINDS
 from .models import Rater, Study, Task, TaskStatus
 
@@ -78,7 +77,7 @@ def rater_next(request: HttpRequest, rater_token: str) -> HttpResponse:
         return gate
     lapsed = selectors.rater_claim_lapsed(rater)
     task = services.task_next(rater=rater)
-    if lapsed:
+    if lapsed and task is not None:  # said once, with the new work (not on every visit to the done page)
         messages.info(request, _expired_message(rater))
     if task is None:
         return redirect("ratings:rater_done", rater_token=rater.token)
@@ -240,16 +239,8 @@ def task_audio(request: HttpRequest, rater_token: str, task_token: str, label: s
     task = selectors.rater_task_at(rater, task_token, label)
     if task is None:
         raise Http404("No such clip.")
-    name = services.task_audio_prepare(task=task)[label]
-    size = default_storage.size(name)
-    range_header = request.headers.get("Range", "")
-    services.audio_request_record(
-        task=task,
-        label=label,
-        method=request.method or "",
-        range_header=range_header,
-        size=size,
-        served=requested_range(range_header, size) if request.method == "GET" else None,
+    name = services.task_audio_request(
+        task=task, label=label, method=request.method or "", range_header=request.headers.get("Range", "")
     )
     return audio_file_response(request, name=name)
 

@@ -18,7 +18,13 @@ from ..kinds import ClipListening, DiversitySubmission, QualitySubmission
 from .diversity import DIVERSITY_PROMPTS_DEFAULT, DiversityPlanResult, diversity_plan
 from .exports import RatingsExportResult, study_ratings_export
 from .imports import RatingsImportResult, ratings_import
-from .listening import audio_request_record, task_audio_name, task_audio_prepare, task_shown
+from .listening import (
+    audio_request_record,
+    task_audio_name,
+    task_audio_prepare,
+    task_audio_request,
+    task_shown,
+)
 from .quality_control import gold_item_create, rater_flag, rater_flag_lift, raters_screen, task_reopen
 from .queue import diversity_assignment_next, quality_assignment_next, task_next, tasks_expire
 from .raters import (
@@ -72,6 +78,7 @@ __all__ = [
     "audio_request_record",
     "task_audio_name",
     "task_audio_prepare",
+    "task_audio_request",
     "task_shown",
     "task_reopen",
     "task_submit",

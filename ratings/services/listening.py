@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..audio import dithered
-from ..http import ByteRange
+from ..http import ByteRange, requested_range
 from ..kinds import kind_of
 from ..models import AudioRequest, Task
 
@@ -20,12 +20,15 @@ def task_audio_name(task: Task, label: str) -> str:
     return f"positions/{task.token}/{label}.wav"
 
 
-def task_audio_prepare(*, task: Task) -> dict[str, str]:
-    """Write the task's per-position files that are not written yet (idempotent): each position plays
-    its clip with its own dither, seeded by the task and position, so that no two addresses a rater can
-    reach serve the same bytes (a check item's borrowed or twinned clips included). Label → storage name."""
+def task_audio_prepare(*, task: Task, only: str | None = None) -> dict[str, str]:
+    """Write the task's per-position files that are not written yet (idempotent), or only the one at
+    position `only`: each position plays its clip with its own dither, seeded by the task and position,
+    so that no two addresses a rater can reach serve the same bytes (a check item's borrowed or twinned
+    clips included). Label → storage name."""
     names = {}
     for label, clip in kind_of(task.kind).clips_in_order(task):
+        if only is not None and label != only:
+            continue
         name = names[label] = task_audio_name(task, label)
         if default_storage.exists(name):
             continue
@@ -36,6 +39,23 @@ def task_audio_prepare(*, task: Task) -> dict[str, str]:
         if written != name:  # another request wrote it first, with the same bytes
             default_storage.delete(written)
     return names
+
+
+def task_audio_request(*, task: Task, label: str, method: str, range_header: str) -> str:
+    """One audio request of the task's rater at one position: the position's file written if it is not
+    yet, the request recorded with what the server will send (nothing for a HEAD, or for a Range it
+    refuses: ratings.http.requested_range), and the file's storage name returned for the response."""
+    name = task_audio_prepare(task=task, only=label)[label]
+    size = default_storage.size(name)
+    audio_request_record(
+        task=task,
+        label=label,
+        method=method,
+        range_header=range_header,
+        size=size,
+        served=requested_range(range_header, size) if method == "GET" else None,
+    )
+    return name
 
 
 def audio_request_record(

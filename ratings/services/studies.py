@@ -217,9 +217,11 @@ def clips_import(
                     checksum=row.audio.checksum,
                     source_path=str(row.path),
                 )
-                clip.audio.save(
-                    f"{row.path.stem}.wav", ContentFile(normalised_wav(row.path, target)), save=False
-                )
+                try:
+                    wav = normalised_wav(row.path, target)
+                except AudioError as exc:
+                    raise ImportFailed(str(exc)) from None
+                clip.audio.save(f"{row.path.stem}.wav", ContentFile(wav), save=False)
                 saved_files.append(clip)
                 clip.save()
     except BaseException:

@@ -111,6 +111,8 @@ def test_a_clip_fetched_in_parts_counts_once_the_parts_cover_it_and_the_wait_is_
     assert client.get(_audio_url(rater, task, "B"), HTTP_RANGE="bytes=0-999").status_code == 206
     client.head(_audio_url(rater, task, "B"))  # a HEAD serves nothing
     client.get(_audio_url(rater, task, "B"), HTTP_RANGE="bytes=999999-")  # past the end: 416, nothing served
+    # Two tiny ranges: refused (416), never recorded as the whole file (nginx could send just those bytes).
+    assert client.get(_audio_url(rater, task, "B"), HTTP_RANGE="bytes=0-0,2-2").status_code == 416
     response = client.post(_task_url(rater, task), _bot_answer(task))
     assert response.status_code == 400
     assert "Clip B: only 3 % of its audio was loaded" in response.content.decode()
@@ -124,6 +126,7 @@ def test_a_clip_fetched_in_parts_counts_once_the_parts_cover_it_and_the_wait_is_
         ("bytes=0-999", 0, 999),
         ("", None, None),
         ("bytes=999999-", None, None),
+        ("bytes=0-0,2-2", None, None),
         ("bytes=500-", 500, size - 1),
     ]
 
@@ -255,6 +258,17 @@ def test_clips_of_unequal_length_are_refused_unless_the_import_trims_or_pads_the
     longer = _lengths_manifest(tmp_path / "more", {"distilled": 2.0})
     with pytest.raises(services.ImportFailed, match="--fit trim"):
         services.clips_import(study_slug="trimmed", manifest=longer)
+
+
+def test_a_clip_that_would_clip_at_the_studys_level_is_refused_by_name_and_nothing_is_imported(tmp_path):
+    folder = tmp_path / "clicks"
+    manifest = _lengths_manifest(folder, {"base": 1.0, "cfg": 1.0})
+    clicks = np.zeros(SAMPLE_RATE)
+    clicks[:: SAMPLE_RATE // 4] = 0.9  # four clicks in silence: peaks ~40 dB above the RMS level
+    soundfile.write(folder / "cfg.wav", clicks, SAMPLE_RATE)
+    with pytest.raises(services.ImportFailed, match=r"cfg\.wav: .* samples would clip"):
+        services.clips_import(study_slug="clicks", manifest=manifest)
+    assert not Study.objects.filter(slug="clicks").exists()
 
 
 # --- claims expire -------------------------------------------------------------------------------------
