@@ -74,13 +74,11 @@ def one_sided_t(values: np.ndarray, null: float = 0.0) -> dict[str, float]:
 
 
 def holm(pvalues: Sequence[float], alpha: float = 0.05) -> tuple[list[float], list[bool]]:
-    """Holm-adjusted p-values and rejections at ``alpha`` (NaN p-values stay NaN, never reject)."""
-    from statsmodels.stats.multitest import multipletests
+    """Holm-adjusted p-values and rejections at ``alpha`` (NaN p-values stay NaN, never reject): the
+    report's Holm (analysis.stats.holm, statsmodels' arithmetic), which rejects where the adjusted p is
+    at most alpha."""
+    from analysis.stats import holm as holm_adjusted
 
-    p = np.asarray(pvalues, dtype=float)
-    ok = ~np.isnan(p)
-    adjusted, reject = np.full(len(p), np.nan), np.zeros(len(p), dtype=bool)
-    if ok.any():
-        rej, adj, _, _ = multipletests(p[ok], alpha=alpha, method="holm")
-        adjusted[ok], reject[ok] = adj, rej
-    return adjusted.tolist(), reject.tolist()
+    given = [None if np.isnan(p) else float(p) for p in np.asarray(pvalues, dtype=float)]
+    adjusted = [np.nan if p is None else p for p in holm_adjusted(given)]
+    return adjusted, [bool(p <= alpha) for p in adjusted]
