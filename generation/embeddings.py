@@ -450,6 +450,21 @@ def _fit(params: list[torch.Tensor], loss_fn, steps: int, lr: float) -> float:
 
 
 @torch.no_grad()
+def _half_to_half_report(enc: nn.Module, frames: torch.Tensor, n: int, final_loss: float) -> dict[str, float]:
+    """A similarity encoder's training report: its final loss, and how often the embedding of a clip's
+    first half finds its second half among the rows after the first ``n`` (top 1 and top 5)."""
+    enc.eval()
+    half = frames.shape[1] // 2
+    with torch.no_grad():
+        a, b = enc(frames[n:, :half]), enc(frames[n:, half : 2 * half])
+    pool = min(100, len(a))
+    return {
+        "final_train_loss": final_loss,
+        f"val_half_to_half_top1_of_{pool}": retrieval_accuracy(a, b, pool, 1),
+        f"val_half_to_half_top5_of_{pool}": retrieval_accuracy(a, b, pool, min(5, pool)),
+    }
+
+
 def retrieval_accuracy(a: torch.Tensor, b: torch.Tensor, pool: int = 100, k: int = 1) -> float:
     """Share of rows of ``a`` whose own row of ``b`` is among the top-k, in pools of ``pool`` rows."""
     hits = total = 0
@@ -485,15 +500,7 @@ def train_similarity(
         return info_nce(enc(first), enc(second), cfg.temperature)
 
     final = _fit(list(enc.parameters()), loss, cfg.steps, cfg.lr)
-    enc.eval()
-    with torch.no_grad():
-        a, b = enc(frames[n:, :half]), enc(frames[n:, half : 2 * half])
-    pool = min(100, len(a))
-    return enc, {
-        "final_train_loss": final,
-        f"val_half_to_half_top1_of_{pool}": retrieval_accuracy(a, b, pool, 1),
-        f"val_half_to_half_top5_of_{pool}": retrieval_accuracy(a, b, pool, min(5, pool)),
-    }
+    return enc, _half_to_half_report(enc, frames, n, final)
 
 
 def train_heldout(
@@ -516,15 +523,7 @@ def train_heldout(
         return vicreg(enc.raw(first), enc.raw(second), cfg.vicreg)
 
     final = _fit(list(enc.parameters()), loss, cfg.steps, cfg.heldout_lr)
-    enc.eval()
-    with torch.no_grad():
-        a, b = enc(frames[n:, :half]), enc(frames[n:, half : 2 * half])
-    pool = min(100, len(a))
-    return enc, {
-        "final_train_loss": final,
-        f"val_half_to_half_top1_of_{pool}": retrieval_accuracy(a, b, pool, 1),
-        f"val_half_to_half_top5_of_{pool}": retrieval_accuracy(a, b, pool, min(5, pool)),
-    }
+    return enc, _half_to_half_report(enc, frames, n, final)
 
 
 def clip_side(tokens: np.ndarray) -> int:
