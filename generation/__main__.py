@@ -19,6 +19,15 @@ def _threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
+def _device(name: str) -> str:
+    """``auto``: the GPU where one is, else the CPU."""
+    if name != "auto":
+        return name
+    from generation.backend import default_device
+
+    return default_device()
+
+
 def cmd_pretrain(args: argparse.Namespace) -> None:
     from generation.checkpoint import write_sidecar
     from generation.embeddings import EMBEDDING_PRESETS, train_embeddings
@@ -37,7 +46,7 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
                 flush=True,
             )
 
-    ckpt = pretrain(cfg, out, progress=progress)
+    ckpt = pretrain(cfg, out, progress=progress, device=_device(args.device))
     lm_s = time.perf_counter() - t0
     command = "python -m generation " + " ".join(sys.argv[1:] if argv_is_cli() else [])
     write_sidecar(out, command=command.strip())
@@ -205,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="checkpoint path (default runs/PRESET/base.pt)")
     p.add_argument("--embeddings-out", help="embeddings path (default next to --out, embeddings.pt)")
     p.add_argument("--skip-embeddings", action="store_true")
+    p.add_argument("--device", default="auto", help="cpu, cuda, or auto (the GPU where one is; the default)")
     p.add_argument("--steps", type=int)
     p.add_argument("--seed", type=int)
     p.set_defaults(func=cmd_pretrain)

@@ -123,7 +123,14 @@ def cmd_front(args: argparse.Namespace) -> None:
         cfg = replace(cfg, finetune=replace(cfg.finetune, **overrides))
     _require(cfg.base, "base checkpoint")
     _require(cfg.embeddings, "embeddings")
-    result = run_front(cfg, args.out or f"runs/{args.preset}/front", baselines_only=args.baselines_only)
+    device = None if args.device == "auto" else args.device
+    result = run_front(
+        cfg,
+        args.out or f"runs/{args.preset}/front",
+        baselines_only=args.baselines_only,
+        jobs=args.jobs,
+        device=device,
+    )
     if args.baselines_only:
         return
     verdicts = {name: c["verdict"] for name, c in result["claims"]["claim4"].items()}
@@ -195,7 +202,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "front", help="train what is missing, evaluate the fronts and test claims 2-4; resumes"
     )
-    p.add_argument("--preset", choices=("tiny", "demo"), default="demo")
+    p.add_argument(
+        "--preset",
+        choices=("tiny", "demo", "full"),
+        default="demo",
+        help="demo: sized for a 2-core machine; full: the protocol at full size (docs/front.md)",
+    )
     p.add_argument("--base")
     p.add_argument("--embeddings")
     p.add_argument("--prompts", type=int, help="number of test prompts")
@@ -213,5 +225,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--baselines-only",
         action="store_true",
         help="evaluate and cache the base model's CFG and temperature variants only (no finetune needed)",
+    )
+    p.add_argument(
+        "--jobs", type=int, default=1, help="worker processes for the finetunes, then the evaluations"
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="cpu or cuda for every model; auto: finetunes on the GPU where one is, evaluations on the CPU",
     )
     p.set_defaults(func=cmd_front)

@@ -110,6 +110,17 @@ FRONT_PRESETS: dict[str, FrontConfig] = {
         bootstrap=1000,
         constrain=True,
     ),
+    # The protocol at full size (issue 15): the finetunes at their preset's 300 steps, 5 training seeds, 64 test
+    # prompts x 4 samples x 3 sampling seeds, every temperature and lambda. Meant for a machine with a GPU or
+    # many cores: `front --preset full --jobs 16`.
+    "full": FrontConfig(
+        preset="full",
+        base="generation/checkpoints/demo.pt",
+        embeddings="generation/checkpoints/demo-embeddings.pt",
+        finetune=FINETUNE_PRESETS["demo"],
+        training_seeds=(0, 1, 2, 3, 4),
+        constrain=True,
+    ),
 }
 
 
@@ -444,12 +455,86 @@ def claims(meas: Measurements, variants: list[Variant], cfg: FrontConfig) -> dic
 # --- the run ------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a variant samples from, in a form a worker process can rebuild: the base, one finetune, or the
+    merge of two finetunes at ``lam``."""
+
+    kind: str  # base | checkpoint | merge
+    paths: tuple[str, ...]
+    lam: float | None = None
+
+
+_LOADED: dict[Any, Any] = {}  # one process's loaded models and embeddings, cleared at the end of a run
+
+
+def _loaded(key: Any, load: Callable[[], Any]) -> Any:
+    if key not in _LOADED:
+        _LOADED[key] = load()
+    return _LOADED[key]
+
+
+def build_model(spec: ModelSpec, device: str | None = None) -> Backend:
+    """The backend of ``spec`` on ``device`` (None: the CPU); a merge shares its pair's ``Steering``."""
+    if spec.kind == "merge":
+        steer = _loaded(("steer", spec.paths, device), lambda: Steering(*spec.paths, device=device))
+        return steer.model(float(spec.lam))
+
+    def load() -> Backend:
+        model = load_with_checkpoint(spec.paths[0])[0]
+        return model if device is None else model.to(device)
+
+    return _loaded(("model", spec.paths, device), load)
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _finetune_job(ft: FinetuneConfig, base: str, embeddings: str, path: str, device: str | None) -> dict:
+    emb = _loaded(("emb", embeddings), lambda: Embeddings.load(embeddings))
+    t0 = time.perf_counter()
+    ckpt = finetune(ft, base, emb, path, device=device)
+    return {
+        "path": path,
+        "checkpoint_id": ckpt["checkpoint_id"],
+        "trained_s": ckpt.get("elapsed_s"),
+        "dev_eval": [e for e in ckpt["log"] if "eval_diversity_heldout" in e][-1:],
+        "here_s": time.perf_counter() - t0,
+    }
+
+
+def _evaluate_job(
+    spec: ModelSpec,
+    sampling: SamplingConfig,
+    key: str,
+    what: dict[str, Any],
+    cfg: FrontConfig,
+    cache: str,
+    device: str | None,
+) -> tuple[dict[str, Any], bool]:
+    emb = _loaded(("emb", cfg.embeddings), lambda: Embeddings.load(cfg.embeddings))
+    prompts = test_prompts(cfg.n_prompts)
+    return cached_score(
+        Path(cache), key, what, lambda: score_variant(build_model(spec, device), emb, prompts, sampling, cfg)
+    )
+
+
 def run_front(
-    cfg: FrontConfig, out: str | Path, log: Log = print, baselines_only: bool = False
+    cfg: FrontConfig,
+    out: str | Path,
+    log: Log = print,
+    baselines_only: bool = False,
+    jobs: int = 1,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Train the missing finetunes, evaluate what is not cached, write ``out/front.{json,md,png}``.
     ``baselines_only``: evaluate (and cache) the base model's variants alone, which need no finetune, so they
-    can run beside the finetunes; nothing is written but the cache."""
+    can run beside the finetunes; nothing is written but the cache. ``jobs`` > 1: the finetunes, then the
+    evaluations, run in that many worker processes (one torch thread each); ``device``: where models train
+    and sample (None: finetunes on CUDA when present, evaluations on the CPU)."""
     t_start = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -460,29 +545,66 @@ def run_front(
     emb_id = weights_digest(
         {f"{i}.{k}": v for i, part in enumerate(parts) for k, v in part.state_dict().items()}
     )
-    base, base_ckpt = load_with_checkpoint(cfg.base)
+    base_ckpt = load_with_checkpoint(cfg.base)[1]
+    _LOADED[("emb", cfg.embeddings)] = emb
+    pool = _pool(jobs)
+    try:
+        return _run_front(cfg, out, log, baselines_only, pool, device, emb_id, base_ckpt, t_start)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        _LOADED.clear()
 
-    finetunes: dict[str, dict[str, Any]] = {}
+
+def _pool(jobs: int):
+    if jobs <= 1:
+        return None
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")  # CUDA and torch's threads do not survive a fork
+    return ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(1,))
+
+
+def _map(pool, fn: Callable[..., Any], calls: list[tuple[Any, ...]]):
+    """``fn(*call)`` for every call, in order: inline without a pool, else in the pool's processes."""
+    if pool is None:
+        yield from (fn(*call) for call in calls)
+        return
+    futures = [pool.submit(fn, *call) for call in calls]
+    yield from (f.result() for f in futures)
+
+
+def _run_front(
+    cfg: FrontConfig,
+    out: Path,
+    log: Log,
+    baselines_only: bool,
+    pool,
+    device: str | None,
+    emb_id: str,
+    base_ckpt: dict[str, Any],
+    t_start: float,
+) -> dict[str, Any]:
     training_seeds = () if baselines_only else cfg.training_seeds
+    jobs = []
     for seed in training_seeds:
         for name, beta, reward in (("beta0", 0.0, "paper"), *((r, cfg.beta, r) for r in cfg.rewards)):
             path = out / "finetunes" / f"{name}-seed{seed}.pt"
             path.parent.mkdir(parents=True, exist_ok=True)
-            t0 = time.perf_counter()
-            ckpt = finetune(cfg.finetune_config(beta, reward, seed), cfg.base, emb, path)
-            finetunes[f"{name}/seed{seed}"] = {
-                "path": str(path),
-                "checkpoint_id": ckpt["checkpoint_id"],
-                "trained_s": ckpt.get("elapsed_s"),
-                "dev_eval": [e for e in ckpt["log"] if "eval_diversity_heldout" in e][-1:],
-            }
-            log(f"front: finetune {name} seed {seed}: {path} ({time.perf_counter() - t0:.0f}s here)")
+            jobs.append((f"{name}/seed{seed}", (cfg.finetune_config(beta, reward, seed), str(path))))
+    calls = [(ft, cfg.base, cfg.embeddings, path, device) for _, (ft, path) in jobs]
+    finetunes: dict[str, dict[str, Any]] = {}
+    for (key, _), done in zip(jobs, _map(pool, _finetune_job, calls), strict=True):
+        finetunes[key] = {k: v for k, v in done.items() if k != "here_s"}
+        log(f"front: finetune {key}: {done['path']} ({done['here_s']:.0f}s here)")
     train_s = time.perf_counter() - t_start
 
     prompts = test_prompts(cfg.n_prompts)
     texts = [p.text for p in prompts]
-    variants: list[tuple[Variant, Callable[[], Backend], SamplingConfig]] = [
-        (v, lambda: base, SamplingConfig(v.gamma, v.temperature, constrain=cfg.constrain))
+    base_spec = ModelSpec("base", (cfg.base,))
+    variants: list[tuple[Variant, ModelSpec, SamplingConfig]] = [
+        (v, base_spec, SamplingConfig(v.gamma, v.temperature, constrain=cfg.constrain))
         for v in base_variants(cfg, base_ckpt["checkpoint_id"])
     ]
     for seed in training_seeds:
@@ -497,21 +619,10 @@ def run_front(
             checkpoint_ids=[quality["checkpoint_id"]],
         )
         variants.append(
-            (
-                distilled,
-                lambda p=quality["path"]: load_with_checkpoint(p)[0],
-                SamplingConfig(constrain=cfg.constrain),
-            )
+            (distilled, ModelSpec("checkpoint", (quality["path"],)), SamplingConfig(constrain=cfg.constrain))
         )
         for reward in cfg.rewards:
             diverse = finetunes[f"{reward}/seed{seed}"]
-            steer: dict[str, Steering] = {}
-
-            def model(lam: float, q=quality["path"], d=diverse["path"], steer=steer) -> Backend:
-                if "s" not in steer:
-                    steer["s"] = Steering(q, d)
-                return steer["s"].model(lam)
-
             for lam in cfg.lambdas:
                 if lam == 0.0:
                     continue  # the distilled model, above: shared by every reward
@@ -526,18 +637,17 @@ def run_front(
                     training_seed=seed,
                     checkpoint_ids=[quality["checkpoint_id"], diverse["checkpoint_id"]],
                 )
-                variants.append(
-                    (v, lambda lam=lam, model=model: model(lam), SamplingConfig(constrain=cfg.constrain))
-                )
+                spec = ModelSpec("merge", (quality["path"], diverse["path"]), lam)
+                variants.append((v, spec, SamplingConfig(constrain=cfg.constrain)))
 
     cache = out / "cache"
     raw: dict[str, dict[str, Any]] = {}
     computed = 0
-    for v, model, sampling in variants:
+    calls = []
+    for v, spec, sampling in variants:
         key, what = evaluation_key(v, sampling, texts, cfg, emb_id)
-        scored, fresh = cached_score(
-            cache, key, what, lambda m=model, s=sampling: score_variant(m(), emb, prompts, s, cfg)
-        )
+        calls.append((spec, sampling, key, what, cfg, str(cache), device))
+    for (v, _, _), (scored, fresh) in zip(variants, _map(pool, _evaluate_job, calls), strict=True):
         computed += fresh
         raw[v.name] = scored
         mm = scored["metrics"]

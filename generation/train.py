@@ -78,10 +78,11 @@ def lm_loss(model: MusicTransformer, text_ids: torch.Tensor, tokens: torch.Tenso
 @torch.no_grad()
 def evaluate_loss(model: MusicTransformer, data: TokenDataset, batch_size: int = 250) -> float:
     model.eval()
+    device = next(model.parameters()).device
     total = 0.0
     for i in range(0, len(data), batch_size):
-        text = torch.from_numpy(data.text_ids[i : i + batch_size].astype(np.int64))
-        toks = torch.from_numpy(data.tokens[i : i + batch_size].astype(np.int64))
+        text = torch.from_numpy(data.text_ids[i : i + batch_size].astype(np.int64)).to(device)
+        toks = torch.from_numpy(data.tokens[i : i + batch_size].astype(np.int64)).to(device)
         total += lm_loss(model, text, toks).item() * len(toks)
     model.train()
     return total / len(data)
@@ -99,15 +100,19 @@ def pretrain(
     out: str | Path,
     progress: ProgressCallback | None = None,
     corpus_cache: Path | None = Path("var/generation/corpus"),
+    device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
     """Train from scratch, or resume from ``out`` if a checkpoint of the same config is there; returns the
-    final checkpoint dict (also written to ``out``, and every ``checkpoint_every`` steps on the way)."""
+    final checkpoint dict (also written to ``out``, and every ``checkpoint_every`` steps on the way). The
+    batches are drawn on the CPU whatever the ``device``, so a run resumed on another device sees the same
+    batches (its numbers differ in rounding only)."""
     torch.set_num_threads(cfg.threads)
     out = Path(out)
     train, val = load_corpus(cfg.n_train, cfg.n_val, cfg.seed, corpus_cache, cfg.caption_noise)
     torch.manual_seed(cfg.seed)
     model = MusicTransformer(cfg.model)
     init_id = f"{cfg.preset}-seed{cfg.seed}-{weights_digest(model.state_dict())}"
+    model.to(device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
@@ -138,14 +143,15 @@ def pretrain(
             parent=None,
             log=log,
             optimizer=None if final else opt.state_dict(),
-            extra={"elapsed_s": time.perf_counter() - t0},
+            extra={"elapsed_s": time.perf_counter() - t0, "device": str(device)},
         )
 
     for step in range(start, cfg.steps):
         rng = np.random.default_rng([cfg.seed, step])  # per-step stream: resuming replays the same batches
         idx = rng.integers(0, len(train), cfg.batch_size)
         text = drop_condition(torch.from_numpy(train.text_ids[idx].astype(np.int64)), cfg.cond_dropout, rng)
-        tokens = torch.from_numpy(train.tokens[idx].astype(np.int64))
+        text = text.to(device)
+        tokens = torch.from_numpy(train.tokens[idx].astype(np.int64)).to(device)
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, step)
         loss = lm_loss(model, text, tokens)

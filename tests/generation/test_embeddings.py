@@ -8,6 +8,8 @@ import torch
 from generation.corpus import build_split
 from generation.embeddings import (
     EMBEDDING_PRESETS,
+    Embeddings,
+    EmbeddingTrainConfig,
     EncoderConfig,
     SequenceEncoder,
     SpectrogramConvEncoder,
@@ -16,6 +18,7 @@ from generation.embeddings import (
     clips_digest,
     embedding_clips,
     semitone_spectrogram,
+    train_heldout,
     vicreg,
 )
 from generation.render import render_batch
@@ -83,3 +86,25 @@ def test_the_committed_v3_bundle_trained_its_held_out_embedding_on_other_clips()
     assert recorded["reward_and_mulan"] == clips_digest(reward_clips.tokens[: cfg.n_clips])
     assert recorded["heldout"] == clips_digest(heldout_clips.tokens[: cfg.n_clips])
     assert {t.tobytes() for t in reward_clips.tokens}.isdisjoint({t.tobytes() for t in heldout_clips.tokens})
+
+
+def test_the_held_out_embedding_is_centred_on_its_training_clips_and_old_bundles_still_load():
+    frames = semitone_spectrogram(render_batch(build_split(40, seed=5).tokens))
+    cfg = EmbeddingTrainConfig(steps=3, batch_size=16, dim=8, hidden=16)
+    enc, _ = train_heldout(frames, 32, seed=1, crop=frames.shape[1] // 2 - 6, cfg=cfg)
+    half = frames.shape[1] // 2
+    with torch.no_grad():
+        raw = enc.raw(torch.cat([frames[:32, :half], frames[:32, half : 2 * half]]))
+        centred = enc(frames[:32, :half])
+    assert torch.allclose(enc.centre, raw.mean(0), atol=1e-5) and enc.centre.norm() > 0
+    assert torch.allclose(
+        centred, torch.nn.functional.normalize(enc.raw(frames[:32, :half]) - enc.centre, dim=-1)
+    )
+    # centred vectors point every way: their mean cosine to each other is far below the raw projections'
+    cos = lambda z: float((lambda u: (u @ u.T).mean())(torch.nn.functional.normalize(z, dim=-1)))  # noqa: E731
+    assert cos(centred) < cos(enc.raw(frames[:32, :half]).detach()) - 0.2
+    # a bundle saved before the centre existed loads with a zero centre (its embeddings unchanged)
+    reward = _build(EncoderConfig("symbolic", 8, 16))
+    d = Embeddings(None, None, reward, enc).to_dict()
+    del d["heldout"]["state"]["centre"]
+    assert torch.equal(Embeddings.from_dict(d).heldout_encoder.centre, torch.zeros(8))

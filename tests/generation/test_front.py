@@ -2,6 +2,7 @@ import json
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from generation import front as front_module
 from generation.__main__ import main
@@ -175,3 +176,19 @@ def test_cli_merges_two_finetunes(tiny_checkpoint, untrained_embeddings, tmp_pat
         )
         == 2
     )
+
+
+def test_front_in_worker_processes_gives_the_results_of_one_process(
+    tiny_checkpoint, untrained_embeddings, tmp_path
+):
+    emb = untrained_embeddings.save(tmp_path / "embeddings.pt")
+    args = ["front", "--preset", "tiny", "--base", str(tiny_checkpoint), "--embeddings", str(emb)]
+    args += ["--training-seeds", "0", "--rewards", "paper"]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    assert main([*args, "--out", str(tmp_path / "pool"), "--jobs", "2"]) == 0
+    one, pool = (json.loads((tmp_path / d / "front.json").read_text()) for d in ("one", "pool"))
+    assert [r["name"] for r in pool["rows"]] == [r["name"] for r in one["rows"]]
+    assert pool["evaluations_computed"] == one["evaluations_computed"] > 0
+    for a, b in zip(one["rows"], pool["rows"], strict=True):
+        for space, metric in (("learned", "adherence"), ("ground_truth", "satisfaction")):
+            assert b[space][metric]["mean"] == pytest.approx(a[space][metric]["mean"], abs=1e-6, nan_ok=True)

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Retrain the built-in model's committed checkpoints on corpus v3 and run the front protocol at full size, on a
+# machine with a GPU and many cores (docs/groundtruth.md, docs/front.md say what each step is for):
+#   1. the demo base (2400 steps) on the GPU -> generation/checkpoints/demo.pt (+ sidecar);
+#   2. beside the rest, on the CPU: the ground-truth table of that base (docs/groundtruth.md);
+#   3. `front --preset full` (5 training seeds x {beta=0, paper reward, prompt-gated reward}, 300 steps each,
+#      on the GPU; then 55 variants evaluated on the CPU) with JOBS worker processes;
+#   4. its seed-0 beta=0 and paper-reward finetunes are the committed demo-distilled.pt and demo-diverse.pt
+#      (the same config as `python -m generation finetune --preset demo --beta 0|10`).
+# The embeddings (generation/checkpoints/demo-embeddings.pt) are trained first, on any machine:
+#   .venv/bin/python -m generation train-embeddings --preset demo --out generation/checkpoints/demo-embeddings.pt
+# Usage: PYTHON=.venv/bin/python JOBS=16 FRONT_SECONDS=480 bash scripts/gpu_retrain.sh [OUTDIR]
+# Every step resumes: run it again to finish what a time limit cut short. OUTDIR (default var/gpu_retrain)
+# receives the logs and a tarball of the results.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+py=${PYTHON:-.venv/bin/python}
+jobs=${JOBS:-16}
+out=${1:-var/gpu_retrain}
+mkdir -p "$out" runs/demo
+export PYTHONUNBUFFERED=1
+log() { echo "[$(date -u +%T)] $*" | tee -a "$out/steps.log"; }
+
+log "start; $(nproc) cores; $("$py" -c 'import torch; print(torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU")')"
+if [ ! -f runs/demo/base.done ]; then
+  "$py" -m generation --threads 4 pretrain --preset demo --out runs/demo/base.pt --skip-embeddings \
+    2>&1 | tee "$out/pretrain.log" && touch runs/demo/base.done
+  log "pretrain: exit ${PIPESTATUS[0]}"
+fi
+[ -f runs/demo/base.done ] || { log "no base; stopping"; exit 1; }
+cp runs/demo/base.pt generation/checkpoints/demo.pt
+"$py" -c "from generation.checkpoint import write_sidecar as w; w('generation/checkpoints/demo.pt', command='python -m generation pretrain --preset demo --out generation/checkpoints/demo.pt --skip-embeddings')"
+
+if [ ! -f docs/groundtruth.done ]; then
+  ( "$py" -m generation.groundtruth_table --temperatures 0.6 0.8 --threads 2 >"$out/groundtruth.log" 2>&1 \
+      && touch docs/groundtruth.done; log "groundtruth table: exit $?" ) &
+fi
+
+timeout "${FRONT_SECONDS:-480}" "$py" -m generation front --preset full --jobs "$jobs" --out runs/full/front \
+  >"$out/front.log" 2>&1
+log "front: exit $? (124: cut by FRONT_SECONDS; run again to resume)"
+wait
+for pair in "beta0-seed0:demo-distilled:0" "paper-seed0:demo-diverse:10"; do
+  IFS=: read -r src dst beta <<<"$pair"
+  f=runs/full/front/finetunes/$src.pt
+  if "$py" -c "import sys, torch; sys.exit(torch.load('$f', weights_only=False).get('optimizer') is not None)" 2>/dev/null; then
+    cp "$f" "generation/checkpoints/$dst.pt"
+    "$py" -c "from generation.checkpoint import write_sidecar as w; w('generation/checkpoints/$dst.pt', command='python -m generation finetune --preset demo --beta $beta --out generation/checkpoints/$dst.pt')"
+  fi
+done
+tar -cf "$out/checkpoints.tar" generation/checkpoints/demo.pt* generation/checkpoints/demo-distilled.pt* \
+  generation/checkpoints/demo-diverse.pt* 2>/dev/null
+tar -czf "$out/results.tar.gz" runs/full/front/front.* runs/full/front/cache docs/groundtruth.md \
+  var/generation/groundtruth.json "$out"/*.log 2>/dev/null
+log "done"
