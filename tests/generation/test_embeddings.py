@@ -72,12 +72,12 @@ def test_vicreg_has_no_negatives_and_punishes_collapse():
     assert float(vicreg(spread, spread + 1.0, (1.0, 0.0, 0.0))) == 1.0
 
 
-def test_the_committed_v3_bundle_trained_its_held_out_embedding_on_other_clips():
+def test_the_committed_bundle_trained_its_held_out_embedding_on_other_clips():
     from pathlib import Path
 
     from generation.embeddings import Embeddings
 
-    path = Path(__file__).resolve().parents[2] / "generation" / "checkpoints" / "demo-v3-embeddings.pt"
+    path = Path(__file__).resolve().parents[2] / "generation" / "checkpoints" / "demo-embeddings.pt"
     emb = Embeddings.load(path)
     assert emb.heldout_encoder.cfg.kind == "semitone" and emb.reward_encoder.cfg.kind == "symbolic"
     cfg = EMBEDDING_PRESETS["demo"]
