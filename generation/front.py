@@ -761,54 +761,83 @@ def _curves(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+def _tag(r: dict[str, Any]) -> str:
+    if r["kind"] == "cfg":
+        return f"γ={r['gamma']:g}"
+    if r["kind"] == "temperature":
+        return f"T={r['temperature']:g}"
+    return f"λ={r['lam']:g}"
+
+
+def _zoom(rows: list[dict[str, Any]], space: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The x and y limits that hold every lambda front's points with their intervals, padded."""
+    xm, ym = SPACES[space]
+    lam = [r for r in rows if r["lam"] is not None]
+    lims = []
+    for m in (xm, ym):
+        lo = min(r[space][m].get("ci_low", r[space][m]["mean"]) for r in lam)
+        hi = max(r[space][m].get("ci_high", r[space][m]["mean"]) for r in lam)
+        pad = 0.08 * (hi - lo or 1.0)
+        lims.append((lo - pad, hi + pad))
+    return lims[0], lims[1]
+
+
 def plot_front(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """Each space's fronts in full (top row, baselines labelled) and zoomed on the lambda fronts (bottom
+    row, every point labelled), so the crowded region where the merges sit stays readable."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(14, 6))
-    for ax, (space, (xm, ym)) in zip(axes, SPACES.items(), strict=True):
-        for family, group in _curves(rows).items():
-            label, fmt, color = FAMILY_STYLE.get(family, (family, "x-", "gray"))
-            group = sorted(group, key=lambda r: r[space][xm]["mean"])
-            x = np.array([r[space][xm]["mean"] for r in group])
-            y = np.array([r[space][ym]["mean"] for r in group])
+    has_lambda = any(r["lam"] is not None for r in rows)
+    n_rows = 2 if has_lambda else 1
+    fig, grid = plt.subplots(n_rows, 2, figsize=(14, 6 * n_rows), squeeze=False)
+    for row, zoomed in enumerate((False, True)[:n_rows]):
+        for ax, (space, (xm, ym)) in zip(grid[row], SPACES.items(), strict=True):
+            for family, group in _curves(rows).items():
+                label, fmt, color = FAMILY_STYLE.get(family, (family, "x-", "gray"))
+                group = sorted(group, key=lambda r: r[space][xm]["mean"])
+                x = np.array([r[space][xm]["mean"] for r in group])
+                y = np.array([r[space][ym]["mean"] for r in group])
 
-            def err(m: str, g=group, s=space) -> list[list[float]]:
-                return [
-                    [r[s][m]["mean"] - r[s][m].get("ci_low", r[s][m]["mean"]) for r in g],
-                    [r[s][m].get("ci_high", r[s][m]["mean"]) - r[s][m]["mean"] for r in g],
-                ]
+                def err(m: str, g=group, s=space) -> list[list[float]]:
+                    return [
+                        [r[s][m]["mean"] - r[s][m].get("ci_low", r[s][m]["mean"]) for r in g],
+                        [r[s][m].get("ci_high", r[s][m]["mean"]) - r[s][m]["mean"] for r in g],
+                    ]
 
-            ax.errorbar(
-                x,
-                y,
-                xerr=err(xm),
-                yerr=err(ym),
-                fmt=fmt,
-                color=color,
-                label=label,
-                capsize=2,
-                alpha=0.85,
-                ms=5,
-            )
-            for r, xi, yi in zip(group, x, y, strict=True):
-                tag = (
-                    f"γ={r['gamma']:g}"
-                    if r["kind"] == "cfg"
-                    else f"T={r['temperature']:g}"
-                    if r["kind"] == "temperature"
-                    else f"λ={r['lam']:g}"
+                ax.errorbar(
+                    x,
+                    y,
+                    xerr=err(xm),
+                    yerr=err(ym),
+                    fmt=fmt,
+                    color=color,
+                    label=label,
+                    capsize=2,
+                    alpha=0.85,
+                    ms=5,
+                    elinewidth=0.8 if zoomed else 1.0,
                 )
-                if family == "temperature" and r["kind"] == "cfg":
-                    continue
-                ax.annotate(tag, (xi, yi), textcoords="offset points", xytext=(5, 3), fontsize=8, color=color)
-        ax.set_xlabel(AXES[space][0])
-        ax.set_ylabel(AXES[space][1])
-        ax.set_title("ground truth" if space == "ground_truth" else "learned metrics")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+                for r, xi, yi in zip(group, x, y, strict=True):
+                    if family == "temperature" and r["kind"] == "cfg":
+                        continue  # gamma = 1 is labelled once, on the CFG front
+                    if not zoomed and r["lam"] is not None:
+                        continue  # the merges are labelled in the zoomed row
+                    ax.annotate(
+                        _tag(r), (xi, yi), textcoords="offset points", xytext=(5, 3), fontsize=8, color=color
+                    )
+            if zoomed:
+                xlim, ylim = _zoom(rows, space)
+                ax.set_xlim(*xlim)
+                ax.set_ylim(*ylim)
+            ax.set_xlabel(AXES[space][0])
+            ax.set_ylabel(AXES[space][1])
+            name = "ground truth" if space == "ground_truth" else "learned metrics"
+            ax.set_title(f"{name}, zoomed on the λ fronts" if zoomed else name)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8, loc="lower left")
     fig.suptitle(f"Quality–diversity fronts ({title}); bars: 95% hierarchical bootstrap CI", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
