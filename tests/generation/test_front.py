@@ -192,3 +192,17 @@ def test_front_in_worker_processes_gives_the_results_of_one_process(
     for a, b in zip(one["rows"], pool["rows"], strict=True):
         for space, metric in (("learned", "adherence"), ("ground_truth", "satisfaction")):
             assert b[space][metric]["mean"] == pytest.approx(a[space][metric]["mean"], abs=1e-6, nan_ok=True)
+
+
+def test_the_committed_demo_finetunes_are_the_full_fronts_seed_0_ones_on_the_committed_base():
+    from pathlib import Path
+
+    checkpoints = Path(__file__).resolve().parents[2] / "generation" / "checkpoints"
+    base_id = json.loads((checkpoints / "demo.pt.json").read_text())["checkpoint_id"]
+    cfg = FRONT_PRESETS["full"]
+    assert cfg.base == "generation/checkpoints/demo.pt" and len(cfg.training_seeds) == 5
+    for name, beta in (("demo-distilled", 0.0), ("demo-diverse", cfg.beta)):
+        trained = json.loads((checkpoints / f"{name}.pt.json").read_text())["train_config"]
+        want = cfg.finetune_config(beta, "paper", 0).to_dict()
+        assert {k: trained[k] for k in want} == want
+        assert trained["base_checkpoint_id"] == base_id
