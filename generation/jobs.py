@@ -214,6 +214,7 @@ def run_pretrain(
     """Train (or resume) a base model; the checkpoint lands in the runs folder's checkpoints/."""
     import torch
 
+    from generation.backend import default_device
     from generation.train import PRESETS, pretrain
 
     torch.set_num_threads(1)
@@ -227,7 +228,9 @@ def run_pretrain(
             loss = metrics.get("train_loss")
             progress(step / max(total, 1), f"step {step}/{total}" + (f", loss {loss:.3f}" if loss else ""))
 
-    checkpoint = pretrain(config, target, progress=report, corpus_cache=runs_dir / "corpus")
+    checkpoint = pretrain(
+        config, target, progress=report, corpus_cache=runs_dir / "corpus", device=default_device()
+    )
     return {
         "checkpoint": str(target),
         "checkpoint_id": checkpoint.get("checkpoint_id"),

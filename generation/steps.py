@@ -122,6 +122,7 @@ def run_pretrain(params, inputs, work: Path, runs_dir: Path, progress: Progress)
     """A base model and its embeddings from a preset (``tiny``: seconds on a CPU)."""
     import torch
 
+    from generation.backend import default_device
     from generation.embeddings import EMBEDDING_PRESETS, train_embeddings
     from generation.train import PRESETS, pretrain
 
@@ -134,7 +135,9 @@ def run_pretrain(params, inputs, work: Path, runs_dir: Path, progress: Progress)
             )
 
     config = replace(PRESETS[params["preset"]], seed=params["seed"])
-    pretrain(config, work / "model.pt", progress=report, corpus_cache=runs_dir / "corpus")
+    pretrain(
+        config, work / "model.pt", progress=report, corpus_cache=runs_dir / "corpus", device=default_device()
+    )
     if not (work / "embeddings.pt").is_file():
         progress(0.8, "training the embeddings")
         preset = replace(EMBEDDING_PRESETS[params["preset"]], seed=params["seed"])
