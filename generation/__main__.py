@@ -46,7 +46,7 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
                 flush=True,
             )
 
-    ckpt = pretrain(cfg, out, progress=progress, device=_device(args.device))
+    ckpt = pretrain(cfg, out, progress=progress, device=_device(args.device), threads=args.threads)
     lm_s = time.perf_counter() - t0
     command = "python -m generation " + " ".join(sys.argv[1:] if argv_is_cli() else [])
     write_sidecar(out, command=command.strip())

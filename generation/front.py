@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -166,10 +170,15 @@ def merge_name(lam: float, reward: str, beta: float) -> tuple[str, str]:
 
 
 def evaluation_key(
-    variant: Variant, sampling: SamplingConfig, texts: list[str], cfg: FrontConfig, emb_id: str
+    variant: Variant,
+    sampling: SamplingConfig,
+    texts: list[str],
+    cfg: FrontConfig,
+    emb_id: str,
+    device: str | None = None,
 ):
-    """What produced a variant's figures: a different model, sampling, prompt, seed or embedding is a
-    different key."""
+    """What produced a variant's figures: a different model, sampling, prompt, seed, embedding or device (a
+    CUDA generator draws other samples than the CPU's for the same seed) is a different key."""
     lam = variant.lam
     ids = variant.checkpoint_ids[:1] if lam == 0.0 else variant.checkpoint_ids
     what = {
@@ -181,6 +190,7 @@ def evaluation_key(
         "samples": cfg.samples,
         "seeds": list(cfg.seeds),
         "embeddings": emb_id,
+        "device": device or "cpu",
     }
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:20], what
 
@@ -228,9 +238,15 @@ def cached_score(
             return {"metrics": {m: data[m] for m in ALL_METRICS}, **info["result"]}, False
     result = compute()
     cache.mkdir(parents=True, exist_ok=True)
-    np.savez(npz, **result["metrics"])
+    # each file written beside and renamed into place, the metadata last: a run killed mid-write leaves no
+    # half file, and a worker writing the same key at the same time replaces it whole
+    tmp = npz.with_name(f"{key}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **result["metrics"])
+    tmp.replace(npz)
     rest = {k: v for k, v in result.items() if k != "metrics"}
-    meta.write_text(json.dumps({"what": what, "result": rest}, indent=1))
+    tmp = meta.with_name(f"{key}.{os.getpid()}.tmp.json")
+    tmp.write_text(json.dumps({"what": what, "result": rest}, indent=1))
+    tmp.replace(meta)
     return result, True
 
 
@@ -457,10 +473,10 @@ def claims(meas: Measurements, variants: list[Variant], cfg: FrontConfig) -> dic
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What a variant samples from, in a form a worker process can rebuild: the base, one finetune, or the
-    merge of two finetunes at ``lam``."""
+    """What a variant samples from, in a form a worker process can rebuild: one checkpoint (the base or a
+    finetune), or the merge of two finetunes at ``lam``."""
 
-    kind: str  # base | checkpoint | merge
+    kind: Literal["checkpoint", "merge"]
     paths: tuple[str, ...]
     lam: float | None = None
 
@@ -549,14 +565,14 @@ def run_front(
     _LOADED[("emb", cfg.embeddings)] = emb
     pool = _pool(jobs)
     try:
-        return _run_front(cfg, out, log, baselines_only, pool, device, emb_id, base_ckpt, t_start)
+        return _run_front(cfg, out, log, baselines_only, pool, jobs, device, emb_id, base_ckpt, t_start)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
         _LOADED.clear()
 
 
-def _pool(jobs: int):
+def _pool(jobs: int) -> ProcessPoolExecutor | None:
     if jobs <= 1:
         return None
     import multiprocessing
@@ -566,7 +582,9 @@ def _pool(jobs: int):
     return ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(1,))
 
 
-def _map(pool, fn: Callable[..., Any], calls: list[tuple[Any, ...]]):
+def _map(
+    pool: ProcessPoolExecutor | None, fn: Callable[..., Any], calls: list[tuple[Any, ...]]
+) -> Iterator[Any]:
     """``fn(*call)`` for every call, in order: inline without a pool, else in the pool's processes."""
     if pool is None:
         yield from (fn(*call) for call in calls)
@@ -580,29 +598,30 @@ def _run_front(
     out: Path,
     log: Log,
     baselines_only: bool,
-    pool,
+    pool: ProcessPoolExecutor | None,
+    jobs: int,
     device: str | None,
     emb_id: str,
     base_ckpt: dict[str, Any],
     t_start: float,
 ) -> dict[str, Any]:
     training_seeds = () if baselines_only else cfg.training_seeds
-    jobs = []
+    wanted = []
     for seed in training_seeds:
         for name, beta, reward in (("beta0", 0.0, "paper"), *((r, cfg.beta, r) for r in cfg.rewards)):
             path = out / "finetunes" / f"{name}-seed{seed}.pt"
             path.parent.mkdir(parents=True, exist_ok=True)
-            jobs.append((f"{name}/seed{seed}", (cfg.finetune_config(beta, reward, seed), str(path))))
-    calls = [(ft, cfg.base, cfg.embeddings, path, device) for _, (ft, path) in jobs]
+            wanted.append((f"{name}/seed{seed}", (cfg.finetune_config(beta, reward, seed), str(path))))
+    calls = [(ft, cfg.base, cfg.embeddings, path, device) for _, (ft, path) in wanted]
     finetunes: dict[str, dict[str, Any]] = {}
-    for (key, _), done in zip(jobs, _map(pool, _finetune_job, calls), strict=True):
+    for (key, _), done in zip(wanted, _map(pool, _finetune_job, calls), strict=True):
         finetunes[key] = {k: v for k, v in done.items() if k != "here_s"}
         log(f"front: finetune {key}: {done['path']} ({done['here_s']:.0f}s here)")
     train_s = time.perf_counter() - t_start
 
     prompts = test_prompts(cfg.n_prompts)
     texts = [p.text for p in prompts]
-    base_spec = ModelSpec("base", (cfg.base,))
+    base_spec = ModelSpec("checkpoint", (cfg.base,))
     variants: list[tuple[Variant, ModelSpec, SamplingConfig]] = [
         (v, base_spec, SamplingConfig(v.gamma, v.temperature, constrain=cfg.constrain))
         for v in base_variants(cfg, base_ckpt["checkpoint_id"])
@@ -645,7 +664,7 @@ def _run_front(
     computed = 0
     calls = []
     for v, spec, sampling in variants:
-        key, what = evaluation_key(v, sampling, texts, cfg, emb_id)
+        key, what = evaluation_key(v, sampling, texts, cfg, emb_id, device)
         calls.append((spec, sampling, key, what, cfg, str(cache), device))
     for (v, _, _), (scored, fresh) in zip(variants, _map(pool, _evaluate_job, calls), strict=True):
         computed += fresh
@@ -698,6 +717,8 @@ def _run_front(
             "unit": "training seed; sampling seeds nested inside (averaged first)",
             "intervals": f"95% hierarchical bootstrap ({cfg.bootstrap} resamples: training seeds, then test prompts)",
             "tests": "one-sided t over training seeds; Holm within each claim's family",
+            "device": device or "finetunes on CUDA when present, evaluations on the CPU",
+            "worker_processes": max(1, jobs),
         },
         "base_checkpoint_id": base_ckpt["checkpoint_id"],
         "finetunes": finetunes,
@@ -770,14 +791,14 @@ def _tag(r: dict[str, Any]) -> str:
 
 
 def _zoom(rows: list[dict[str, Any]], space: str) -> tuple[tuple[float, float], tuple[float, float]]:
-    """The x and y limits that hold every lambda front's points with their intervals, padded."""
+    """The x and y limits that hold every lambda front's means, padded (intervals may run off the edge)."""
     xm, ym = SPACES[space]
     lam = [r for r in rows if r["lam"] is not None]
     lims = []
     for m in (xm, ym):
-        lo = min(r[space][m].get("ci_low", r[space][m]["mean"]) for r in lam)
-        hi = max(r[space][m].get("ci_high", r[space][m]["mean"]) for r in lam)
-        pad = 0.08 * (hi - lo or 1.0)
+        lo = min(r[space][m]["mean"] for r in lam)
+        hi = max(r[space][m]["mean"] for r in lam)
+        pad = 0.15 * (hi - lo or 0.05)
         lims.append((lo - pad, hi + pad))
     return lims[0], lims[1]
 

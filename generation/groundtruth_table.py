@@ -45,7 +45,7 @@ class TableConfig:
     n_prompts: int = 64
     samples: int = 8
     gammas: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)
-    temperatures: tuple[float, ...] = (0.6, 0.8, 1.0)
+    temperatures: tuple[float, ...] = (0.6, 0.8)  # the grid; T = 1 with --temperatures
     seed: int = 0
     threads: int = 1
 

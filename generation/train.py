@@ -101,12 +101,14 @@ def pretrain(
     progress: ProgressCallback | None = None,
     corpus_cache: Path | None = Path("var/generation/corpus"),
     device: str | torch.device = "cpu",
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Train from scratch, or resume from ``out`` if a checkpoint of the same config is there; returns the
     final checkpoint dict (also written to ``out``, and every ``checkpoint_every`` steps on the way). The
     batches are drawn on the CPU whatever the ``device``, so a run resumed on another device sees the same
-    batches (its numbers differ in rounding only)."""
-    torch.set_num_threads(cfg.threads)
+    batches. ``threads``: torch's CPU threads for this run instead of the config's (how a run is computed, not
+    what it computes, so it is no part of the config a resumed run must match)."""
+    torch.set_num_threads(threads or cfg.threads)
     out = Path(out)
     train, val = load_corpus(cfg.n_train, cfg.n_val, cfg.seed, corpus_cache, cfg.caption_noise)
     torch.manual_seed(cfg.seed)

@@ -31,15 +31,17 @@ if [ "${BENCH:-0}" = 1 ]; then  # rendering against generation on otherwise idle
 fi
 for device in auto cpu; do  # the CPU (all its cores) only if the GPU run fails
   [ -f runs/demo/base.done ] && break
-  "$py" -m generation --threads "$([ $device = cpu ] && nproc || echo 4)" pretrain --preset demo \
-    --out runs/demo/base.pt --skip-embeddings --device $device 2>&1 | tee -a "$logs/pretrain.log"
+  threads=$([ $device = cpu ] && nproc || echo 4)
+  pretrain="python -m generation --threads $threads pretrain --preset demo --out runs/demo/base.pt --skip-embeddings --device $device"
+  "$py" ${pretrain#python } 2>&1 | tee -a "$logs/pretrain.log"
   status=${PIPESTATUS[0]}
+  echo "$pretrain" >runs/demo/base.command
   log "pretrain on $device: exit $status"
   [ "$status" = 0 ] && touch runs/demo/base.done
 done
 [ -f runs/demo/base.done ] || { log "no base; stopping"; exit 1; }
 cp runs/demo/base.pt generation/checkpoints/demo.pt
-"$py" -c "from generation.checkpoint import write_sidecar as w; w('generation/checkpoints/demo.pt', command='python -m generation pretrain --preset demo --out generation/checkpoints/demo.pt --skip-embeddings')"
+"$py" -c "from generation.checkpoint import write_sidecar as w; w('generation/checkpoints/demo.pt', command='$(cat runs/demo/base.command) (then copied here by scripts/gpu_retrain.sh)')"
 
 if [ ! -f runs/groundtruth.done ]; then
   ( timeout "$(left)" "$py" -m generation.groundtruth_table --temperatures 0.6 0.8 --threads 4 \
@@ -60,7 +62,7 @@ for pair in "beta0-seed0:demo-distilled:0" "paper-seed0:demo-diverse:10"; do
   f=runs/full/front/finetunes/$src.pt
   if "$py" -c "import sys, torch; sys.exit(torch.load('$f', weights_only=False).get('optimizer') is not None)" 2>/dev/null; then
     cp "$f" "generation/checkpoints/$dst.pt"
-    "$py" -c "from generation.checkpoint import write_sidecar as w; w('generation/checkpoints/$dst.pt', command='python -m generation finetune --preset demo --beta $beta --out generation/checkpoints/$dst.pt')"
+    "$py" -c "from generation.checkpoint import write_sidecar as w; w('generation/checkpoints/$dst.pt', command='python -m generation front --preset full --jobs $jobs --out runs/full/front: its finetunes/$src.pt, copied here by scripts/gpu_retrain.sh (the config of python -m generation finetune --preset demo --beta $beta)')"
   fi
 done
 tar -cf "$out/checkpoints.tar" generation/checkpoints/demo.pt* generation/checkpoints/demo-distilled.pt* \

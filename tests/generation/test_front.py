@@ -206,3 +206,19 @@ def test_the_committed_demo_finetunes_are_the_full_fronts_seed_0_ones_on_the_com
         want = cfg.finetune_config(beta, "paper", 0).to_dict()
         assert {k: trained[k] for k in want} == want
         assert trained["base_checkpoint_id"] == base_id
+
+
+def test_an_evaluation_is_keyed_by_its_device_and_cached_whole(tmp_path):
+    from generation.front import cached_score, evaluation_key
+    from generation.sampling import SamplingConfig
+
+    cfg = FRONT_PRESETS["tiny"]
+    v = Variant("base", "cfg", 1.0, 1.0, checkpoint_ids=["abc"])
+    cpu, what = evaluation_key(v, SamplingConfig(), ["Rock song"], cfg, "emb")
+    assert cpu == evaluation_key(v, SamplingConfig(), ["Rock song"], cfg, "emb", "cpu")[0]
+    assert cpu != evaluation_key(v, SamplingConfig(), ["Rock song"], cfg, "emb", "cuda")[0]
+    metrics = {m: np.ones((1, 2)) for m in front_module.ALL_METRICS}
+    result, fresh = cached_score(tmp_path, cpu, what, lambda: {"metrics": metrics, "valid": None})
+    assert fresh and sorted(p.name for p in tmp_path.iterdir()) == [f"{cpu}.json", f"{cpu}.npz"]
+    again, fresh = cached_score(tmp_path, cpu, what, lambda: 1 / 0)
+    assert not fresh and np.array_equal(again["metrics"]["adherence"], metrics["adherence"])
