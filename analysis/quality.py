@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -168,6 +169,66 @@ def _variant_categorical(ratings: pd.DataFrame, variants: Sequence[str]) -> pd.D
     return data
 
 
+# Below this variance ratio (component / residual) a component counts as at the boundary, where
+# statsmodels' square-root parameters flatten out and its own path is kept.
+REML_BOUNDARY = 1e-4
+
+
+def reml_start(model: Any) -> np.ndarray | None:
+    """The REML optimum of a one-group MixedLM with variance components only, as statsmodels' start.
+
+    Returns the square roots of the variance ratios (component / residual) in ``model.exog_vc.names``
+    order, the packed form ``MixedLM.fit(start_params=...)`` takes; None when a ratio lies at the
+    boundary (below ``REML_BOUNDARY``) or the fit fails. V = I + Z·diag(ratios)·Zᵀ (residual
+    variance profiled out); every evaluation works on q × q and p × p matrices (q random effects, p
+    fixed effects) built once from ZᵀZ, ZᵀX, Zᵀy: lme4's formulation with Λ = diag(√ratio),
+    log|V| = log|I + ΛZᵀZΛ|. The profiled REML deviance
+    (n − p)·log(rᵀV⁻¹r) + log|V| + log|XᵀV⁻¹X| is minimised over √ratio ≥ 0 by L-BFGS-B.
+    """
+    from scipy import linalg, optimize
+
+    if len(model.group_labels) != 1 or model.k_re or not model.k_vc:
+        return None
+    y, x = model.endog, model.exog
+    blocks = [np.asarray(mats[0], dtype=float) for mats in model.exog_vc.mats]
+    sizes = [block.shape[1] for block in blocks]
+    z = np.hstack(blocks)
+    n, p = x.shape
+    ztz, ztx, zty = z.T @ z, z.T @ x, z.T @ y
+    xtx, xty, yty = x.T @ x, x.T @ y, float(y @ y)
+    q = len(ztz)
+
+    def deviance(root: np.ndarray) -> float:
+        scale = np.repeat(root, sizes)
+        inner = scale[:, None] * ztz * scale[None, :]
+        inner.flat[:: q + 1] += 1.0
+        factor = linalg.cho_factor(inner, lower=True)
+        zx, zy = scale[:, None] * ztx, scale * zty
+        xvx = xtx - zx.T @ linalg.cho_solve(factor, zx)
+        xvy = xty - zx.T @ linalg.cho_solve(factor, zy)
+        yvy = yty - zy @ linalg.cho_solve(factor, zy)
+        fixed = linalg.cho_factor(xvx, lower=True)
+        rvr = yvy - xvy @ linalg.cho_solve(fixed, xvy)
+        log_v = 2 * np.log(np.diag(factor[0])).sum()
+        log_x = 2 * np.log(np.diag(fixed[0])).sum()
+        return float(((n - p) * np.log(rvr) + log_v + log_x) / n)
+
+    try:
+        with np.errstate(all="ignore"):
+            result = optimize.minimize(
+                deviance,
+                np.ones(len(sizes)),
+                method="L-BFGS-B",
+                bounds=[(0.0, None)] * len(sizes),
+                options={"ftol": 1e-15, "gtol": 1e-10},
+            )
+    except (np.linalg.LinAlgError, linalg.LinAlgError, ValueError):
+        return None
+    if not np.isfinite(result.fun) or (result.x**2 < REML_BOUNDARY).any():
+        return None
+    return result.x
+
+
 def mixed_model(
     ratings: pd.DataFrame, variants: Sequence[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
@@ -207,9 +268,14 @@ def mixed_model(
             with warnings.catch_warnings():
                 # A failed optimiser only warns; fit.converged decides.
                 warnings.simplefilter("ignore")
-                # L-BFGS is the fastest here; when it stalls, start again with statsmodels' own
-                # sequence (BFGS, L-BFGS, CG) from the default start, which a stalled point can trap.
-                fit = model.fit(reml=True, method="lbfgs")
+                # statsmodels' L-BFGS from the REML optimum found cheaply here: it confirms it in an
+                # iteration or two. Without one (a component at zero), or when that stalls, today's
+                # path: L-BFGS from statsmodels' default start, then its own sequence (BFGS, L-BFGS, CG)
+                # from the default start, which a stalled point can trap.
+                start = reml_start(model)
+                fit = None if start is None else model.fit(reml=True, method="lbfgs", start_params=start)
+                if fit is None or not fit.converged:
+                    fit = model.fit(reml=True, method="lbfgs")
                 if not fit.converged:
                     fit = model.fit(reml=True)
         except (np.linalg.LinAlgError, ValueError) as error:
