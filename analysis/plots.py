@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib import rcParams
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -25,9 +26,23 @@ SCALE = (1.0, 5.0)
 
 
 def _png(figure: Figure, *, tight: bool = True) -> bytes:
-    """PNG bytes; ``tight`` crops to the drawn content (a constrained layout already fits it, one draw less)."""
+    """PNG bytes; ``tight`` crops to the drawn content (a constrained layout already fits it).
+
+    The same pixels as ``savefig(bbox_inches="tight")``, drawn once: savefig draws the whole figure
+    an extra time before the real draw whenever it has a layout engine or a tight box to find. Here
+    the layout runs once, the tight box is measured from the artists' extents, and savefig, given a
+    box and no engine, draws only to render.
+    """
+    canvas = FigureCanvasAgg(figure)
+    figure.set_dpi(DPI)
+    renderer = canvas.get_renderer()
+    engine = figure.get_layout_engine()
+    if engine is not None:
+        engine.execute(figure)
+        figure.set_layout_engine("none")
+    box = figure.get_tightbbox(renderer).padded(rcParams["savefig.pad_inches"]) if tight else None
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight" if tight else None)
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches=box)
     return buffer.getvalue()
 
 
