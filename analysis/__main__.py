@@ -14,6 +14,7 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import gc  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -89,8 +90,16 @@ def _metrics(path: Path | None) -> dict[str, dict[str, float]] | None:
         raise RatingsFormatError(f"{path}: every metric must be a number") from None
 
 
-def _report(arguments: argparse.Namespace) -> None:
+def _report(arguments: argparse.Namespace, *, exiting: bool = False) -> None:
     from .report import counted, write_report
+
+    if exiting:
+        # A process that exits when the report is written: the objects the imports made (numpy,
+        # pandas, scipy, statsmodels, matplotlib) move to the collector's permanent generation, so
+        # neither the collections during the analysis nor the final one at exit walk them again
+        # (0.25 s of a 2.4 s command). Only when run as `python -m analysis`, not from main() in a
+        # longer-lived process, where frozen objects would never be collected.
+        gc.freeze()
 
     ratings = read_table(arguments.ratings)
     diversity = read_table(arguments.diversity) if arguments.diversity else None
@@ -108,6 +117,8 @@ def _report(arguments: argparse.Namespace) -> None:
     print(f"wrote {counted(len(summary['files']), 'file')} to {arguments.out} ({excluded} left out)")
     for note in summary["notes"]:
         print(f"note: {note}")
+    if exiting:
+        gc.freeze()
 
 
 def _power(arguments: argparse.Namespace) -> None:
@@ -149,10 +160,14 @@ def _power(arguments: argparse.Namespace) -> None:
         print(" ".join(parts))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
+    """Run the command; ``exiting``: the process ends when it returns (see ``_report``)."""
     arguments = _parser().parse_args(argv)
     try:
-        (_report if arguments.command == "report" else _power)(arguments)
+        if arguments.command == "report":
+            _report(arguments, exiting=exiting)
+        else:
+            _power(arguments)
     except RatingsFormatError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -163,4 +178,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(exiting=True))
