@@ -183,7 +183,8 @@ def reml_start(model: Any) -> np.ndarray | None:
     variance profiled out); every evaluation works on q × q and p × p matrices (q random effects, p
     fixed effects) built once from ZᵀZ, ZᵀX, Zᵀy: lme4's formulation with Λ = diag(√ratio),
     log|V| = log|I + ΛZᵀZΛ|. The profiled REML deviance
-    (n − p)·log(rᵀV⁻¹r) + log|V| + log|XᵀV⁻¹X| is minimised over √ratio ≥ 0 by L-BFGS-B.
+    (n − p)·log(rᵀV⁻¹r) + log|V| + log|XᵀV⁻¹X| is minimised over ratios ≥ 0 by L-BFGS-B (over the
+    ratios, not their roots: at a zero root every gradient vanishes and the search would stop there).
     """
     from scipy import linalg, optimize
 
@@ -198,35 +199,53 @@ def reml_start(model: Any) -> np.ndarray | None:
     xtx, xty, yty = x.T @ x, x.T @ y, float(y @ y)
     q = len(ztz)
 
-    def deviance(root: np.ndarray) -> float:
-        scale = np.repeat(root, sizes)
-        inner = scale[:, None] * ztz * scale[None, :]
+    blocks_of = np.repeat(np.arange(len(sizes)), sizes)
+
+    def deviance(ratios: np.ndarray) -> tuple[float, np.ndarray]:
+        """The deviance / n and its gradient over the ratios (dV/dratio_k = Z_k·Z_kᵀ)."""
+        root = np.repeat(np.sqrt(ratios), sizes)
+        inner = root[:, None] * ztz * root[None, :]
         inner.flat[:: q + 1] += 1.0
         factor = linalg.cho_factor(inner, lower=True)
-        zx, zy = scale[:, None] * ztx, scale * zty
+        # ZᵀV⁻¹ applied to Z, X and y: ZᵀV⁻¹ = (I − ZᵀZ·Λ·inner⁻¹·Λ)·Zᵀ.
+        through = ztz * root[None, :]
+        zvz = ztz - through @ linalg.cho_solve(factor, through.T)
+        zvx = ztx - through @ linalg.cho_solve(factor, root[:, None] * ztx)
+        zvy = zty - through @ linalg.cho_solve(factor, root * zty)
+        zx, zy = root[:, None] * ztx, root * zty
         xvx = xtx - zx.T @ linalg.cho_solve(factor, zx)
         xvy = xty - zx.T @ linalg.cho_solve(factor, zy)
         yvy = yty - zy @ linalg.cho_solve(factor, zy)
         fixed = linalg.cho_factor(xvx, lower=True)
-        rvr = yvy - xvy @ linalg.cho_solve(fixed, xvy)
+        beta = linalg.cho_solve(fixed, xvy)
+        rvr = yvy - xvy @ beta
         log_v = 2 * np.log(np.diag(factor[0])).sum()
         log_x = 2 * np.log(np.diag(fixed[0])).sum()
-        return float(((n - p) * np.log(rvr) + log_v + log_x) / n)
+        value = ((n - p) * np.log(rvr) + log_v + log_x) / n
+        zpy = zvy - zvx @ beta  # ZᵀPy, P the REML projection
+        spread = np.einsum("ij,ji->i", zvx, linalg.cho_solve(fixed, zvx.T))
+        gradient = (
+            -(n - p) * np.bincount(blocks_of, zpy**2) / rvr
+            + np.bincount(blocks_of, np.diag(zvz))
+            - np.bincount(blocks_of, spread)
+        ) / n
+        return float(value), gradient
 
     try:
         with np.errstate(all="ignore"):
             result = optimize.minimize(
                 deviance,
                 np.ones(len(sizes)),
+                jac=True,
                 method="L-BFGS-B",
                 bounds=[(0.0, None)] * len(sizes),
                 options={"ftol": 1e-15, "gtol": 1e-10},
             )
     except (np.linalg.LinAlgError, linalg.LinAlgError, ValueError):
         return None
-    if not np.isfinite(result.fun) or (result.x**2 < REML_BOUNDARY).any():
+    if not np.isfinite(result.fun) or (result.x < REML_BOUNDARY).any():
         return None
-    return result.x
+    return np.sqrt(result.x)
 
 
 def mixed_model(
