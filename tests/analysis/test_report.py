@@ -225,6 +225,21 @@ def test_command_line_power_from_effect_sizes(capsys):
     )
 
 
+def test_the_power_command_and_the_statistics_do_not_import_matplotlib():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys; from analysis.__main__ import main; import analysis.report; "
+        "main(['power', '--difference', '0.5', '--win-rate', '0.65']); "
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], check=True, capture_output=True
+    )
+
+
 def test_a_failure_midway_leaves_nothing_behind(study, tmp_path, monkeypatch):
     from analysis import plots
 
