@@ -216,6 +216,10 @@ def test_a_small_study_where_lbfgs_stalls_still_gets_the_converged_fit():
     )
 
 
+# The reference fits these tests make warn where statsmodels' optimisers stall; the tests judge the fits.
+STATSMODELS_WARNS = pytest.mark.filterwarnings("ignore::statsmodels.tools.sm_exceptions.ConvergenceWarning")
+
+
 def statsmodels_model(ratings, criterion, variants):
     from statsmodels.regression.mixed_linear_model import MixedLM
 
@@ -243,6 +247,7 @@ def demo_shaped_study() -> pd.DataFrame:
     )
 
 
+@STATSMODELS_WARNS
 @pytest.mark.parametrize("study", ["planted", "demo"])
 def test_reml_start_is_the_optimum_statsmodels_converges_to(ratings, study):
     data, variants = (
@@ -258,6 +263,7 @@ def test_reml_start_is_the_optimum_statsmodels_converges_to(ratings, study):
         assert confirmed.converged and confirmed.llf >= reference.llf - 1e-6
 
 
+@STATSMODELS_WARNS
 def test_mixed_model_reaches_the_reml_optimum_where_lbfgs_from_the_default_start_stops_short():
     data = demo_shaped_study()
     model = statsmodels_model(data, "musicality", ["a", "b", "c", "d"])
@@ -278,6 +284,7 @@ def test_mixed_model_reaches_the_reml_optimum_where_lbfgs_from_the_default_start
     assert effect["p_value"] == pytest.approx(reference.pvalues.iloc[1], rel=1e-3)
 
 
+@STATSMODELS_WARNS
 def test_a_component_at_zero_keeps_statsmodels_own_path():
     # No prompt effect planted: its REML variance lies at zero, where no start is offered.
     data = clean_quality(
