@@ -248,6 +248,36 @@ def reml_start(model: Any) -> np.ndarray | None:
     return np.sqrt(result.x)
 
 
+def _indicators(codes: np.ndarray, count: int) -> np.ndarray:
+    # Column-major, as the formula path hands them over: statsmodels solves against their transposes.
+    return np.asfortranarray(codes[:, None] == np.arange(count)[None, :], dtype=float)
+
+
+def _crossed_model(data: pd.DataFrame, levels: list[str], factors: dict[str, str]) -> Any:
+    """``MixedLM.from_formula("score ~ C(variant)", groups=<one group>, re_formula="0",
+    vc_formula={name: "0 + C(column)"})`` built from the same matrices directly: treatment-coded
+    variants (the first level the reference, columns named as the formula names them) and one 0/1
+    column per level of each factor. The formula machinery costs more than the fit it feeds.
+    """
+    from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
+
+    variant = _indicators(data["variant"].cat.codes.to_numpy(), len(levels))
+    variant[:, 0] = 1.0
+    names = ["Intercept", *[f"C(variant)[T.{level}]" for level in levels[1:]]]
+    vc_names, vc_columns, vc_matrices = [], [], []
+    for name, column in sorted(factors.items()):  # statsmodels keeps the components by name
+        values, codes = np.unique(data[column].to_numpy(), return_inverse=True)
+        vc_names.append(name)
+        vc_columns.append([[f"C({column})[{value}]" for value in values]])
+        vc_matrices.append([_indicators(codes, len(values))])
+    return MixedLM(
+        data["score"].astype(float),
+        pd.DataFrame(variant, columns=names, index=data.index),
+        groups=np.ones(len(data)),
+        exog_vc=VCSpec(vc_names, vc_columns, vc_matrices),
+    )
+
+
 def mixed_model(
     ratings: pd.DataFrame, variants: Sequence[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
@@ -256,8 +286,6 @@ def mixed_model(
     Crossed effects in statsmodels: one group holding every row, each factor a variance component.
     ``vcomp`` is ordered by ``model.exog_vc.names`` (alphabetical), not by the formula's order.
     """
-    from statsmodels.regression.mixed_linear_model import MixedLM
-
     effects, components, notes = [], [], []
     for criterion in CRITERIA:
         data = _variant_categorical(ratings[ratings["criterion"] == criterion], variants)
@@ -265,7 +293,7 @@ def mixed_model(
         if len(levels) < 2:
             continue
         factors = {
-            name: f"0 + C({column})"
+            name: column
             for name, column in (("rater", "rater_id"), ("prompt", "prompt_id"))
             if data[column].nunique() > 1
         }
@@ -279,10 +307,7 @@ def mixed_model(
             present = next(iter(factors))
             single = "rater" if present == "prompt" else "prompt"
             notes.append(f"mixed model on {criterion}: a single {single}, so only a {present} random effect")
-        data["all_rows"] = 1
-        model = MixedLM.from_formula(
-            "score ~ C(variant)", data=data, groups="all_rows", re_formula="0", vc_formula=factors
-        )
+        model = _crossed_model(data, levels, factors)
         try:
             with warnings.catch_warnings():
                 # A failed optimiser only warns; fit.converged decides.

@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from analysis.data import CRITERIA, clean_quality
-from analysis.quality import _variant_categorical, analyse_quality, mixed_model, reml_start
+from analysis.quality import _crossed_model, _variant_categorical, analyse_quality, mixed_model, reml_start
 from analysis.simulate import simulate_quality
 
 VARIANTS = ["base", "better", "worse"]
@@ -298,3 +298,24 @@ def test_a_component_at_zero_keeps_statsmodels_own_path():
     _, components, _ = mixed_model(data, ["a", "b"])
     ours = components[components["criterion"] == "musicality"].set_index("component")["variance"]
     assert [ours["prompt"], ours["rater"], ours["residual"]] == [*fit.vcomp, fit.scale]
+
+
+@pytest.mark.parametrize("factors", [{"rater": "rater_id", "prompt": "prompt_id"}, {"prompt": "prompt_id"}])
+def test_the_mixed_model_is_built_as_the_formula_builds_it(ratings, factors):
+    data = _variant_categorical(ratings[ratings["criterion"] == "text_adherence"], VARIANTS)
+    ours = _crossed_model(data, VARIANTS, factors)
+    formula = statsmodels_model(data, "text_adherence", VARIANTS)
+    if len(factors) == 1:
+        from statsmodels.regression.mixed_linear_model import MixedLM
+
+        formula = MixedLM.from_formula(
+            "score ~ C(variant)",
+            data=data.assign(group=1),
+            groups="group",
+            re_formula="0",
+            vc_formula={"prompt": "0 + C(prompt_id)"},
+        )
+    assert ours.exog_names == formula.exog_names and ours.exog_vc.names == formula.exog_vc.names
+    assert np.array_equal(ours.exog, formula.exog) and np.array_equal(ours.endog, formula.endog)
+    for mine, theirs in zip(ours.exog_vc.mats, formula.exog_vc.mats, strict=True):
+        assert np.array_equal(mine[0], theirs[0])
