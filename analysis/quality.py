@@ -312,10 +312,10 @@ def mixed_model(
             with warnings.catch_warnings():
                 # A failed optimiser only warns; fit.converged decides.
                 warnings.simplefilter("ignore")
-                # statsmodels' L-BFGS from the REML optimum found cheaply here: it confirms it in an
-                # iteration or two. Without one (a component at zero), or when that stalls, today's
-                # path: L-BFGS from statsmodels' default start, then its own sequence (BFGS, L-BFGS, CG)
-                # from the default start, which a stalled point can trap.
+                # statsmodels' L-BFGS from the REML optimum found cheaply here: it confirms it in one
+                # evaluation. Without one (a component at zero), or if that stalls, the path used
+                # before reml_start: L-BFGS from statsmodels' default start, then its own sequence
+                # (BFGS, L-BFGS, CG) from the default start, which a stalled point can trap.
                 start = reml_start(model)
                 fit = None if start is None else model.fit(reml=True, method="lbfgs", start_params=start)
                 if fit is None or not fit.converged:
