@@ -13,6 +13,12 @@ import os
 # The report's matrices are small: one BLAS thread avoids oversubscription on a shared, loaded machine.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import gc  # noqa: E402
+
+if __name__ == "__main__":
+    # The command's own process: no garbage collection while the libraries import (see _report).
+    gc.disable()
+
 import argparse  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -89,8 +95,17 @@ def _metrics(path: Path | None) -> dict[str, dict[str, float]] | None:
         raise RatingsFormatError(f"{path}: every metric must be a number") from None
 
 
-def _report(arguments: argparse.Namespace) -> None:
+def _report(arguments: argparse.Namespace, *, exiting: bool = False) -> None:
     from .report import counted, write_report
+
+    if exiting:
+        # A process that exits when the report is written: the collector was off while numpy,
+        # pandas, scipy, statsmodels and matplotlib imported, and the objects they made now move to
+        # its permanent generation, so neither the collections during the analysis nor the final
+        # one at exit walk them (0.35 s of a 2.4 s command). Only when run as `python -m analysis`,
+        # not from main() in a longer-lived process, where frozen objects would never be collected.
+        gc.freeze()
+        gc.enable()
 
     ratings = read_table(arguments.ratings)
     diversity = read_table(arguments.diversity) if arguments.diversity else None
@@ -108,6 +123,8 @@ def _report(arguments: argparse.Namespace) -> None:
     print(f"wrote {counted(len(summary['files']), 'file')} to {arguments.out} ({excluded} left out)")
     for note in summary["notes"]:
         print(f"note: {note}")
+    if exiting:
+        gc.freeze()
 
 
 def _power(arguments: argparse.Namespace) -> None:
@@ -149,10 +166,15 @@ def _power(arguments: argparse.Namespace) -> None:
         print(" ".join(parts))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
+    """Run the command; ``exiting``: the process ends when it returns (see ``_report``)."""
     arguments = _parser().parse_args(argv)
     try:
-        (_report if arguments.command == "report" else _power)(arguments)
+        if arguments.command == "report":
+            _report(arguments, exiting=exiting)
+        else:
+            gc.enable()
+            _power(arguments)
     except RatingsFormatError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -163,4 +185,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(exiting=True))

@@ -7,13 +7,16 @@ page can draw them in any web worker thread.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib import rcParams
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
@@ -25,10 +28,30 @@ SCALE = (1.0, 5.0)
 
 
 def _png(figure: Figure, *, tight: bool = True) -> bytes:
-    """PNG bytes; ``tight`` crops to the drawn content (a constrained layout already fits it, one draw less)."""
+    """PNG bytes; ``tight`` crops to the drawn content (a constrained layout already fits it).
+
+    The same pixels as ``savefig(bbox_inches="tight")``, drawn once: savefig draws the whole figure
+    an extra time before the real draw whenever it has a layout engine or a tight box to find. Here
+    the layout runs once, the tight box is measured from the artists' extents, and savefig, given a
+    box and no engine, draws only to render.
+    """
+    canvas = FigureCanvasAgg(figure)
+    figure.set_dpi(DPI)
+    renderer = canvas.get_renderer()
+    engine = figure.get_layout_engine()
+    if engine is not None:
+        engine.execute(figure)
+        figure.set_layout_engine("none")
+    box = figure.get_tightbbox(renderer).padded(rcParams["savefig.pad_inches"]) if tight else None
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight" if tight else None)
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches=box)
     return buffer.getvalue()
+
+
+def _text_inches(renderer: RendererAgg, text: str, size: float) -> tuple[float, float]:
+    """Width and height of one line of text as drawn at ``size`` points, in inches."""
+    width, height, _ = renderer.get_text_width_height_descent(text, FontProperties(size=size), ismath=False)
+    return width / renderer.dpi, height / renderer.dpi
 
 
 def mos_plot(variants: pd.DataFrame) -> bytes:
@@ -101,6 +124,12 @@ def _matrix(
 
 
 def win_rate_plot(quality_pairs: pd.DataFrame, diversity_pairs: pd.DataFrame, order: Sequence[str]) -> bytes:
+    return _png(win_rate_figure(quality_pairs, diversity_pairs, order), tight=False)
+
+
+def win_rate_figure(
+    quality_pairs: pd.DataFrame, diversity_pairs: pd.DataFrame, order: Sequence[str]
+) -> Figure:
     """Row variant's win rate against the column variant, per criterion and for diversity."""
     panels = [
         (CRITERION_LABELS[c], quality_pairs[quality_pairs["criterion"] == c], "p_holm")
@@ -109,14 +138,35 @@ def win_rate_plot(quality_pairs: pd.DataFrame, diversity_pairs: pd.DataFrame, or
     ]
     if len(diversity_pairs):
         panels.append(("Diversity (more diverse)", diversity_pairs, "p_holm"))
-    size = max(3.2, 0.55 * len(order) + 1.6)
     columns = min(2, len(panels))
     rows = -(-len(panels) // columns)
-    figure = Figure(figsize=(size * columns + 2.4, size * rows + 0.6), layout="constrained")
-    axes_grid = figure.subplots(rows, columns, squeeze=False)
-    figure.get_layout_engine().set(w_pad=0.15, wspace=0.12)
+    title = (
+        "Win rate W/(W+L) of the row variant over the column variant (* Holm p < 0.05; grey: not compared)"
+    )
+    # Laid out by hand, in inches, from the sizes of the longest names as drawn: a constrained layout
+    # finds the same places by measuring every artist (an eighth of a second here).
+    figure = Figure()
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    shown = [v for v in order if any(v in set(p["a"]) | set(p["b"]) for _, p, _ in panels)] or [""]
+    name_width, name_height = np.max([_text_inches(renderer, v, 8) for v in shown], axis=0)
+    turned = math.radians(40)
+    tick = 7 / 72  # tick length and its pad, 3.5 pt each
+    left = name_width + tick + 0.1  # the row names
+    below = name_width * math.sin(turned) + name_height * math.cos(turned) + tick + 0.1  # the column names
+    above, gap, top = 0.32, 0.3, 0.45  # panel title; space between panels; the figure's title
+    side = max(2.6, 0.55 * len(order) + 1.0)  # a heatmap's side
+    bar = 1.1  # the colour bar, its ticks and its label
+    content = columns * (left + side + gap) + bar
+    width = max(content, _text_inches(renderer, title, 11)[0] + 0.3)
+    margin = (width - content) / 2  # centres the panels under a title wider than they are
+    height = top + rows * (above + side + below)
+    figure.set_size_inches(width, height)
     image = None
-    for axes, (title, pairs, p_column) in zip(axes_grid.flat, panels, strict=False):
+    for index, (panel_title, pairs, p_column) in enumerate(panels):
+        row, column = divmod(index, columns)
+        x0 = margin + column * (left + side + gap) + left
+        y0 = height - top - (row + 1) * (above + side + below) + below
+        axes = figure.add_axes((x0 / width, y0 / height, side / width, side / height))
         variants = [v for v in order if v in set(pairs["a"]) | set(pairs["b"])]
         rates, significant, compared = _matrix(pairs, variants, p_column)
         image = axes.imshow(rates, cmap="RdBu", vmin=0, vmax=1)
@@ -130,17 +180,21 @@ def win_rate_plot(quality_pairs: pd.DataFrame, diversity_pairs: pd.DataFrame, or
                     axes.text(j, i, text, ha="center", va="center", fontsize=8, color=colour)
         axes.set_xticks(range(len(variants)), variants, rotation=40, ha="right", fontsize=8)
         axes.set_yticks(range(len(variants)), variants, fontsize=8)
-        axes.set_title(title, fontsize=10)
+        axes.set_title(panel_title, fontsize=10)
         axes.set_facecolor("#e4e4e4")
-    for axes in list(axes_grid.flat)[len(panels) :]:
-        axes.set_visible(False)
     if image is not None:
-        figure.colorbar(image, ax=axes_grid.ravel().tolist(), shrink=0.8, label="Win rate of row over column")
-    figure.suptitle(
-        "Win rate W/(W+L) of the row variant over the column variant (* Holm p < 0.05; grey: not compared)",
-        fontsize=11,
-    )
-    return _png(figure, tight=False)
+        span = height - top - below  # from the lowest panel's bottom to the highest panel's top
+        bar_axes = figure.add_axes(
+            (
+                (margin + content - bar + 0.15) / width,
+                (below + 0.1 * span) / height,
+                0.2 / width,
+                0.8 * span / height,
+            )
+        )
+        figure.colorbar(image, cax=bar_axes, label="Win rate of row over column")
+    figure.suptitle(title, fontsize=11, y=1 - 0.12 / height, va="top")
+    return figure
 
 
 # Where a label may sit around its point, in points, nearest first: the first that covers nothing is taken.

@@ -150,7 +150,7 @@ def prompts_for_paired_test(
     sd = math.sqrt(sd_prompt**2 + sd_rater**2 / raters)
     if difference == 0 or math.isnan(difference) or sd == 0:
         return None
-    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    z = special.ndtri(1 - alpha / 2) + special.ndtri(power)  # stats.norm.ppf without its argument checks
     guess = (z * sd / difference) ** 2 / WILCOXON_EFFICIENCY + 1
     return _smallest_reaching(
         lambda n: _paired_powers(n, effect=difference / sd, alpha=alpha), power, guess, n_min=3
@@ -163,7 +163,7 @@ def decisive_judgements_for_win_rate(
     """Fewest non-tie judgements giving the exact binomial test ``power`` (smallest n; power saw-tooths in n)."""
     if win_rate == 0.5 or math.isnan(win_rate):
         return None
-    z_alpha, z_power = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
+    z_alpha, z_power = special.ndtri(1 - alpha / 2), special.ndtri(power)
     guess = ((z_alpha * 0.5 + z_power * math.sqrt(win_rate * (1 - win_rate))) / (win_rate - 0.5)) ** 2
     return _first_reaching(
         lambda n: _binomial_powers(n, win_rate=win_rate, alpha=alpha), power, guess, n_min=1

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -168,6 +169,115 @@ def _variant_categorical(ratings: pd.DataFrame, variants: Sequence[str]) -> pd.D
     return data
 
 
+# Below this variance ratio (component / residual) a component counts as at the boundary, where
+# statsmodels' square-root parameters flatten out and its own path is kept.
+REML_BOUNDARY = 1e-4
+
+
+def reml_start(model: Any) -> np.ndarray | None:
+    """The REML optimum of a one-group MixedLM with variance components only, as statsmodels' start.
+
+    Returns the square roots of the variance ratios (component / residual) in ``model.exog_vc.names``
+    order, the packed form ``MixedLM.fit(start_params=...)`` takes; None when a ratio lies at the
+    boundary (below ``REML_BOUNDARY``) or the fit fails. V = I + Z·diag(ratios)·Zᵀ (residual
+    variance profiled out); every evaluation works on q × q and p × p matrices (q random effects, p
+    fixed effects) built once from ZᵀZ, ZᵀX, Zᵀy: lme4's formulation with Λ = diag(√ratio),
+    log|V| = log|I + ΛZᵀZΛ|. The profiled REML deviance
+    (n − p)·log(rᵀV⁻¹r) + log|V| + log|XᵀV⁻¹X| is minimised over ratios ≥ 0 by L-BFGS-B (over the
+    ratios, not their roots: at a zero root every gradient vanishes and the search would stop there).
+    """
+    from scipy import linalg, optimize
+
+    if len(model.group_labels) != 1 or model.k_re or not model.k_vc:
+        return None
+    y, x = model.endog, model.exog
+    blocks = [np.asarray(mats[0], dtype=float) for mats in model.exog_vc.mats]
+    sizes = [block.shape[1] for block in blocks]
+    z = np.hstack(blocks)
+    n, p = x.shape
+    ztz, ztx, zty = z.T @ z, z.T @ x, z.T @ y
+    xtx, xty, yty = x.T @ x, x.T @ y, float(y @ y)
+    q = len(ztz)
+
+    blocks_of = np.repeat(np.arange(len(sizes)), sizes)
+
+    def deviance(ratios: np.ndarray) -> tuple[float, np.ndarray]:
+        """The deviance / n and its gradient over the ratios (dV/dratio_k = Z_k·Z_kᵀ)."""
+        root = np.repeat(np.sqrt(ratios), sizes)
+        inner = root[:, None] * ztz * root[None, :]
+        inner.flat[:: q + 1] += 1.0
+        factor = linalg.cho_factor(inner, lower=True)
+        # ZᵀV⁻¹ applied to Z, X and y: ZᵀV⁻¹ = (I − ZᵀZ·Λ·inner⁻¹·Λ)·Zᵀ.
+        through = ztz * root[None, :]
+        zvz = ztz - through @ linalg.cho_solve(factor, through.T)
+        zvx = ztx - through @ linalg.cho_solve(factor, root[:, None] * ztx)
+        zvy = zty - through @ linalg.cho_solve(factor, root * zty)
+        zx, zy = root[:, None] * ztx, root * zty
+        xvx = xtx - zx.T @ linalg.cho_solve(factor, zx)
+        xvy = xty - zx.T @ linalg.cho_solve(factor, zy)
+        yvy = yty - zy @ linalg.cho_solve(factor, zy)
+        fixed = linalg.cho_factor(xvx, lower=True)
+        beta = linalg.cho_solve(fixed, xvy)
+        rvr = yvy - xvy @ beta
+        log_v = 2 * np.log(np.diag(factor[0])).sum()
+        log_x = 2 * np.log(np.diag(fixed[0])).sum()
+        value = ((n - p) * np.log(rvr) + log_v + log_x) / n
+        zpy = zvy - zvx @ beta  # ZᵀPy, P the REML projection
+        spread = np.einsum("ij,ji->i", zvx, linalg.cho_solve(fixed, zvx.T))
+        gradient = (
+            -(n - p) * np.bincount(blocks_of, zpy**2) / rvr
+            + np.bincount(blocks_of, np.diag(zvz))
+            - np.bincount(blocks_of, spread)
+        ) / n
+        return float(value), gradient
+
+    try:
+        with np.errstate(all="ignore"):
+            result = optimize.minimize(
+                deviance,
+                np.ones(len(sizes)),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=[(0.0, None)] * len(sizes),
+                options={"ftol": 1e-15, "gtol": 1e-10},
+            )
+    except (np.linalg.LinAlgError, linalg.LinAlgError, ValueError):
+        return None
+    if not np.isfinite(result.fun) or (result.x < REML_BOUNDARY).any():
+        return None
+    return np.sqrt(result.x)
+
+
+def _indicators(codes: np.ndarray, count: int) -> np.ndarray:
+    # Column-major, as the formula path hands them over: statsmodels solves against their transposes.
+    return np.asfortranarray(codes[:, None] == np.arange(count)[None, :], dtype=float)
+
+
+def _crossed_model(data: pd.DataFrame, levels: list[str], factors: dict[str, str]) -> Any:
+    """``MixedLM.from_formula("score ~ C(variant)", groups=<one group>, re_formula="0",
+    vc_formula={name: "0 + C(column)"})`` built from the same matrices directly: treatment-coded
+    variants (the first level the reference, columns named as the formula names them) and one 0/1
+    column per level of each factor. The formula machinery costs more than the fit it feeds.
+    """
+    from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
+
+    variant = _indicators(data["variant"].cat.codes.to_numpy(), len(levels))
+    variant[:, 0] = 1.0
+    names = ["Intercept", *[f"C(variant)[T.{level}]" for level in levels[1:]]]
+    vc_names, vc_columns, vc_matrices = [], [], []
+    for name, column in sorted(factors.items()):  # statsmodels keeps the components by name
+        values, codes = np.unique(data[column].to_numpy(), return_inverse=True)
+        vc_names.append(name)
+        vc_columns.append([[f"C({column})[{value}]" for value in values]])
+        vc_matrices.append([_indicators(codes, len(values))])
+    return MixedLM(
+        data["score"].astype(float),
+        pd.DataFrame(variant, columns=names, index=data.index),
+        groups=np.ones(len(data)),
+        exog_vc=VCSpec(vc_names, vc_columns, vc_matrices),
+    )
+
+
 def mixed_model(
     ratings: pd.DataFrame, variants: Sequence[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
@@ -176,8 +286,6 @@ def mixed_model(
     Crossed effects in statsmodels: one group holding every row, each factor a variance component.
     ``vcomp`` is ordered by ``model.exog_vc.names`` (alphabetical), not by the formula's order.
     """
-    from statsmodels.regression.mixed_linear_model import MixedLM
-
     effects, components, notes = [], [], []
     for criterion in CRITERIA:
         data = _variant_categorical(ratings[ratings["criterion"] == criterion], variants)
@@ -185,7 +293,7 @@ def mixed_model(
         if len(levels) < 2:
             continue
         factors = {
-            name: f"0 + C({column})"
+            name: column
             for name, column in (("rater", "rater_id"), ("prompt", "prompt_id"))
             if data[column].nunique() > 1
         }
@@ -199,17 +307,19 @@ def mixed_model(
             present = next(iter(factors))
             single = "rater" if present == "prompt" else "prompt"
             notes.append(f"mixed model on {criterion}: a single {single}, so only a {present} random effect")
-        data["all_rows"] = 1
-        model = MixedLM.from_formula(
-            "score ~ C(variant)", data=data, groups="all_rows", re_formula="0", vc_formula=factors
-        )
+        model = _crossed_model(data, levels, factors)
         try:
             with warnings.catch_warnings():
                 # A failed optimiser only warns; fit.converged decides.
                 warnings.simplefilter("ignore")
-                # L-BFGS is the fastest here; when it stalls, start again with statsmodels' own
-                # sequence (BFGS, L-BFGS, CG) from the default start, which a stalled point can trap.
-                fit = model.fit(reml=True, method="lbfgs")
+                # statsmodels' L-BFGS from the REML optimum found cheaply here: it confirms it in one
+                # evaluation. Without one (a component at zero), or if that stalls, the path used
+                # before reml_start: L-BFGS from statsmodels' default start, then its own sequence
+                # (BFGS, L-BFGS, CG) from the default start, which a stalled point can trap.
+                start = reml_start(model)
+                fit = None if start is None else model.fit(reml=True, method="lbfgs", start_params=start)
+                if fit is None or not fit.converged:
+                    fit = model.fit(reml=True, method="lbfgs")
                 if not fit.converged:
                     fit = model.fit(reml=True)
         except (np.linalg.LinAlgError, ValueError) as error:

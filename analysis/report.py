@@ -20,7 +20,7 @@ import pandas as pd
 
 from formats.validation import markdown_escape
 
-from . import plots, tables
+from . import tables
 from .agreement import agreement
 from .data import CRITERIA, QUALITY_COLUMNS, StudyData, study_data
 from .diversity import DiversityResult, analyse_diversity
@@ -234,6 +234,8 @@ def _tables(analyses: Analyses) -> list[tables.Table]:
 def _figures(
     analyses: Analyses, automatic_metrics: Mapping[str, Mapping[str, float]] | None
 ) -> dict[str, bytes]:
+    from . import plots  # matplotlib: imported by what draws, not by what only computes (power)
+
     quality, diversity = analyses.quality, analyses.diversity
     figures = {}
     if quality.variants["mean"].notna().any():

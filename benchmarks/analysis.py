@@ -2,8 +2,9 @@
 
 small: the demo study's shape, 12 prompts × 2 raters × 5 variants (quality) and every pair of the
 5 variants on 12 prompts by 2 raters (diversity); large: the study of issue 6, 100 prompts × 3
-raters × 6 variants and 50 prompts × 3 raters × 5 pairs. Each command runs --repeat times (best
-wall-clock and CPU time reported) in a fresh process, as a researcher runs it.
+raters × 6 variants and 50 prompts × 3 raters × 5 pairs. Each command runs --repeat times in a fresh
+process, as a researcher runs it; the median and the best wall-clock and CPU times are reported, and
+every run's wall-clock time.
 
 Run: python benchmarks/analysis.py [--repeat 3] [--code DIR]
 --code runs the command from another checkout (say, a `git worktree` of an older commit) on the
@@ -12,6 +13,7 @@ same data, for before/after figures.
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,7 +78,7 @@ def timed(command: list[str], cwd: Path) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per study (best reported)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per study (median and best reported)")
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose analysis package runs")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
@@ -87,9 +89,11 @@ def main() -> None:
                 timed([*command, str(Path(folder) / f"out{run}")], arguments.code)
                 for run in range(arguments.repeat)
             ]
+            walls, cpus = [w for w, _ in runs], [c for _, c in runs]
             print(
-                f"{name}: best {min(w for w, _ in runs):.2f} s wall-clock, {min(c for _, c in runs):.2f} s CPU "
-                f"({arguments.repeat} runs of python -m analysis report; load average {os.getloadavg()[0]:.1f})"
+                f"{name}: median {statistics.median(walls):.2f} s wall-clock, {statistics.median(cpus):.2f} s CPU; "
+                f"best {min(walls):.2f} s, {min(cpus):.2f} s CPU (runs {', '.join(f'{w:.2f}' for w in walls)} s; "
+                f"python -m analysis report; load average {os.getloadavg()[0]:.1f})"
             )
 
 

@@ -4,9 +4,10 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
+import pytest
 from matplotlib.collections import LineCollection
 
-from analysis.plots import mos_figure, quality_diversity_figure
+from analysis.plots import mos_figure, quality_diversity_figure, win_rate_figure
 from analysis.tables import CRITERION_LABELS
 
 VARIANTS = ["base", "cfg", "cfg_g2", "distilled", "lerp_25", "lerp_50", "lerp_75", "diversity_b15"]
@@ -57,3 +58,28 @@ def test_quality_diversity_intervals_are_clipped_and_labels_do_not_overlap():
         assert not [(a, b) for a, b in combinations(boxes, 2) if a.overlaps(b)]
         frame = axes.get_window_extent(renderer)
         assert all(frame.x0 <= box.x0 and box.x1 <= frame.x1 for box in boxes)
+
+
+@pytest.mark.parametrize(
+    "names", [["base", "cfg"], VARIANTS, ["base", "a_very_long_variant_name_lambda_0.75", "cfg"]]
+)
+@pytest.mark.parametrize("panels", [1, 3, 4])
+def test_win_rate_panels_labels_and_colour_bar_fit_the_figure_without_overlapping(names, panels):
+    criteria = list(CRITERION_LABELS)[: min(panels, 3)]
+    pairs = pd.DataFrame(
+        [
+            {"a": a, "b": b, "criterion": c, "win_rate": 0.6, "p_holm": 0.01}
+            for a, b in combinations(names, 2)
+            for c in criteria
+        ]
+    )
+    diversity = pairs[pairs["criterion"] == criteria[0]].drop(columns="criterion")
+    quality = pairs if panels > 1 else pairs.iloc[:0]
+    figure = win_rate_figure(quality, diversity if panels != 3 else diversity.iloc[:0], names)
+    renderer = figure.canvas.get_renderer()
+    whole = figure.bbox
+    extents = [axes.get_tightbbox(renderer) for axes in figure.axes]
+    assert len(figure.axes) == panels + 1  # and the colour bar
+    for box in [*extents, figure._suptitle.get_window_extent(renderer)]:
+        assert whole.x0 <= box.x0 and box.x1 <= whole.x1 and whole.y0 <= box.y0 and box.y1 <= whole.y1
+    assert not [(a, b) for a, b in combinations(extents, 2) if a.overlaps(b)]

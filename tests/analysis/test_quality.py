@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from analysis.data import CRITERIA, clean_quality
-from analysis.quality import analyse_quality, mixed_model
+from analysis.quality import _crossed_model, _variant_categorical, analyse_quality, mixed_model, reml_start
 from analysis.simulate import simulate_quality
 
 VARIANTS = ["base", "better", "worse"]
@@ -214,3 +214,108 @@ def test_a_small_study_where_lbfgs_stalls_still_gets_the_converged_fit():
     assert [ours["prompt"], ours["rater"], ours["residual"]] == pytest.approx(
         [*fit.vcomp, fit.scale], rel=1e-3
     )
+
+
+# The reference fits these tests make warn where statsmodels' optimisers stall; the tests judge the fits.
+STATSMODELS_WARNS = pytest.mark.filterwarnings("ignore::statsmodels.tools.sm_exceptions.ConvergenceWarning")
+
+
+def statsmodels_model(ratings, criterion, variants):
+    from statsmodels.regression.mixed_linear_model import MixedLM
+
+    data = _variant_categorical(ratings[ratings["criterion"] == criterion], variants).assign(group=1)
+    return MixedLM.from_formula(
+        "score ~ C(variant)",
+        data=data,
+        groups="group",
+        re_formula="0",
+        vc_formula={"prompt": "0 + C(prompt_id)", "rater": "0 + C(rater_id)"},
+    )
+
+
+def demo_shaped_study() -> pd.DataFrame:
+    """12 prompts by 2 raters, where L-BFGS from statsmodels' default start stops short of the optimum."""
+    return clean_quality(
+        simulate_quality(
+            n_prompts=12,
+            raters_per_prompt=2,
+            n_raters=2,
+            variants=["a", "b", "c", "d"],
+            effects={"b": {"musicality": 0.5}},
+            seed=36,
+        )
+    )
+
+
+@STATSMODELS_WARNS
+@pytest.mark.parametrize("study", ["planted", "demo"])
+def test_reml_start_is_the_optimum_statsmodels_converges_to(ratings, study):
+    data, variants = (
+        (ratings, VARIANTS) if study == "planted" else (demo_shaped_study(), ["a", "b", "c", "d"])
+    )
+    for criterion in CRITERIA if study == "planted" else ["musicality"]:
+        model = statsmodels_model(data, criterion, variants)
+        start = reml_start(model)
+        reference = model.fit(reml=True)  # statsmodels' own sequence (BFGS first) from its default start
+        assert reference.converged
+        assert start**2 == pytest.approx(reference.vcomp / reference.scale, rel=1e-3)
+        confirmed = model.fit(reml=True, method="lbfgs", start_params=start)
+        assert confirmed.converged and confirmed.llf >= reference.llf - 1e-6
+
+
+@STATSMODELS_WARNS
+def test_mixed_model_reaches_the_reml_optimum_where_lbfgs_from_the_default_start_stops_short():
+    data = demo_shaped_study()
+    model = statsmodels_model(data, "musicality", ["a", "b", "c", "d"])
+    stalled = model.fit(reml=True, method="lbfgs")  # the old path: reports convergence 0.36 short
+    reference = model.fit(reml=True)
+    assert stalled.converged and stalled.llf < reference.llf - 0.1
+    effects, components, notes = mixed_model(data, ["a", "b", "c", "d"])
+    ours = components[components["criterion"] == "musicality"].set_index("component")["variance"]
+    assert notes == []
+    assert [ours["prompt"], ours["rater"], ours["residual"]] == pytest.approx(
+        [*reference.vcomp, reference.scale], rel=1e-3
+    )
+    effect = effects.set_index(["criterion", "variant"]).loc[("musicality", "b")]
+    assert effect["estimate"] == pytest.approx(reference.fe_params.iloc[1], abs=1e-4)
+    assert (effect["ci_low"], effect["ci_high"]) == pytest.approx(
+        tuple(reference.conf_int().iloc[1]), abs=1e-3
+    )
+    assert effect["p_value"] == pytest.approx(reference.pvalues.iloc[1], rel=1e-3)
+
+
+@STATSMODELS_WARNS
+def test_a_component_at_zero_keeps_statsmodels_own_path():
+    # No prompt effect planted: its REML variance lies at zero, where no start is offered.
+    data = clean_quality(
+        simulate_quality(n_prompts=20, n_raters=6, variants=["a", "b"], prompt_sd=0.0, seed=0)
+    )
+    model = statsmodels_model(data, "musicality", ["a", "b"])
+    assert reml_start(model) is None
+    fit = model.fit(reml=True, method="lbfgs")
+    if not fit.converged:
+        fit = model.fit(reml=True)
+    _, components, _ = mixed_model(data, ["a", "b"])
+    ours = components[components["criterion"] == "musicality"].set_index("component")["variance"]
+    assert [ours["prompt"], ours["rater"], ours["residual"]] == [*fit.vcomp, fit.scale]
+
+
+@pytest.mark.parametrize("factors", [{"rater": "rater_id", "prompt": "prompt_id"}, {"prompt": "prompt_id"}])
+def test_the_mixed_model_is_built_as_the_formula_builds_it(ratings, factors):
+    data = _variant_categorical(ratings[ratings["criterion"] == "text_adherence"], VARIANTS)
+    ours = _crossed_model(data, VARIANTS, factors)
+    formula = statsmodels_model(data, "text_adherence", VARIANTS)
+    if len(factors) == 1:
+        from statsmodels.regression.mixed_linear_model import MixedLM
+
+        formula = MixedLM.from_formula(
+            "score ~ C(variant)",
+            data=data.assign(group=1),
+            groups="group",
+            re_formula="0",
+            vc_formula={"prompt": "0 + C(prompt_id)"},
+        )
+    assert ours.exog_names == formula.exog_names and ours.exog_vc.names == formula.exog_vc.names
+    assert np.array_equal(ours.exog, formula.exog) and np.array_equal(ours.endog, formula.endog)
+    for mine, theirs in zip(ours.exog_vc.mats, formula.exog_vc.mats, strict=True):
+        assert np.array_equal(mine[0], theirs[0])

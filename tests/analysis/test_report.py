@@ -168,6 +168,30 @@ def test_command_line_reports_from_csv_files(study, tmp_path, capsys):
     assert "(1 excluded rater left out)" in capsys.readouterr().out
 
 
+def test_python_m_analysis_report_writes_what_main_writes_in_process(study, tmp_path):
+    """The command as a researcher runs it, in its own process (which freezes the collector, see
+    analysis/__main__.py), writes the same report and prints the same lines as main() in this one."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ratings, diversity = study
+    ratings.to_csv(tmp_path / "ratings.csv", index=False)
+    diversity.to_csv(tmp_path / "diversity.csv", index=False)
+    argv = ["report", str(tmp_path / "ratings.csv"), str(tmp_path / "diversity.csv"), "--out"]
+    assert main([*argv, str(tmp_path / "here")]) == 0
+    ran = subprocess.run(
+        [sys.executable, "-m", "analysis", *argv, str(tmp_path / "there")],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert ran.stdout.startswith("wrote 35 files to") and ran.stderr == ""
+    for name in ("summary.json", "quality_means.csv", "mixed_model.csv", "win_rates.png"):
+        assert (tmp_path / "there" / name).read_bytes() == (tmp_path / "here" / name).read_bytes()
+
+
 def test_command_line_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
     (tmp_path / "ratings.csv").write_text(
         "rater_id,prompt_id,variant,criterion,score,created_at\nr1,p1,a,loudness,3,\n"
@@ -198,6 +222,21 @@ def test_command_line_power_from_effect_sizes(capsys):
         "1 rater per prompt: quality 35 prompts" in out
         and "2 raters per prompt" in out
         and "diversity" in out
+    )
+
+
+def test_the_power_command_and_the_statistics_do_not_import_matplotlib():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys; from analysis.__main__ import main; import analysis.report; "
+        "main(['power', '--difference', '0.5', '--win-rate', '0.65']); "
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], check=True, capture_output=True
     )
 
 
