@@ -5,6 +5,8 @@ import math
 import re
 
 from django import forms
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from formats import ACR_LABELS
 
@@ -64,7 +66,8 @@ class ListeningFieldsMixin:
 
     def listening_inputs(self, label: str) -> dict:
         """The hidden inputs of one clip, for the page."""
-        return {name: self[f"{name}_{label}"] for name in ("plays", "seconds", "ended", "events")}
+        fields = [self[f"{name}_{label}"] for name in ("plays", "seconds", "ended", "events")]  # type: ignore[index]
+        return {"listening_inputs": hidden_inputs(fields)}
 
     def listening(self) -> dict[str, ClipListening]:
         data = self.cleaned_data
@@ -117,3 +120,40 @@ class HeadphoneCheckForm(forms.Form):
 
     def answers(self) -> list[int]:
         return [self.cleaned_data[f"trial_{number}"] for number in range(self.trial_count)]
+
+
+# The task page has dozens of inputs; Django renders each widget through a template of its own, which
+# made most of the page's CPU. These write the same HTML as HiddenInput and RadioSelect, in Python.
+
+
+def _widget_value(field: forms.BoundField) -> str | None:
+    """The value attribute Django's widgets write: none for None or an empty string."""
+    value = field.value()
+    return None if value is None or value == "" else str(value)
+
+
+def hidden_inputs(fields: list[forms.BoundField]) -> SafeString:
+    """The <input type="hidden"> of each field, as HiddenInput writes it."""
+    return format_html_join(
+        "",
+        '<input type="hidden" name="{}"{} id="{}">',
+        (
+            (field.html_name, "" if value is None else format_html(' value="{}"', value), field.auto_id)
+            for field in fields
+            for value in [_widget_value(field)]
+        ),
+    )
+
+
+def radio_choices(field: forms.BoundField) -> SafeString:
+    """Each choice of a choice field as <label class="choice"><input type="radio" …><span>its
+    label</span></label>, the input as RadioSelect writes it (checked when it is the field's value)."""
+    chosen = _widget_value(field)
+    return format_html_join(
+        "",
+        '<label class="choice"><input type="radio" name="{}" value="{}" id="{}_{}"{}><span>{}</span></label>',
+        (
+            (field.html_name, value, field.auto_id, index, " checked" if str(value) == chosen else "", label)
+            for index, (value, label) in enumerate(field.field.choices)
+        ),
+    )

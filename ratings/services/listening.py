@@ -11,7 +11,7 @@ from django.utils import timezone
 from ..audio import dithered
 from ..http import ByteRange, requested_range
 from ..kinds import kind_of
-from ..models import AudioRequest, Task
+from ..models import AudioRequest, Clip, Task
 
 
 def task_audio_name(task: Task, label: str) -> str:
@@ -24,19 +24,23 @@ def task_audio_prepare(*, task: Task, only: str | None = None) -> dict[str, str]
     """Write the task's per-position files that are not written yet (idempotent), or only the one at
     position `only`: each position plays its clip with its own dither, seeded by the task and position,
     so that no two addresses a rater can reach serve the same bytes (a check item's borrowed or twinned
-    clips included). Label → storage name."""
-    names = {}
-    for label, clip in kind_of(task.kind).clips_in_order(task):
-        if only is not None and label != only:
-            continue
-        name = names[label] = task_audio_name(task, label)
-        if default_storage.exists(name):
-            continue
-        with default_storage.open(clip.audio.name, "rb") as handle:
+    clips included). Label → storage name. The audio view writes a position's file on its first
+    request, so a claim writes nothing; a file already written costs no query."""
+    wanted = [
+        (label, clip_id)
+        for label, clip_id in zip(kind_of(task.kind).labels(task), task.clips, strict=True)
+        if only is None or label == only
+    ]
+    names = {label: task_audio_name(task, label) for label, _ in wanted}
+    missing = [(label, clip_id) for label, clip_id in wanted if not default_storage.exists(names[label])]
+    missing_ids = [clip_id for _, clip_id in missing]
+    sources = dict(Clip.objects.filter(pk__in=missing_ids).order_by().values_list("pk", "audio"))
+    for label, clip_id in missing:
+        with default_storage.open(sources[clip_id], "rb") as handle:
             source = handle.read()
         seed = hashlib.sha256(f"{task.token}:{label}".encode()).digest()
-        written = default_storage.save(name, ContentFile(dithered(source, seed)))
-        if written != name:  # another request wrote it first, with the same bytes
+        written = default_storage.save(names[label], ContentFile(dithered(source, seed)))
+        if written != names[label]:  # another request wrote it first, with the same bytes
             default_storage.delete(written)
     return names
 

@@ -9,7 +9,6 @@ from django.utils import timezone
 from .. import selectors
 from ..kinds import KINDS, TaskKind, kind_of
 from ..models import Rater, Study, Task, TaskStatus
-from .listening import task_audio_prepare
 from .quality_control import lock_rater
 
 
@@ -27,13 +26,10 @@ def task_next(*, rater: Rater, kinds: tuple[str, ...] | None = None) -> Task | N
     # same every minute), the rater's own included: they get new work.
     tasks_expire(study=rater.study)
     try:
-        task = _task_claim(rater, kinds)
+        return _task_claim(rater, kinds)
     except IntegrityError:
         # The same rater asked twice at once and the other request won: return its task.
-        task = selectors.rater_open_task(rater)
-    if task is not None:
-        task_audio_prepare(task=task)
-    return task
+        return selectors.rater_open_task(rater)
 
 
 def tasks_expire(*, study: Study | None = None, now: datetime | None = None) -> int:
