@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import numpy as np
 import psycopg
@@ -113,7 +114,11 @@ def measure(args, study_slug: str) -> dict[str, list[float]]:
     def timed(name: str, warm: bool, call, *call_args, **call_kwargs):
         """One request's process CPU, kept if warm; profiled (--profile) and its SQL printed once
         (--queries) when its endpoint is named."""
-        profile = PROFILES.setdefault(name, cProfile.Profile()) if warm and name in args.profile else None
+        profile = (
+            PROFILES.setdefault(name, cProfile.Profile(time.process_time))
+            if warm and name in args.profile
+            else None
+        )
         captured = None
         if warm and name in args.queries and name not in queries_shown:
             queries_shown.add(name)
@@ -151,7 +156,9 @@ def measure(args, study_slug: str) -> dict[str, list[float]]:
             audio = timed("audio", warm, client.get, source, HTTP_RANGE="bytes=0-")
             b"".join(getattr(audio, "streaming_content", [audio.content]))
         time.sleep(max(0.0, shown + listening_s + args.extra_wait - time.monotonic()))  # as a rater listens
-        response = timed("submit", warm, client.post, location, form)
+        # As a browser posts a form without enctype (the test client would send multipart).
+        body = urlencode(form)
+        response = timed("submit", warm, client.post, location, body, "application/x-www-form-urlencoded")
         if response.status_code != 302:
             errors += 1
             print(f"submit answered {response.status_code}", file=sys.stderr)

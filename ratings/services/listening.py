@@ -5,7 +5,6 @@ import hashlib
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
 from django.utils import timezone
 
 from ..audio import dithered
@@ -64,23 +63,29 @@ def task_audio_request(*, task: Task, label: str, method: str, range_header: str
 
 def audio_request_record(
     *, task: Task, label: str, method: str, range_header: str, size: int, served: ByteRange | None
-) -> AudioRequest:
+) -> None:
     """Keep one audio request of a rater: the range asked for, and what was served (None for a HEAD or
-    a range past the end)."""
-    return AudioRequest.objects.create(
-        task=task,
-        label=label,
-        method=method,
-        range_header=range_header[:100],
-        size=size,
-        served_start=None if served is None else served.start,
-        served_end=None if served is None else served.end,
-        at=timezone.now(),
+    a range past the end). A repeat of a request already kept adds nothing (one INSERT … ON CONFLICT DO
+    NOTHING): the evidence is the union of the served ranges, which a repeat does not change."""
+    AudioRequest.objects.bulk_create(
+        [
+            AudioRequest(
+                task=task,
+                label=label,
+                method=method,
+                range_header=range_header[:100],
+                size=size,
+                served_start=None if served is None else served.start,
+                served_end=None if served is None else served.end,
+                at=timezone.now(),
+            )
+        ],
+        ignore_conflicts=True,
     )
 
 
-@transaction.atomic
 def task_shown(*, task: Task) -> None:
-    """Remember when the task's page was first shown: the wall-time rule counts from there."""
+    """Remember when the task's page was first shown: the wall-time rule counts from there. One
+    conditional UPDATE, atomic by itself: no transaction around it (two round trips on every page)."""
     if task.shown_at is None:
         Task.objects.filter(pk=task.pk, shown_at__isnull=True).update(shown_at=timezone.now())

@@ -78,22 +78,20 @@ def diversity_assignment_next(*, rater: Rater) -> Task | None:
 def _task_claim(rater: Rater, kinds: tuple[str, ...]) -> Task | None:
     # Lock the rater row alone (of=self): locking the joined study would serialise every rater.
     rater = Rater.objects.select_for_update(of=("self",)).select_related("study").get(pk=rater.pk)
-    open_task = selectors.rater_open_task(rater)
-    if open_task is not None:
-        return open_task
+    tasks = selectors.rater_task_briefs(rater)  # one query for the open task and the counts
+    open_ids = [task.id for task in tasks if task.status == TaskStatus.OPEN]
+    if open_ids:
+        return Task.objects.get(pk=open_ids[0])
     study = rater.study
     if not study.is_open or rater.excluded or selectors.rater_onboarding_step(rater):
         return None
-    # A plain study (one part, no session limit, no checks) needs no counts: spare the queries then.
     session_items = selectors.study_session(study).items
-    counts = None
-    if len(kinds) > 1 or session_items is not None or study.attention_rate > 0:
-        counts = selectors.rater_counts(rater)
-    if counts and session_items is not None and counts.taken >= session_items:
+    counts = selectors.rater_counts(rater, tasks)
+    if session_items is not None and counts.taken >= session_items:
         # This rater's session is done; the items left go to other raters.
         return None
-    check_due = counts is not None and selectors.attention_check_due(rater, counts)
-    regular = counts.regular if counts else {}
+    check_due = selectors.attention_check_due(rater, counts)
+    regular = counts.regular
     order = list(KINDS)
     for name in sorted(kinds, key=lambda k: (regular.get(k, 0), order.index(k))):
         kind = KINDS[name]
