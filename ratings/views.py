@@ -75,13 +75,12 @@ def rater_next(request: HttpRequest, rater_token: str) -> HttpResponse:
     rater = _rater(rater_token)
     if (gate := _gate(request, rater)) is not None:
         return gate
-    lapsed = selectors.rater_claim_lapsed(rater)
-    task = services.task_next(rater=rater)
-    if lapsed and task is not None:  # said once, with the new work (not on every visit to the done page)
+    claim = services.task_claim(rater=rater)
+    if claim.lapsed:  # said once, with the new work (not on every visit to the done page)
         messages.info(request, _expired_message(rater))
-    if task is None:
+    if claim.task is None:
         return redirect("ratings:rater_done", rater_token=rater.token)
-    return _task_redirect(rater, task)
+    return _task_redirect(rater, claim.task)
 
 
 def _expired_message(rater: Rater) -> str:

@@ -1,6 +1,7 @@
 """The claim queue: the next task for a rater, an ordinary item or a check, claimed atomically."""
 
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -12,8 +13,22 @@ from ..models import Rater, Study, Task, TaskStatus
 from .quality_control import lock_rater
 
 
+@dataclass(frozen=True)
+class Claim:
+    task: Task | None
+    # The rater's latest item had expired unanswered (or was past its timeout and expired now): what
+    # they are told, once, with the new work. Read under the claim's lock, so it costs no query.
+    lapsed: bool = False
+
+
 def task_next(*, rater: Rater, kinds: tuple[str, ...] | None = None) -> Task | None:
-    """The rater's open task, or a new one, or None when nothing is left for them.
+    """The rater's open task, or a new one, or None when nothing is left for them (task_claim)."""
+    return task_claim(rater=rater, kinds=kinds).task
+
+
+def task_claim(*, rater: Rater, kinds: tuple[str, ...] | None = None) -> Claim:
+    """The rater's open task, or a new one, or None when nothing is left for them; and whether their
+    previous item lapsed.
 
     A new item is a check (attention or gold item) when one is due at the study's attention rate,
     otherwise a claim on the least-covered item (a prompt, a comparison) of a kind the rater has not
@@ -29,7 +44,7 @@ def task_next(*, rater: Rater, kinds: tuple[str, ...] | None = None) -> Task | N
         return _task_claim(rater, kinds)
     except IntegrityError:
         # The same rater asked twice at once and the other request won: return its task.
-        return selectors.rater_open_task(rater)
+        return Claim(selectors.rater_open_task(rater))
 
 
 def tasks_expire(*, study: Study | None = None, now: datetime | None = None) -> int:
@@ -75,13 +90,19 @@ def diversity_assignment_next(*, rater: Rater) -> Task | None:
 
 
 @transaction.atomic
-def _task_claim(rater: Rater, kinds: tuple[str, ...]) -> Task | None:
+def _task_claim(rater: Rater, kinds: tuple[str, ...]) -> Claim:
     # Lock the rater row alone (of=self): locking the joined study would serialise every rater.
     rater = Rater.objects.select_for_update(of=("self",)).select_related("study").get(pk=rater.pk)
-    tasks = selectors.rater_task_briefs(rater)  # one query for the open task and the counts
+    tasks = selectors.rater_task_briefs(rater)  # one query: the open task, the counts, the latest
     open_ids = [task.id for task in tasks if task.status == TaskStatus.OPEN]
     if open_ids:
-        return Task.objects.get(pk=open_ids[0])
+        return Claim(Task.objects.get(pk=open_ids[0]))
+    lapsed = bool(tasks) and tasks[-1].status == TaskStatus.EXPIRED  # (stale ones were expired above)
+    task = _task_new(rater, kinds, tasks)
+    return Claim(task, lapsed=lapsed and task is not None)
+
+
+def _task_new(rater: Rater, kinds: tuple[str, ...], tasks: list[selectors.TaskBrief]) -> Task | None:
     study = rater.study
     if not study.is_open or rater.excluded or selectors.rater_onboarding_step(rater):
         return None

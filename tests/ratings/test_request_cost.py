@@ -17,7 +17,7 @@ from .factories import make_raters, make_study
 pytestmark = pytest.mark.django_db
 
 # Queries each request may make, at most (BEGIN/COMMIT counted where the backend logs them).
-CLAIM_QUERIES = 12
+CLAIM_QUERIES = 11
 TASK_PAGE_QUERIES = 7
 AUDIO_QUERIES = 6
 SUBMIT_QUERIES = 10
