@@ -11,7 +11,7 @@ from itertools import chain
 from typing import Any
 
 from django import forms
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
 from formats import ACR_LABELS, CRITERIA, CRITERIA_ABOUT, RATINGS_COLUMNS
 
@@ -125,9 +125,10 @@ class QualityKind(TaskKind):
             Prompt.objects.filter(
                 study_id=rater.study_id, quality_slots_taken__lt=rater.study.raters_per_prompt
             )
-            .filter(clips__isnull=False)
+            # EXISTS rather than a join on clips: no DISTINCT, so counting it (rater_progress) needs no
+            # subquery around it.
+            .filter(Exists(Clip.objects.filter(prompt=OuterRef("pk"))))
             .exclude(pk__in=self._met_prompts(rater))
-            .distinct()
             .order_by("quality_slots_taken", "id")
         )
 
