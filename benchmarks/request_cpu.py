@@ -9,6 +9,10 @@ the warm ones (after ``--warmup`` cycles) is printed, and its ratio to the trivi
     python3 benchmarks/request_cpu.py [--cycles 30] [--warmup 5] [--clip-seconds 0.5]
     python3 benchmarks/request_cpu.py --first-request   # also: a gunicorn worker's first request,
                                                         # plain against evalsite/gunicorn_conf.py
+    python3 benchmarks/request_cpu.py --profile claim "task page" submit   # cProfile (process CPU)
+    python3 benchmarks/request_cpu.py --queries claim "task page" audio submit   # one request's SQL
+
+The answer is posted urlencoded, as the page's form (no enctype) is.
 
 PostgreSQL's own CPU is not in these figures (another process); the client's share of it is.
 """
