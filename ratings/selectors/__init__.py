@@ -44,6 +44,7 @@ from .queue import (
     study_raters_needed,
     study_raters_progress,
     study_session,
+    study_session_items,
     study_task_kinds,
 )
 from .raters import REMINDER_AFTER, rater_is_excluded, rater_onboarding_step, rater_reminder_due
@@ -99,6 +100,7 @@ __all__ = [
     "study_quality_rows",
     "study_raters_progress",
     "study_session",
+    "study_session_items",
     "study_raters_needed",
     "study_screening_findings",
     "study_task_kinds",

@@ -138,6 +138,14 @@ def study_session(study: Study) -> StudySession:
     return StudySession(items=items, item_seconds=item_seconds)
 
 
+def study_session_items(study: Study) -> int | None:
+    """study_session(study).items, without its query when the researcher set max_items_per_rater (what
+    every claim and task page asks)."""
+    if study.max_items_per_rater is not None:
+        return study.max_items_per_rater
+    return study_session(study).items
+
+
 def study_raters_needed(study: Study) -> int:
     """How many rater sessions complete the study: every planned item (quality prompts with clips,
     diversity comparisons) times N, plus the attention items mixed in, over one session's items; and
@@ -148,7 +156,7 @@ def study_raters_needed(study: Study) -> int:
     if study.diversity_part:
         slots += DiversityComparison.objects.filter(study=study).count()
     slots = math.ceil(slots * study.raters_per_prompt * (1 + study.attention_rate))
-    per_session = study_session(study).items
+    per_session = study_session_items(study)
     needed = math.ceil(slots / per_session) if per_session else 1
     return max(needed, study.raters_per_prompt)
 
@@ -174,7 +182,7 @@ def rater_progress(rater: Rater, tasks: list[TaskBrief] | None = None) -> RaterP
         return len(KINDS[kind].all_items(rater.study) - met)
 
     return progress_from_counts(
-        rater.study, rater_counts(rater, tasks), claimable, unseen_items, study_session(rater.study).items
+        rater.study, rater_counts(rater, tasks), claimable, unseen_items, study_session_items(rater.study)
     )
 
 
@@ -228,7 +236,7 @@ def study_raters_progress(study: Study, tasks_by_rater: dict[int, list[Task]]) -
     kinds = study_task_kinds(study)
     open_items = {kind: KINDS[kind].open_items(study) for kind in kinds}
     all_items: dict[str, set[int]] = {}
-    session_items = study_session(study).items
+    session_items = study_session_items(study)
     progress = {}
     for rater_id in study.raters.values_list("id", flat=True):
         tasks = tasks_by_rater.get(rater_id, [])

@@ -106,7 +106,7 @@ def _task_new(rater: Rater, kinds: tuple[str, ...], tasks: list[selectors.TaskBr
     study = rater.study
     if not study.is_open or rater.excluded or selectors.rater_onboarding_step(rater):
         return None
-    session_items = selectors.study_session(study).items
+    session_items = selectors.study_session_items(study)
     counts = selectors.rater_counts(rater, tasks)
     if session_items is not None and counts.taken >= session_items:
         # This rater's session is done; the items left go to other raters.
