@@ -1,9 +1,13 @@
 """A load that looks like a study: raters arriving over a minute, listening before they answer.
 
-Run as a script, it prepares a fresh PostgreSQL database with a study of 2-second clips, serves it with
-gunicorn (evalsite/gunicorn_conf.py, production settings: DEBUG off) pinned to the server's cores with
-taskset, and drives it with locust (headless, loopback only) pinned to other cores, reading this same
-file as its locustfile:
+Run as a script, it prepares a fresh PostgreSQL database with a study of 2-second clips, serves it as
+production does, nginx (deploy/nginx.conf: buffering, audio sent through X-Accel-Redirect) in front of
+gunicorn (evalsite/gunicorn_conf.py via benchmarks/gunicorn_timing.py, production settings: DEBUG off),
+both pinned to the server's cores with taskset, and drives it with locust (headless, loopback only)
+pinned to other cores, reading this same file as its locustfile. Besides the client's latencies it
+prints the server's own wall and CPU time per request by endpoint (their gap to the client's latency is
+time queued for a worker), the CPU of the generator, the server and PostgreSQL, and each core's busy
+share:
 
 1. **The study.** ``--raters`` raters arrive at an even rate over ``--arrival-s`` seconds (open loop:
    an arrival does not wait for the server), each going through consent, instructions and the headphone
@@ -454,6 +458,25 @@ def print_rows(rows: dict, timings: dict, names=ENDPOINTS) -> None:
             )
 
 
+def timeline(prefix: Path, window: int = 10) -> str:
+    """Raters present, requests per second and the p95 so far (locust's, of the whole run) per ``window`` s
+    of the run: where the offered load passes what the server answers, p95 climbs."""
+    rows = [
+        row
+        for row in csv.DictReader(io.StringIO(Path(f"{prefix}_stats_history.csv").read_text()))
+        if row["Name"] == "Aggregated"
+    ]
+    parts = []
+    for i in range(0, len(rows) - 1, window):
+        j = min(i + window, len(rows) - 1)
+        seconds = int(rows[j]["Timestamp"]) - int(rows[i]["Timestamp"]) or 1
+        rate = (int(rows[j]["Total Request Count"]) - int(rows[i]["Total Request Count"])) / seconds
+        parts.append(
+            f"{int(rows[i]['Timestamp']) - int(rows[0]['Timestamp'])}s: {rows[j]['User Count']} raters, {rate:.0f}/s, p95 so far {rows[j]['95%']} ms"
+        )
+    return "; ".join(parts)
+
+
 def _quantile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
@@ -648,6 +671,7 @@ def main() -> None:
             f"  generator CPU {generator_cpu:.1f} s ({100 * generator_cpu / wall:.0f}% of a core); server CPU {server_cpu:.1f} s;"
             f" PostgreSQL CPU {postgres_cpu:.1f} s (all its clients); machine: {busy}"
         )
+        print(f"  per {10} s: {timeline(scratch / 'study')}")
         holds, line = coverage_invariant("load")
         print(line)
         study_errors = len(failures)

@@ -224,7 +224,7 @@ def main() -> None:
         "--conn-max-age",
         type=int,
         default=0,
-        help="DATABASE_CONN_MAX_AGE (0, a connection per request, as compose runs).",
+        help="DATABASE_CONN_MAX_AGE (0: a connection per request; gunicorn under evalsite/gunicorn_conf.py keeps them 60 s).",
     )
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument(
