@@ -3,7 +3,8 @@ an access log on stdout without rater secrets (see evalsite.redaction), and work
 everything before they serve.
 
 The app is loaded once in the master (``preload_app``) and warmed up there (every URL's view module,
-every template of ours compiled, the translation catalogues), before the workers are forked: each
+every template of ours compiled, the translation catalogues, the headphone check's sounds), before the
+workers are forked: each
 worker starts with all of it in memory, shared copy-on-write, instead of spending its first request on
 imports (benchmarks/request_cpu.py --first-request measures it). No database connection is opened in
 the master, so none is shared by the forked workers.
@@ -15,6 +16,7 @@ at 600). Set here, not in the settings, so that only the web process holds conne
 worker holds one, so PostgreSQL's max_connections bounds the workers of all web processes together.
 """
 
+import itertools
 import os
 from pathlib import Path
 
@@ -63,6 +65,10 @@ def warm_up() -> int:
                 loaded += 1
     with translation.override(settings.LANGUAGE_CODE):
         translation.gettext("Home")
+    from ratings.headphones import trial_wav
+
+    for quiet, antiphase in itertools.permutations(range(3), 2):  # the headphone check's six sounds
+        trial_wav(quiet, antiphase)
     connections.close_all()
     return loaded
 

@@ -85,3 +85,11 @@ def test_repeated_audio_requests_keep_one_row_per_position_and_range_and_the_evi
         assert client.get(url, HTTP_RANGE="bytes=0-99").status_code == 206
         client.head(url)
     assert AudioRequest.objects.filter(task=task).count() == len(labels) + 2  # one more range, one HEAD
+
+
+def test_a_headphone_sound_is_made_once_per_process():
+    from ratings.headphones import trial_wav
+
+    first = trial_wav(quiet=2, antiphase=0)
+    assert trial_wav(2, 0) is first and trial_wav(quiet=2, antiphase=0) is first
+    assert trial_wav(0, 2) is not first and trial_wav(0, 2) != first
