@@ -1,9 +1,13 @@
 """A load that looks like a study: raters arriving over a minute, listening before they answer.
 
-Run as a script, it prepares a fresh PostgreSQL database with a study of 2-second clips, serves it with
-gunicorn (evalsite/gunicorn_conf.py, production settings: DEBUG off) pinned to the server's cores with
-taskset, and drives it with locust (headless, loopback only) pinned to other cores, reading this same
-file as its locustfile:
+Run as a script, it prepares a fresh PostgreSQL database with a study of 2-second clips, serves it as
+production does, nginx (deploy/nginx.conf: buffering, audio sent through X-Accel-Redirect) in front of
+gunicorn (evalsite/gunicorn_conf.py via benchmarks/gunicorn_timing.py, production settings: DEBUG off),
+both pinned to the server's cores with taskset, and drives it with locust (headless, loopback only)
+pinned to other cores, reading this same file as its locustfile. Besides the client's latencies it
+prints the server's own wall and CPU time per request by endpoint (their gap to the client's latency is
+time queued for a worker), the CPU of the generator, the server and PostgreSQL, and each core's busy
+share:
 
 1. **The study.** ``--raters`` raters arrive at an even rate over ``--arrival-s`` seconds (open loop:
    an arrival does not wait for the server), each going through consent, instructions and the headphone
@@ -52,6 +56,19 @@ ENDPOINTS = (
 RATER_ENDPOINTS = ("claim", "task page", "clip audio", "submit")  # the saturation point's p95 covers these
 
 
+def _kind_of(method: str, path: str) -> str:
+    if "/audio/" in path:
+        return "clip audio"
+    if re.search(r"/headphones/\d+/$", path):
+        return "headphone audio"
+    for part in ("next", "consent", "instructions", "headphones", "done"):
+        if path.endswith(f"/{part}/"):
+            return "claim" if part == "next" else part
+    if re.fullmatch(r"/r/[\w-]+/", path):
+        return "home"
+    return "submit" if method == "POST" else "task page"
+
+
 # --- the locustfile: one locust user per rater ------------------------------------------------------
 
 if "locust" in sys.modules:  # imported by locust as its locustfile
@@ -63,18 +80,6 @@ if "locust" in sys.modules:  # imported by locust as its locustfile
     _extra_wait = float(os.environ.get("LOAD_EXTRA_WAIT", "1"))
     _finished = {"raters": 0}
     _total = int(os.environ.get("LOAD_RATERS", "0"))
-
-    def _kind_of(method: str, path: str) -> str:
-        if "/audio/" in path:
-            return "clip audio"
-        if re.search(r"/headphones/\d+/$", path):
-            return "headphone audio"
-        for part in ("next", "consent", "instructions", "headphones", "done"):
-            if path.endswith(f"/{part}/"):
-                return "claim" if part == "next" else part
-        if re.fullmatch(r"/r/[\w-]+/", path):
-            return "home"
-        return "submit" if method == "POST" else "task page"
 
     def _quietest(wav: bytes) -> int:
         """Which of the headphone trial's three tones is quietest, as a listener would hear it: the
@@ -228,7 +233,10 @@ def make_study(slug: str, scratch: Path, *, prompts: int, raters: int, args, **f
 class Server:
     """gunicorn pinned to the server's cores; its process tree's CPU seconds on demand."""
 
-    def __init__(self, env: dict[str, str], cores: str, workers: int):
+    def __init__(self, env: dict[str, str], cores: str, workers: int, threads: int, port: int = PORT):
+        # benchmarks/gunicorn_timing.py: evalsite/gunicorn_conf.py plus a line per request (wall, CPU).
+        self.timing = Path(env["COUNTERPOINT_VAR_DIR"]) / "timing"
+        self.timing.mkdir(parents=True, exist_ok=True)
         command = [
             "taskset",
             "-c",
@@ -237,32 +245,137 @@ class Server:
             "-m",
             "gunicorn",
             "-c",
-            "evalsite/gunicorn_conf.py",
+            "benchmarks/gunicorn_timing.py",
         ]
-        command += ["evalsite.wsgi", "-b", f"127.0.0.1:{PORT}", "-w", str(workers), "--log-level", "warning"]
-        command += ["--access-logfile", "/dev/null"]
+        command += ["evalsite.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers), "--log-level", "warning"]
+        if threads > 1:
+            command += ["--worker-class", "gthread", "--threads", str(threads)]
+        command += ["--access-logfile", "/dev/null"]  # formatted and redacted as in production, not kept
         # Django's warnings (a 404 or 403 answered) go to the server's log, not among the figures.
         self.log = Path(env["COUNTERPOINT_VAR_DIR"]) / "gunicorn.log"
         self.process = subprocess.Popen(
-            command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=self.log.open("w")
+            command,
+            cwd=ROOT,
+            env={**os.environ, **env, "REQUEST_TIMING_DIR": str(self.timing)},
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("w"),
         )
         import urllib.request
 
         deadline = time.monotonic() + 120
         while True:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/admin/login/", timeout=5)
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=5)
                 break
             except OSError:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     raise SystemExit("gunicorn did not start within 120 s") from None
                 time.sleep(0.2)
 
+    def take_timings(self) -> dict[str, list[tuple[float, float]]]:
+        """The server's own (wall, CPU) seconds per request since the last call, by endpoint."""
+        by_kind: dict[str, list[tuple[float, float]]] = {}
+        for path in self.timing.glob("*.tsv"):
+            with path.open("r+") as handle:
+                lines = handle.read().splitlines()
+                handle.truncate(0)
+            for line in lines:
+                method, url, wall, cpu = line.split("\t")
+                by_kind.setdefault(_kind_of(method, url), []).append((float(wall), float(cpu)))
+        return by_kind
+
     def cpu_s(self) -> float:
         import psutil
 
         tree = psutil.Process(self.process.pid)
         total = 0.0
+        for process in [tree, *tree.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+class Nginx:
+    """Debian's nginx in front of gunicorn as deploy/nginx.conf sets it up (proxy buffering; audio by
+    X-Accel-Redirect), on loopback, pinned to the server's cores, with the clips on the local file system:
+    the /_audio/ location is deploy/nginx.conf's local-disk variant (an alias of MEDIA_ROOT)."""
+
+    def __init__(self, env: dict[str, str], cores: str, listen: int, web: int):
+        import shutil
+
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not os.path.exists(binary):
+            raise SystemExit("--nginx: nginx is not installed (apt-get install -y nginx)")
+        prefix = Path(env["COUNTERPOINT_VAR_DIR"]) / "nginx"
+        prefix.mkdir(parents=True, exist_ok=True)
+        server = (ROOT / "deploy" / "nginx.conf").read_text()
+        for compose, here in (
+            ("listen 80;", f"listen 127.0.0.1:{listen} backlog=4096;"),
+            ("server web:8000;", f"server 127.0.0.1:{web};"),
+        ):
+            if compose not in server:
+                raise SystemExit(f"deploy/nginx.conf no longer has {compose!r}")
+            server = server.replace(compose, here)
+        start = server.index("    location /_audio/ {")
+        end = server.index("\n    }\n", start) + len("\n    }\n")
+        media = Path(env["MEDIA_ROOT"]).resolve()
+        media.parent.chmod(0o755)  # nginx started as root serves as nobody, who must reach the clips
+        server = (
+            server[:start]
+            + f"    location /_audio/ {{ internal; alias {media}/; etag off; if_modified_since off;"
+            + ' add_header Last-Modified ""; }\n'
+            + server[end:]
+        )
+        temp = "\n".join(
+            f"    {kind}_temp_path {prefix / kind};"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        self.config = prefix / "nginx.conf"
+        self.config.write_text(
+            f"daemon off;\nworker_processes 1;\npid {prefix / 'nginx.pid'};\nerror_log {prefix / 'error.log'} warn;\n"
+            "events { worker_connections 4096; }\n"
+            f"http {{\n    access_log off;\n    include /etc/nginx/mime.types;\n{temp}\n{server}\n}}\n"
+        )
+        self.process = subprocess.Popen(
+            [
+                "taskset",
+                "-c",
+                cores,
+                binary,
+                "-p",
+                str(prefix),
+                "-c",
+                str(self.config),
+                "-e",
+                str(prefix / "error.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        import socket
+
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", listen), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise SystemExit(f"nginx did not start (see {prefix / 'error.log'})") from None
+                time.sleep(0.1)
+
+    def cpu_s(self) -> float:
+        import psutil
+
+        total = 0.0
+        tree = psutil.Process(self.process.pid)
         for process in [tree, *tree.children(recursive=True)]:
             try:
                 times = process.cpu_times()
@@ -326,14 +439,87 @@ def run_locust(
     return rows, failures, generator_cpu, wall, int(finished[-1]) if finished else 0
 
 
-def print_rows(rows: dict, names=ENDPOINTS) -> None:
-    print(f"  {'endpoint':>16} {'n':>6} {'fail':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+def print_rows(rows: dict, timings: dict, names=ENDPOINTS) -> None:
+    """Per endpoint, the client's latency (locust) and the server's own: wall from request parsed to
+    last byte written, and the worker's CPU in it. Client minus server wall is time queued for a worker."""
+    print(
+        f"  {'endpoint':>16} {'n':>6} {'fail':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} |"
+        f" {'server wall p50':>15} {'p95':>6} {'CPU p50':>8} {'p95':>6}"
+    )
     for name in names:
         row = rows.get(name)
         if row:
+            walls = sorted(w for w, _ in timings.get(name, [])) or [float("nan")]
+            cpus = sorted(c for _, c in timings.get(name, [])) or [float("nan")]
             print(
-                f"  {name:>16} {row['Request Count']:>6} {row['Failure Count']:>5} {row['50%']:>8} {row['95%']:>8} {row['99%']:>8}"
+                f"  {name:>16} {row['Request Count']:>6} {row['Failure Count']:>5} {row['50%']:>8} {row['95%']:>8} {row['99%']:>8} |"
+                f" {1000 * _quantile(walls, 0.5):>15.1f} {1000 * _quantile(walls, 0.95):>6.1f}"
+                f" {1000 * _quantile(cpus, 0.5):>8.1f} {1000 * _quantile(cpus, 0.95):>6.1f}"
             )
+
+
+def timeline(prefix: Path, window: int = 10) -> str:
+    """Raters present, requests per second and the p95 so far (locust's, of the whole run) per ``window`` s
+    of the run: where the offered load passes what the server answers, p95 climbs."""
+    rows = [
+        row
+        for row in csv.DictReader(io.StringIO(Path(f"{prefix}_stats_history.csv").read_text()))
+        if row["Name"] == "Aggregated"
+    ]
+    parts = []
+    for i in range(0, len(rows) - 1, window):
+        j = min(i + window, len(rows) - 1)
+        seconds = int(rows[j]["Timestamp"]) - int(rows[i]["Timestamp"]) or 1
+        rate = (int(rows[j]["Total Request Count"]) - int(rows[i]["Total Request Count"])) / seconds
+        parts.append(
+            f"{int(rows[i]['Timestamp']) - int(rows[0]['Timestamp'])}s: {rows[j]['User Count']} raters, {rate:.0f}/s, p95 so far {rows[j]['95%']} ms"
+        )
+    return "; ".join(parts)
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def postgres_cpu_s() -> float:
+    """CPU seconds of the local PostgreSQL server so far: the postmaster, its live backends and the ones
+    that exited (reaped by the postmaster, so in its children's times). Other sessions' queries count too."""
+    import psutil
+
+    total = 0.0
+    for process in psutil.process_iter(["name", "ppid"]):
+        try:
+            if (
+                process.info["name"] != "postgres"
+                or psutil.Process(process.info["ppid"]).name() == "postgres"
+            ):
+                continue
+            times = process.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+            for child in process.children():
+                times = child.cpu_times()
+                total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def core_busy() -> list[tuple[float, float]]:
+    """Per core, (busy, total) CPU seconds since boot, every process on the machine counted."""
+    import psutil
+
+    return [
+        (t.user + t.nice + t.system + t.irq + t.softirq + t.steal, sum(t))
+        for t in psutil.cpu_times(percpu=True)
+    ]
+
+
+def busy_since(before: list[tuple[float, float]]) -> str:
+    after = core_busy()
+    return ", ".join(
+        f"core {i} {100 * (a[0] - b[0]) / max(a[1] - b[1], 1e-9):.0f}%"
+        for i, (a, b) in enumerate(zip(after, before, strict=True))
+    )
 
 
 def coverage_invariant(slug: str) -> tuple[bool, str]:
@@ -377,6 +563,23 @@ def main() -> None:
         "--extra-wait", type=float, default=1.0, help="Seconds a rater waits beyond the clips."
     )
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes.")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="Threads per worker (more than 1: gunicorn's gthread workers)."
+    )
+    parser.add_argument(
+        "--nginx",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="nginx in front as in production (deploy/nginx.conf): it buffers, and sends the audio through "
+        "X-Accel-Redirect (default); --no-nginx: locust talks to gunicorn, which streams the audio itself.",
+    )
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=None,
+        help="DATABASE_CONN_MAX_AGE for the server (default: evalsite/gunicorn_conf.py's, 60 s); 0 opens "
+        "a PostgreSQL connection per request.",
+    )
     parser.add_argument(
         "--server-cores", default="0", help="taskset list for gunicorn (PostgreSQL is not pinned)."
     )
@@ -422,10 +625,22 @@ def main() -> None:
         else []
     )
     server_cores = len(os.sched_getaffinity(0) & {int(c) for c in _cores(args.server_cores)})
-    server = Server(env, args.server_cores, args.workers)
+    if args.conn_max_age is not None:
+        env["DATABASE_CONN_MAX_AGE"] = str(args.conn_max_age)
+    else:
+        os.environ.pop("DATABASE_CONN_MAX_AGE", None)  # evalsite/gunicorn_conf.py's default
+    if args.nginx:
+        env["AUDIO_X_ACCEL_PREFIX"] = "/_audio/"
+    server = Server(env, args.server_cores, args.workers, args.threads, port=PORT + 1 if args.nginx else PORT)
+    proxy = Nginx(env, args.server_cores, PORT, PORT + 1) if args.nginx else None
+
+    def serving_cpu() -> float:  # gunicorn's process tree, and nginx's when in front
+        return server.cpu_s() + (proxy.cpu_s() if proxy else 0.0)
+
     load_before = os.getloadavg()
     try:
-        cpu_before = server.cpu_s()
+        server.take_timings()
+        cpu_before, postgres_before, cores_before = serving_cpu(), postgres_cpu_s(), core_busy()
         run_time = int(
             args.arrival_s + args.items * (args.variants * args.clip_seconds + args.extra_wait) * 3 + 60
         )
@@ -438,21 +653,25 @@ def main() -> None:
             items=args.items,
             prefix=scratch / "study",
         )
-        server_cpu = server.cpu_s() - cpu_before
+        server_cpu = serving_cpu() - cpu_before
+        postgres_cpu, busy = postgres_cpu_s() - postgres_before, busy_since(cores_before)
         print(
             f"study: {args.raters} raters arriving over {args.arrival_s:g} s, {args.items} items of {args.variants} "
-            f"{args.clip_seconds:g}-s clips each; gunicorn -w {args.workers} on cores {args.server_cores}, locust on "
-            f"cores {args.client_cores}; load average before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}"
+            f"{args.clip_seconds:g}-s clips each; gunicorn -w {args.workers} --threads {args.threads} on cores "
+            f"{args.server_cores}{' behind nginx (audio by X-Accel-Redirect)' if proxy else ''}, CONN_MAX_AGE={'60 (gunicorn_conf)' if args.conn_max_age is None else args.conn_max_age}, locust on cores {args.client_cores}; load "
+            f"average before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}"
         )
-        print_rows(rows)
+        print_rows(rows, server.take_timings())
         total = rows.get("Aggregated", {})
         print(
             f"  {total.get('Request Count', 0)} requests in {wall:.0f} s, {finished} raters finished; errors: "
             f"{sum(int(f['Occurrences']) for f in failures)} {[f['Error'][:80] for f in failures[:3]]}"
         )
         print(
-            f"  generator CPU {generator_cpu:.1f} s ({100 * generator_cpu / wall:.0f}% of a core); server CPU {server_cpu:.1f} s"
+            f"  generator CPU {generator_cpu:.1f} s ({100 * generator_cpu / wall:.0f}% of a core); server CPU {server_cpu:.1f} s;"
+            f" PostgreSQL CPU {postgres_cpu:.1f} s (all its clients); machine: {busy}"
         )
+        print(f"  per {10} s: {timeline(scratch / 'study')}")
         holds, line = coverage_invariant("load")
         print(line)
         study_errors = len(failures)
@@ -460,7 +679,8 @@ def main() -> None:
         best = 0.0
         for users in steps:
             batch, step_tokens = step_tokens[:users], step_tokens[users:]
-            cpu_before = server.cpu_s()
+            server.take_timings()
+            cpu_before, postgres_before, cores_before = serving_cpu(), postgres_cpu_s(), core_busy()
             rows, failures, generator_cpu, wall, _ = run_locust(
                 batch,
                 args,
@@ -470,7 +690,8 @@ def main() -> None:
                 items=1000,
                 prefix=scratch / f"step{users}",
             )
-            server_cpu = server.cpu_s() - cpu_before
+            server_cpu = serving_cpu() - cpu_before
+            postgres_cpu, busy = postgres_cpu_s() - postgres_before, busy_since(cores_before)
             cycles = int(rows.get("submit", {}).get("Request Count", 0)) / args.step_s
             worst = max(
                 (float(rows[name]["95%"]) for name in RATER_ENDPOINTS if name in rows), default=float("inf")
@@ -478,9 +699,10 @@ def main() -> None:
             print(
                 f"step: {users} raters looping items for {args.step_s} s: {cycles:.2f} cycles/s, worst p95 {worst:.0f} ms, "
                 f"server CPU {server_cpu:.1f} s, generator CPU {generator_cpu:.1f} s, errors "
-                f"{sum(int(f['Occurrences']) for f in failures)}, load average {os.getloadavg()[0]:.1f}"
+                f"{sum(int(f['Occurrences']) for f in failures)}, PostgreSQL CPU {postgres_cpu:.1f} s, load average "
+                f"{os.getloadavg()[0]:.1f}; {busy}"
             )
-            print_rows(rows, RATER_ENDPOINTS)
+            print_rows(rows, server.take_timings(), RATER_ENDPOINTS)
             if worst < args.p95_ms and not failures:
                 best = max(best, cycles)
             else:
@@ -494,6 +716,8 @@ def main() -> None:
             print(f"saturation point: not reached; p95 was {args.p95_ms:g} ms or more from the first step on")
     finally:
         server.stop()
+        if proxy:
+            proxy.stop()
     sys.exit(0 if holds and not study_errors else 1)
 
 

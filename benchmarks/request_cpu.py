@@ -9,13 +9,19 @@ the warm ones (after ``--warmup`` cycles) is printed, and its ratio to the trivi
     python3 benchmarks/request_cpu.py [--cycles 30] [--warmup 5] [--clip-seconds 0.5]
     python3 benchmarks/request_cpu.py --first-request   # also: a gunicorn worker's first request,
                                                         # plain against evalsite/gunicorn_conf.py
+    python3 benchmarks/request_cpu.py --profile claim "task page" submit   # cProfile (process CPU)
+    python3 benchmarks/request_cpu.py --queries claim "task page" audio submit   # one request's SQL
+
+The answer is posted urlencoded, as the page's form (no enctype) is.
 
 PostgreSQL's own CPU is not in these figures (another process); the client's share of it is.
 """
 
 import argparse
+import cProfile
 import http.client
 import os
+import pstats
 import re
 import statistics
 import subprocess
@@ -23,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import numpy as np
 import psycopg
@@ -88,15 +95,13 @@ def fill_form(page: str) -> tuple[dict[str, str], list[str], float]:
     return form, sources, sum(float(d) for _, d in clips)
 
 
-def cpu(call, *args, **kwargs):
-    """The process CPU seconds of one call, and what it returned."""
-    started = time.process_time()
-    response = call(*args, **kwargs)
-    return time.process_time() - started, response
+PROFILES: dict = {}  # endpoint name → cProfile.Profile, for the endpoints named by --profile
 
 
 def measure(args, study_slug: str) -> dict[str, list[float]]:
+    from django.db import connection
     from django.test import Client
+    from django.test.utils import CaptureQueriesContext
 
     from ratings import services
     from ratings.models import Study
@@ -105,35 +110,63 @@ def measure(args, study_slug: str) -> dict[str, list[float]]:
     raters = services.raters_invite(study=study, count=args.cycles + args.warmup)
     times: dict[str, list[float]] = {"trivial": [], "claim": [], "task page": [], "audio": [], "submit": []}
     errors = 0
+    queries_shown: set[str] = set()
     # One client, so one handler whose middleware loads once (as in a server), its cookies cleared for
     # each rater as a new browser's would be.
     client = Client(enforce_csrf_checks=True, HTTP_HOST="127.0.0.1")
+
+    def timed(name: str, warm: bool, call, *call_args, **call_kwargs):
+        """One request's process CPU, kept if warm; profiled (--profile) and its SQL printed once
+        (--queries) when its endpoint is named."""
+        profile = (
+            PROFILES.setdefault(name, cProfile.Profile(time.process_time))
+            if warm and name in args.profile
+            else None
+        )
+        captured = None
+        if warm and name in args.queries and name not in queries_shown:
+            queries_shown.add(name)
+            captured = CaptureQueriesContext(connection)
+            captured.__enter__()
+        started = time.process_time()
+        if profile is not None:
+            profile.enable()
+        response = call(*call_args, **call_kwargs)
+        if profile is not None:
+            profile.disable()
+        spent = time.process_time() - started
+        if captured is not None:
+            captured.__exit__(None, None, None)
+            print(f"--- {len(captured)} queries of one {name} request ---")
+            for query in captured:
+                print(" ", query["sql"][: args.query_width])
+        if warm:
+            times[name].append(spent)
+        return response
+
     for cycle, rater in enumerate(raters):
         warm = cycle >= args.warmup
         client.cookies.clear()
-        spent, response = cpu(client.get, "/trivial/")
-        times["trivial"].append(spent) if warm else None
-        spent, response = cpu(client.get, f"/r/{rater.token}/next/")
+        timed("trivial", warm, client.get, "/trivial/")
+        response = timed("claim", warm, client.get, f"/r/{rater.token}/next/")
         location = response.get("Location", "")
         if response.status_code != 302 or "/done/" in location:
             errors += 1
             continue
-        times["claim"].append(spent) if warm else None
-        spent, response = cpu(client.get, location)
+        response = timed("task page", warm, client.get, location)
         shown = time.monotonic()
-        times["task page"].append(spent) if warm else None
         form, sources, listening_s = fill_form(response.content.decode())
         for source in sources:
-            spent, audio = cpu(client.get, source, HTTP_RANGE="bytes=0-")
+            audio = timed("audio", warm, client.get, source, HTTP_RANGE="bytes=0-")
             b"".join(getattr(audio, "streaming_content", [audio.content]))
-            times["audio"].append(spent) if warm else None
         time.sleep(max(0.0, shown + listening_s + args.extra_wait - time.monotonic()))  # as a rater listens
-        spent, response = cpu(client.post, location, form)
+        # As a browser posts a form without enctype (the test client would send multipart).
+        body = urlencode(form)
+        response = timed("submit", warm, client.post, location, body, "application/x-www-form-urlencoded")
         if response.status_code != 302:
             errors += 1
             print(f"submit answered {response.status_code}", file=sys.stderr)
             continue
-        times["submit"].append(spent) if warm else None
     times["errors"] = [errors]
     return times
 
@@ -191,12 +224,28 @@ def main() -> None:
         "--conn-max-age",
         type=int,
         default=0,
-        help="DATABASE_CONN_MAX_AGE (0, a connection per request, as compose runs).",
+        help="DATABASE_CONN_MAX_AGE (0: a connection per request; gunicorn under evalsite/gunicorn_conf.py keeps them 60 s).",
     )
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument(
         "--first-request", action="store_true", help="Also time a gunicorn worker's first request."
     )
+    parser.add_argument(
+        "--profile",
+        nargs="*",
+        default=[],
+        choices=["trivial", "claim", "task page", "audio", "submit"],
+        help="Profile these endpoints' warm requests (cProfile) and print their costliest calls.",
+    )
+    parser.add_argument("--profile-lines", type=int, default=40)
+    parser.add_argument(
+        "--queries",
+        nargs="*",
+        default=[],
+        choices=["trivial", "claim", "task page", "audio", "submit"],
+        help="Print the SQL of one warm request of these endpoints.",
+    )
+    parser.add_argument("--query-width", type=int, default=160)
     parser.add_argument("--settle", type=float, default=8.0, help="Seconds a gunicorn worker gets to boot.")
     args = parser.parse_args()
 
@@ -224,6 +273,11 @@ def main() -> None:
     for name, values in times.items():
         median = statistics.median(values) if values else float("nan")
         print(f"{name:>10}: {1000 * median:7.2f} ms  ({median / base:5.1f}x trivial, n={len(values)})")
+    for name, profile in PROFILES.items():
+        print(f"\n--- profile of {name} (cumulative) ---")
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(args.profile_lines)
+        print(f"--- profile of {name} (own time) ---")
+        pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile_lines // 2)
     if args.first_request:
         from ratings.models import Study
 

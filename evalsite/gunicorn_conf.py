@@ -3,12 +3,21 @@ an access log on stdout without rater secrets (see evalsite.redaction), and work
 everything before they serve.
 
 The app is loaded once in the master (``preload_app``) and warmed up there (every URL's view module,
-every template of ours compiled, the translation catalogues), before the workers are forked: each
+every template of ours compiled, the translation catalogues, the headphone check's sounds), before the
+workers are forked: each
 worker starts with all of it in memory, shared copy-on-write, instead of spending its first request on
 imports (benchmarks/request_cpu.py --first-request measures it). No database connection is opened in
 the master, so none is shared by the forked workers.
+
+Each worker keeps its PostgreSQL connection between requests (``DATABASE_CONN_MAX_AGE`` 60 s unless the
+environment sets it): a connection per request costs PostgreSQL a new backend process each time, more CPU
+than the request itself (benchmarks/rater_load.py: 113 s of PostgreSQL CPU for 12,870 requests at 0, 17.5 s
+at 600). Set here, not in the settings, so that only the web process holds connections open; a sync
+worker holds one, so PostgreSQL's max_connections bounds the workers of all web processes together.
 """
 
+import itertools
+import os
 from pathlib import Path
 
 from gunicorn.glogging import Logger
@@ -17,6 +26,8 @@ from evalsite.redaction import redact
 
 accesslog = "-"
 preload_app = True
+# Read when the settings load, in the master (preload_app), after this file: see the docstring.
+os.environ.setdefault("DATABASE_CONN_MAX_AGE", "60")
 
 
 class RedactingLogger(Logger):
@@ -54,6 +65,10 @@ def warm_up() -> int:
                 loaded += 1
     with translation.override(settings.LANGUAGE_CODE):
         translation.gettext("Home")
+    from ratings.headphones import trial_wav
+
+    for quiet, antiphase in itertools.permutations(range(3), 2):  # the headphone check's six sounds
+        trial_wav(quiet, antiphase)
     connections.close_all()
     return loaded
 

@@ -3,8 +3,10 @@
 import json
 import math
 import re
+from html import escape
 
 from django import forms
+from django.utils.safestring import SafeString, mark_safe
 
 from formats import ACR_LABELS
 
@@ -64,7 +66,8 @@ class ListeningFieldsMixin:
 
     def listening_inputs(self, label: str) -> dict:
         """The hidden inputs of one clip, for the page."""
-        return {name: self[f"{name}_{label}"] for name in ("plays", "seconds", "ended", "events")}
+        fields = [self[f"{name}_{label}"] for name in ("plays", "seconds", "ended", "events")]  # type: ignore[index]
+        return {"listening_inputs": hidden_inputs(fields)}
 
     def listening(self) -> dict[str, ClipListening]:
         data = self.cleaned_data
@@ -117,3 +120,41 @@ class HeadphoneCheckForm(forms.Form):
 
     def answers(self) -> list[int]:
         return [self.cleaned_data[f"trial_{number}"] for number in range(self.trial_count)]
+
+
+# The task page has dozens of inputs; Django renders each widget through a template of its own, which
+# made most of the page's CPU. These write the same HTML as HiddenInput and RadioSelect, in Python (with
+# the standard library's escape: format_html's lazy-string checks cost as much again).
+
+
+def _widget_value(field: forms.BoundField) -> str | None:
+    """The value attribute Django's widgets write: none for None or an empty string."""
+    value = field.value()
+    return None if value is None or value == "" else str(value)
+
+
+def hidden_inputs(fields: list[forms.BoundField]) -> SafeString:
+    """The <input type="hidden"> of each field, as HiddenInput writes it."""
+    html = []
+    for field in fields:
+        value = _widget_value(field)
+        shown = "" if value is None else f' value="{escape(value)}"'
+        html.append(
+            f'<input type="hidden" name="{escape(field.html_name)}"{shown} id="{escape(field.auto_id)}">'
+        )
+    return mark_safe("".join(html))  # noqa: S308 (every piece escaped above)
+
+
+def radio_choices(field: forms.BoundField) -> SafeString:
+    """Each choice of a choice field as <label class="choice"><input type="radio" …><span>its
+    label</span></label>, the input as RadioSelect writes it (checked when it is the field's value)."""
+    chosen = _widget_value(field)
+    name, auto_id = escape(field.html_name), escape(field.auto_id)
+    return mark_safe(  # noqa: S308 (every piece escaped)
+        "".join(
+            f'<label class="choice"><input type="radio" name="{name}" value="{escape(str(value))}" '
+            f'id="{auto_id}_{index}"{" checked" if str(value) == chosen else ""}>'
+            f"<span>{escape(str(label))}</span></label>"
+            for index, (value, label) in enumerate(field.field.choices)
+        )
+    )

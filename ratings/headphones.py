@@ -5,6 +5,7 @@ ears. Through headphones the antiphase tone sounds as loud as the normal one, so
 easy to pick; through loudspeakers the antiphase tone partly cancels in the air and sounds quietest.
 """
 
+import functools
 import io
 
 import numpy as np
@@ -28,7 +29,14 @@ def _tone() -> np.ndarray:
 
 
 def trial_wav(quiet: int, antiphase: int) -> bytes:
-    """A stereo 16-bit WAV of three tones at positions 0, 1, 2."""
+    """A stereo 16-bit WAV of three tones at positions 0, 1, 2. Kept once made (per process): there are
+    six (quiet and antiphase two distinct positions of three), 345 KB each, and making one took 3.9 ms of
+    CPU, most of a headphone sound request's (benchmarks/rater_load.py's "headphone audio", six per rater)."""
+    return _trial_wav(int(quiet), int(antiphase))
+
+
+@functools.cache
+def _trial_wav(quiet: int, antiphase: int) -> bytes:
     tone = _tone()
     gap = np.zeros((int(GAP_S * SAMPLE_RATE), 2))
     parts = []

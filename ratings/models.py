@@ -365,9 +365,11 @@ class Task(models.Model):
 
 
 class AudioRequest(models.Model):
-    """One request for the audio at one position of a task, as Django authorised it: the byte range
-    asked for and the one served (none for HEAD, a refused range or an excluded rater). Appended, never
-    changed: the server's listening evidence is the union of the served ranges."""
+    """A request for the audio at one position of a task, as Django authorised it: the byte range
+    asked for and the one served (none for HEAD, a refused range or an excluded rater), at its first
+    time. Repeats of the same request (a replay asks for bytes=0- again) add no row, so a task keeps
+    one row per position and range it asked for, however often it plays. Never changed: the server's
+    listening evidence is the union of the served ranges."""
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="audio_requests")
     label = models.CharField(max_length=8)
@@ -380,6 +382,11 @@ class AudioRequest(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["task", "label"], name="audio_request_task_label")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task", "label", "method", "range_header", "size"], name="audio_request_once"
+            )
+        ]
         ordering = ["task", "at", "id"]
 
     def __str__(self) -> str:

@@ -75,13 +75,12 @@ def rater_next(request: HttpRequest, rater_token: str) -> HttpResponse:
     rater = _rater(rater_token)
     if (gate := _gate(request, rater)) is not None:
         return gate
-    lapsed = selectors.rater_claim_lapsed(rater)
-    task = services.task_next(rater=rater)
-    if lapsed and task is not None:  # said once, with the new work (not on every visit to the done page)
+    claim = services.task_claim(rater=rater)
+    if claim.lapsed:  # said once, with the new work (not on every visit to the done page)
         messages.info(request, _expired_message(rater))
-    if task is None:
+    if claim.task is None:
         return redirect("ratings:rater_done", rater_token=rater.token)
-    return _task_redirect(rater, task)
+    return _task_redirect(rater, claim.task)
 
 
 def _expired_message(rater: Rater) -> str:
@@ -189,10 +188,7 @@ def task_page(request: HttpRequest, rater_token: str, kind: str, task_token: str
     if request.method == "GET":
         services.task_shown(task=task)
     task_kind = KINDS[task.kind]
-    labelled = task_kind.clips_in_order(task)
-    form = task_kind.form(
-        [label for label, _ in labelled], request.POST if request.method == "POST" else None
-    )
+    form = task_kind.form(task_kind.labels(task), request.POST if request.method == "POST" else None)
     problems: list[str] = []
     if request.method == "POST":
         if not form.is_valid():
@@ -214,7 +210,8 @@ def task_page(request: HttpRequest, rater_token: str, kind: str, task_token: str
             else f"{len(in_place)} answers are still missing: each is marked where it is.",
             *[problem for problem in problems if problem not in in_place],
         ]
-    progress = selectors.rater_progress(rater)
+    tasks = selectors.rater_task_briefs(rater)
+    progress = selectors.rater_progress(rater, tasks)
     context = {
         "rater": rater,
         "task": task,
@@ -224,8 +221,8 @@ def task_page(request: HttpRequest, rater_token: str, kind: str, task_token: str
         "position": progress.done + 1,
         "progress": progress,
         "heard_fraction": HEARD_FRACTION,
-        "reminder": selectors.rater_reminder_due(rater, task),
-        **task_kind.page_context(form, labelled),
+        "reminder": selectors.rater_reminder_due(rater, task, tasks),
+        **task_kind.page_context(form, task_kind.clips_in_order(task)),
     }
     return render(request, "ratings/task.html", context, status=400 if problems else 200)
 

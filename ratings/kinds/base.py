@@ -156,7 +156,7 @@ class TaskKind(ABC):
         """The positions of the task's clips, in order (A, B, C… or A1, A2, B1, B2)."""
 
     def clips_in_order(self, task: Task) -> list[tuple[str, Clip]]:
-        clips = Clip.objects.in_bulk(task.clips)
+        clips = Clip.objects.order_by().in_bulk(task.clips)  # (the default ordering joins the study)
         return [(label, clips[clip_id]) for label, clip_id in zip(self.labels(task), task.clips, strict=True)]
 
     @abstractmethod

@@ -14,7 +14,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from formats import DIVERSITY_CHOICES, DIVERSITY_COLUMNS
 
 from ..errors import ImportFailed, ServiceError
-from ..forms import ListeningFieldsMixin
+from ..forms import ListeningFieldsMixin, radio_choices
 from ..models import (
     CheckItem,
     Clip,
@@ -204,7 +204,12 @@ class DiversityKind(TaskKind):
             for name in ("A", "B")
         ]
         missing = form.is_bound and form["choice"].value() in (None, "")
-        return {"pairs": pairs, "choice": form["choice"], "choice_missing": missing, "scale": SCALE}
+        return {
+            "pairs": pairs,
+            "choice": radio_choices(form["choice"]),
+            "choice_missing": missing,
+            "scale": SCALE,
+        }
 
     def problems_in_place(self, form: forms.Form) -> list[str]:
         return [NO_CHOICE] if form.is_bound and form["choice"].value() in (None, "") else []

@@ -7,15 +7,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from django import forms
-from django.db.models import Count, F, Min, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
 from formats import ACR_LABELS, CRITERIA, CRITERIA_ABOUT, RATINGS_COLUMNS
 
 from ..errors import ImportFailed, ServiceError
-from ..forms import SCORE_CHOICES, ListeningFieldsMixin
+from ..forms import SCORE_CHOICES, ListeningFieldsMixin, radio_choices
 from ..models import CheckItem, Clip, Criterion, Prompt, QualityRating, Rater, Study, Task, TaskStatus
 from .base import ImportRow, KindWords, Slot, Submission, TaskKind, expected_range, whole_number
 
@@ -81,15 +82,19 @@ def clip_label(position: int) -> str:
     return letters
 
 
+def prompt_quality_clip_ids(prompt_id: int) -> list[int]:
+    """The clips a quality task shows, by id: one per variant, its lowest sample index (one query)."""
+    first: dict[int, tuple[int, int]] = {}
+    rows = Clip.objects.filter(prompt_id=prompt_id).order_by().values_list("variant_id", "sample_index", "id")
+    for variant_id, sample_index, clip_id in rows:
+        if variant_id not in first or sample_index < first[variant_id][0]:
+            first[variant_id] = (sample_index, clip_id)
+    return sorted(clip_id for _, clip_id in first.values())
+
+
 def prompt_quality_clips(prompt: Prompt) -> list[Clip]:
-    """The clips a quality task shows: one per variant, its lowest sample index."""
-    first_samples = (
-        Clip.objects.filter(prompt=prompt).values("variant_id").annotate(first=Min("sample_index"))
-    )
-    wanted = Q(pk__in=[])
-    for row in first_samples:
-        wanted |= Q(variant_id=row["variant_id"], sample_index=row["first"])
-    return list(Clip.objects.filter(prompt=prompt).filter(wanted).select_related("variant"))
+    """The clips a quality task shows, with their variants."""
+    return list(Clip.objects.filter(pk__in=prompt_quality_clip_ids(prompt.pk)).select_related("variant"))
 
 
 def _words(text: str) -> set[str]:
@@ -120,9 +125,10 @@ class QualityKind(TaskKind):
             Prompt.objects.filter(
                 study_id=rater.study_id, quality_slots_taken__lt=rater.study.raters_per_prompt
             )
-            .filter(clips__isnull=False)
+            # EXISTS rather than a join on clips: no DISTINCT, so counting it (rater_progress) needs no
+            # subquery around it.
+            .filter(Exists(Clip.objects.filter(prompt=OuterRef("pk"))))
             .exclude(pk__in=self._met_prompts(rater))
-            .distinct()
             .order_by("quality_slots_taken", "id")
         )
 
@@ -154,15 +160,15 @@ class QualityKind(TaskKind):
             .order_by("quality_slots_taken", "id")
             .values_list("id", flat=True)[:1]
         )
-        for prompt_id in [*unheld, *candidates.values_list("id", flat=True)]:
+        # The second query runs only when the first found nothing (itertools.chain is lazy).
+        for prompt_id in chain(unheld, candidates.values_list("id", flat=True)):
             claimed = Prompt.objects.filter(pk=prompt_id, quality_slots_taken__lt=limit).update(
                 quality_slots_taken=F("quality_slots_taken") + 1
             )
             if claimed:
-                prompt = Prompt.objects.get(pk=prompt_id)
-                clip_ids = [clip.pk for clip in prompt_quality_clips(prompt)]
+                clip_ids = prompt_quality_clip_ids(prompt_id)
                 random.SystemRandom().shuffle(clip_ids)
-                return Task.objects.create(rater=rater, kind=self.name, prompt=prompt, clips=clip_ids)
+                return Task.objects.create(rater=rater, kind=self.name, prompt_id=prompt_id, clips=clip_ids)
         return None
 
     def slot(self, task: Task) -> Slot | None:
@@ -239,7 +245,7 @@ class QualityKind(TaskKind):
                 "scales": [
                     {
                         "criterion": criterion,
-                        "field": form[form.score_field(label, criterion)],
+                        "choices": radio_choices(form[form.score_field(label, criterion)]),
                         # A submitted form without this score: marked where it is, with this message.
                         "missing": form.is_bound and not form[form.score_field(label, criterion)].value(),
                         "missing_message": missing_score(label, criterion.value),

@@ -1,5 +1,6 @@
 """The claim queue's reads: what a rater may claim next, what they hold, how far they are."""
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,8 +68,31 @@ def counts_from(rows: list[tuple[str, int | None, str]]) -> RaterCounts:
     return RaterCounts(regular, checks, submitted, open_)
 
 
-def rater_counts(rater: Rater) -> RaterCounts:
-    return counts_from(list(rater.tasks.values_list("kind", "check_item_id", "status")))
+@dataclass(frozen=True)
+class TaskBrief:
+    """What the claim queue and the task page read of each of a rater's tasks (rater_task_briefs)."""
+
+    id: int
+    kind: str
+    check_item_id: int | None
+    status: str
+    created_at: datetime
+    submitted_at: datetime | None
+    check_passed: bool | None
+    prompt_id: int | None
+    comparison_id: int | None
+
+
+def rater_task_briefs(rater: Rater) -> list[TaskBrief]:
+    """Every task of the rater, oldest first, in one query: what counts, progress and the reminder
+    read, so that a request needing several of them asks once."""
+    fields = [field.name for field in dataclasses.fields(TaskBrief)]
+    return [TaskBrief(*row) for row in rater.tasks.order_by("created_at", "id").values_list(*fields)]
+
+
+def rater_counts(rater: Rater, tasks: list[TaskBrief] | None = None) -> RaterCounts:
+    tasks = rater_task_briefs(rater) if tasks is None else tasks
+    return counts_from([(task.kind, task.check_item_id, task.status) for task in tasks])
 
 
 def attention_check_due(rater: Rater, counts: RaterCounts) -> bool:
@@ -114,6 +138,14 @@ def study_session(study: Study) -> StudySession:
     return StudySession(items=items, item_seconds=item_seconds)
 
 
+def study_session_items(study: Study) -> int | None:
+    """study_session(study).items, without its query when the researcher set max_items_per_rater (what
+    every claim and task page asks)."""
+    if study.max_items_per_rater is not None:
+        return study.max_items_per_rater
+    return study_session(study).items
+
+
 def study_raters_needed(study: Study) -> int:
     """How many rater sessions complete the study: every planned item (quality prompts with clips,
     diversity comparisons) times N, plus the attention items mixed in, over one session's items; and
@@ -124,7 +156,7 @@ def study_raters_needed(study: Study) -> int:
     if study.diversity_part:
         slots += DiversityComparison.objects.filter(study=study).count()
     slots = math.ceil(slots * study.raters_per_prompt * (1 + study.attention_rate))
-    per_session = study_session(study).items
+    per_session = study_session_items(study)
     needed = math.ceil(slots / per_session) if per_session else 1
     return max(needed, study.raters_per_prompt)
 
@@ -139,16 +171,18 @@ class RaterProgress:
         return self.done >= self.total
 
 
-def rater_progress(rater: Rater) -> RaterProgress:
-    """Items submitted, and the most this rater can do: taken + still claimable (+ checks to come), capped."""
+def rater_progress(rater: Rater, tasks: list[TaskBrief] | None = None) -> RaterProgress:
+    """Items submitted, and the most this rater can do: taken + still claimable (+ checks to come), capped.
+    `tasks`: the rater's rater_task_briefs, when the caller has them already."""
+    tasks = rater_task_briefs(rater) if tasks is None else tasks
     claimable = {kind: claimable_by(rater, kind).count() for kind in study_task_kinds(rater.study)}
 
     def unseen_items(kind: str) -> int:
-        met = {KINDS[kind].item_of(task) for task in rater.tasks.filter(kind=kind)}
+        met = {KINDS[kind].item_of(task) for task in tasks if task.kind == kind}  # type: ignore[arg-type]
         return len(KINDS[kind].all_items(rater.study) - met)
 
     return progress_from_counts(
-        rater.study, rater_counts(rater), claimable, unseen_items, study_session(rater.study).items
+        rater.study, rater_counts(rater, tasks), claimable, unseen_items, study_session_items(rater.study)
     )
 
 
@@ -202,7 +236,7 @@ def study_raters_progress(study: Study, tasks_by_rater: dict[int, list[Task]]) -
     kinds = study_task_kinds(study)
     open_items = {kind: KINDS[kind].open_items(study) for kind in kinds}
     all_items: dict[str, set[int]] = {}
-    session_items = study_session(study).items
+    session_items = study_session_items(study)
     progress = {}
     for rater_id in study.raters.values_list("id", flat=True):
         tasks = tasks_by_rater.get(rater_id, [])

@@ -5,6 +5,7 @@ from ..models import (
     Task,
     TaskStatus,
 )
+from .queue import TaskBrief, rater_task_briefs
 
 # After a missed check, the reminder to listen carefully comes on this many-th item taken later, so
 # that it points at no item in particular (the one just before it may be any kind of item).
@@ -29,21 +30,18 @@ def rater_onboarding_step(rater: Rater) -> str | None:
     return None
 
 
-def rater_reminder_due(rater: Rater, task: Task) -> bool:
+def rater_reminder_due(rater: Rater, task: Task, tasks: list[TaskBrief] | None = None) -> bool:
     """Whether this task's page reminds the rater to listen carefully: it is the REMINDER_AFTER-th item
-    they took after their latest missed check (the reminder never says which item was a check)."""
-    missed_at = (
-        rater.tasks.filter(check_passed=False, submitted_at__isnull=False)
-        .order_by("-submitted_at")
-        .values_list("submitted_at", flat=True)
-        .first()
-    )
-    if missed_at is None:
+    they took after their latest missed check (the reminder never says which item was a check).
+    `tasks`: the rater's rater_task_briefs (oldest first), when the caller has them already."""
+    tasks = rater_task_briefs(rater) if tasks is None else tasks
+    missed = [t.submitted_at for t in tasks if t.check_passed is False and t.submitted_at is not None]
+    if not missed:
         return False
-    later = list(
-        rater.tasks.filter(created_at__gt=missed_at)
-        .exclude(status__in=(TaskStatus.WITHDRAWN, TaskStatus.EXPIRED))
-        .order_by("created_at", "id")
-        .values_list("id", flat=True)[:REMINDER_AFTER]
-    )
+    missed_at = max(missed)
+    later = [
+        t.id
+        for t in tasks
+        if t.created_at > missed_at and t.status not in (TaskStatus.WITHDRAWN, TaskStatus.EXPIRED)
+    ][:REMINDER_AFTER]
     return len(later) == REMINDER_AFTER and later[-1] == task.pk

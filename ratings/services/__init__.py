@@ -26,7 +26,14 @@ from .listening import (
     task_shown,
 )
 from .quality_control import gold_item_create, rater_flag, rater_flag_lift, raters_screen, task_reopen
-from .queue import diversity_assignment_next, quality_assignment_next, task_next, tasks_expire
+from .queue import (
+    Claim,
+    diversity_assignment_next,
+    quality_assignment_next,
+    task_claim,
+    task_next,
+    tasks_expire,
+)
 from .raters import (
     headphone_check_start,
     headphone_check_submit,
@@ -74,6 +81,8 @@ __all__ = [
     "study_get_or_create",
     "study_ratings_export",
     "task_next",
+    "task_claim",
+    "Claim",
     "tasks_expire",
     "audio_request_record",
     "task_audio_name",

@@ -5,13 +5,12 @@ import hashlib
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
 from django.utils import timezone
 
 from ..audio import dithered
 from ..http import ByteRange, requested_range
 from ..kinds import kind_of
-from ..models import AudioRequest, Task
+from ..models import AudioRequest, Clip, Task
 
 
 def task_audio_name(task: Task, label: str) -> str:
@@ -24,19 +23,23 @@ def task_audio_prepare(*, task: Task, only: str | None = None) -> dict[str, str]
     """Write the task's per-position files that are not written yet (idempotent), or only the one at
     position `only`: each position plays its clip with its own dither, seeded by the task and position,
     so that no two addresses a rater can reach serve the same bytes (a check item's borrowed or twinned
-    clips included). Label → storage name."""
-    names = {}
-    for label, clip in kind_of(task.kind).clips_in_order(task):
-        if only is not None and label != only:
-            continue
-        name = names[label] = task_audio_name(task, label)
-        if default_storage.exists(name):
-            continue
-        with default_storage.open(clip.audio.name, "rb") as handle:
+    clips included). Label → storage name. The audio view writes a position's file on its first
+    request, so a claim writes nothing; a file already written costs no query."""
+    wanted = [
+        (label, clip_id)
+        for label, clip_id in zip(kind_of(task.kind).labels(task), task.clips, strict=True)
+        if only is None or label == only
+    ]
+    names = {label: task_audio_name(task, label) for label, _ in wanted}
+    missing = [(label, clip_id) for label, clip_id in wanted if not default_storage.exists(names[label])]
+    missing_ids = [clip_id for _, clip_id in missing]
+    sources = dict(Clip.objects.filter(pk__in=missing_ids).order_by().values_list("pk", "audio"))
+    for label, clip_id in missing:
+        with default_storage.open(sources[clip_id], "rb") as handle:
             source = handle.read()
         seed = hashlib.sha256(f"{task.token}:{label}".encode()).digest()
-        written = default_storage.save(name, ContentFile(dithered(source, seed)))
-        if written != name:  # another request wrote it first, with the same bytes
+        written = default_storage.save(names[label], ContentFile(dithered(source, seed)))
+        if written != names[label]:  # another request wrote it first, with the same bytes
             default_storage.delete(written)
     return names
 
@@ -60,23 +63,29 @@ def task_audio_request(*, task: Task, label: str, method: str, range_header: str
 
 def audio_request_record(
     *, task: Task, label: str, method: str, range_header: str, size: int, served: ByteRange | None
-) -> AudioRequest:
+) -> None:
     """Keep one audio request of a rater: the range asked for, and what was served (None for a HEAD or
-    a range past the end)."""
-    return AudioRequest.objects.create(
-        task=task,
-        label=label,
-        method=method,
-        range_header=range_header[:100],
-        size=size,
-        served_start=None if served is None else served.start,
-        served_end=None if served is None else served.end,
-        at=timezone.now(),
+    a range past the end). A repeat of a request already kept adds nothing (one INSERT … ON CONFLICT DO
+    NOTHING): the evidence is the union of the served ranges, which a repeat does not change."""
+    AudioRequest.objects.bulk_create(
+        [
+            AudioRequest(
+                task=task,
+                label=label,
+                method=method,
+                range_header=range_header[:100],
+                size=size,
+                served_start=None if served is None else served.start,
+                served_end=None if served is None else served.end,
+                at=timezone.now(),
+            )
+        ],
+        ignore_conflicts=True,
     )
 
 
-@transaction.atomic
 def task_shown(*, task: Task) -> None:
-    """Remember when the task's page was first shown: the wall-time rule counts from there."""
+    """Remember when the task's page was first shown: the wall-time rule counts from there. One
+    conditional UPDATE, atomic by itself: no transaction around it (two round trips on every page)."""
     if task.shown_at is None:
         Task.objects.filter(pk=task.pk, shown_at__isnull=True).update(shown_at=timezone.now())

@@ -1,6 +1,7 @@
 """The claim queue: the next task for a rater, an ordinary item or a check, claimed atomically."""
 
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -9,12 +10,25 @@ from django.utils import timezone
 from .. import selectors
 from ..kinds import KINDS, TaskKind, kind_of
 from ..models import Rater, Study, Task, TaskStatus
-from .listening import task_audio_prepare
 from .quality_control import lock_rater
 
 
+@dataclass(frozen=True)
+class Claim:
+    task: Task | None
+    # The rater's latest item had expired unanswered (or was past its timeout and expired now): what
+    # they are told, once, with the new work. Read under the claim's lock, so it costs no query.
+    lapsed: bool = False
+
+
 def task_next(*, rater: Rater, kinds: tuple[str, ...] | None = None) -> Task | None:
-    """The rater's open task, or a new one, or None when nothing is left for them.
+    """The rater's open task, or a new one, or None when nothing is left for them (task_claim)."""
+    return task_claim(rater=rater, kinds=kinds).task
+
+
+def task_claim(*, rater: Rater, kinds: tuple[str, ...] | None = None) -> Claim:
+    """The rater's open task, or a new one, or None when nothing is left for them; and whether their
+    previous item lapsed.
 
     A new item is a check (attention or gold item) when one is due at the study's attention rate,
     otherwise a claim on the least-covered item (a prompt, a comparison) of a kind the rater has not
@@ -27,13 +41,10 @@ def task_next(*, rater: Rater, kinds: tuple[str, ...] | None = None) -> Task | N
     # same every minute), the rater's own included: they get new work.
     tasks_expire(study=rater.study)
     try:
-        task = _task_claim(rater, kinds)
+        return _task_claim(rater, kinds)
     except IntegrityError:
         # The same rater asked twice at once and the other request won: return its task.
-        task = selectors.rater_open_task(rater)
-    if task is not None:
-        task_audio_prepare(task=task)
-    return task
+        return Claim(selectors.rater_open_task(rater))
 
 
 def tasks_expire(*, study: Study | None = None, now: datetime | None = None) -> int:
@@ -79,25 +90,29 @@ def diversity_assignment_next(*, rater: Rater) -> Task | None:
 
 
 @transaction.atomic
-def _task_claim(rater: Rater, kinds: tuple[str, ...]) -> Task | None:
+def _task_claim(rater: Rater, kinds: tuple[str, ...]) -> Claim:
     # Lock the rater row alone (of=self): locking the joined study would serialise every rater.
     rater = Rater.objects.select_for_update(of=("self",)).select_related("study").get(pk=rater.pk)
-    open_task = selectors.rater_open_task(rater)
-    if open_task is not None:
-        return open_task
+    tasks = selectors.rater_task_briefs(rater)  # one query: the open task, the counts, the latest
+    open_ids = [task.id for task in tasks if task.status == TaskStatus.OPEN]
+    if open_ids:
+        return Claim(Task.objects.get(pk=open_ids[0]))
+    lapsed = bool(tasks) and tasks[-1].status == TaskStatus.EXPIRED  # (stale ones were expired above)
+    task = _task_new(rater, kinds, tasks)
+    return Claim(task, lapsed=lapsed and task is not None)
+
+
+def _task_new(rater: Rater, kinds: tuple[str, ...], tasks: list[selectors.TaskBrief]) -> Task | None:
     study = rater.study
     if not study.is_open or rater.excluded or selectors.rater_onboarding_step(rater):
         return None
-    # A plain study (one part, no session limit, no checks) needs no counts: spare the queries then.
-    session_items = selectors.study_session(study).items
-    counts = None
-    if len(kinds) > 1 or session_items is not None or study.attention_rate > 0:
-        counts = selectors.rater_counts(rater)
-    if counts and session_items is not None and counts.taken >= session_items:
+    session_items = selectors.study_session_items(study)
+    counts = selectors.rater_counts(rater, tasks)
+    if session_items is not None and counts.taken >= session_items:
         # This rater's session is done; the items left go to other raters.
         return None
-    check_due = counts is not None and selectors.attention_check_due(rater, counts)
-    regular = counts.regular if counts else {}
+    check_due = selectors.attention_check_due(rater, counts)
+    regular = counts.regular
     order = list(KINDS)
     for name in sorted(kinds, key=lambda k: (regular.get(k, 0), order.index(k))):
         kind = KINDS[name]

@@ -28,3 +28,23 @@ def test_the_master_imports_every_view_and_compiles_our_templates_before_forking
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["preload"] and found["views"] and found["templates"] >= 20
     assert not found["torch"] and not found["connected"]
+
+
+def test_the_web_process_keeps_its_database_connections_unless_told_otherwise(tmp_path):
+    script = (
+        "import os, runpy; runpy.run_path('evalsite/gunicorn_conf.py')\n"
+        "import django; django.setup()\n"
+        "from django.db import connection; print(connection.settings_dict['CONN_MAX_AGE'])\n"
+    )
+    base = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "evalsite.settings",
+        "COUNTERPOINT_VAR_DIR": str(tmp_path),
+    }
+    base.pop("DATABASE_CONN_MAX_AGE", None)
+    for env, expected in ((base, "60"), ({**base, "DATABASE_CONN_MAX_AGE": "0"}, "0")):
+        result = subprocess.run(
+            [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.strip().splitlines()[-1] == expected

@@ -68,7 +68,7 @@ def test_audio_is_served_by_position_and_positions_outside_the_comparison_are_40
     owner, other = make_raters(study, 2)
     assignment = services.diversity_assignment_next(rater=owner)
     url = reverse("ratings:task_audio", args=[owner.token, assignment.token, "B2"])
-    response = client.get(url, HTTP_RANGE="bytes=0-99")
+    response = client.get(url, HTTP_RANGE="bytes=0-99")  # (its first request writes the position's file)
     with default_storage.open(services.task_audio_name(assignment, "B2")) as played:
         assert response.status_code == 206 and response.content == played.read()[:100]
     for label in ("C1", "A3", "B"):

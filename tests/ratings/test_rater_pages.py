@@ -176,10 +176,10 @@ def test_audio_is_served_whole_and_by_byte_range(client, study):
     assignment = services.quality_assignment_next(rater=rater)
     label, clip = selectors.task_clips_in_order(assignment)[0]
     url = reverse("ratings:task_audio", args=[rater.token, assignment.token, label])
-    with default_storage.open(services.task_audio_name(assignment, label)) as played:
-        data = played.read()  # the position's own copy of the clip
-
     whole = client.get(url)
+    with default_storage.open(services.task_audio_name(assignment, label)) as played:
+        data = played.read()  # the position's own copy of the clip, written by its first request
+
     assert whole.status_code == 200 and b"".join(whole.streaming_content) == data
     assert whole["Accept-Ranges"] == "bytes" and whole["Content-Type"] == "audio/wav"
 
@@ -189,6 +189,21 @@ def test_audio_is_served_whole_and_by_byte_range(client, study):
     assert client.get(url, HTTP_RANGE="bytes=-10").content == data[-10:]
     assert client.get(url, HTTP_RANGE=f"bytes={len(data) - 5}-").content == data[-5:]
     assert client.get(url, HTTP_RANGE=f"bytes={len(data)}-").status_code == 416
+
+
+def test_a_claim_writes_no_audio_and_a_positions_first_request_writes_its_file_alone(client, study):
+    (rater,) = make_raters(study, 1)
+    assignment = services.quality_assignment_next(rater=rater)
+    labels = [label for label, _ in selectors.task_clips_in_order(assignment)]
+    assert len(labels) > 1
+    assert not any(default_storage.exists(services.task_audio_name(assignment, label)) for label in labels)
+
+    first = labels[0]
+    url = reverse("ratings:task_audio", args=[rater.token, assignment.token, first])
+    assert client.get(url, HTTP_RANGE="bytes=0-99").status_code == 206
+    assert [default_storage.exists(services.task_audio_name(assignment, label)) for label in labels] == [
+        label == first for label in labels
+    ]
 
 
 def test_audio_of_clips_outside_the_raters_tasks_is_404(client, study):

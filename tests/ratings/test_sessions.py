@@ -52,6 +52,14 @@ def test_max_items_per_rater_overrides_the_minutes_and_zero_minutes_means_no_lim
     assert selectors.study_session(study).items is None
 
 
+def test_the_session_items_need_no_query_when_the_researcher_set_them(tmp_path, django_assert_num_queries):
+    study = make_study(tmp_path, prompts=2, seconds=10.0)
+    assert selectors.study_session_items(study) == selectors.study_session(study).items == 40
+    study.max_items_per_rater = 7
+    with django_assert_num_queries(0):  # every claim and task page asks; the clips' average is not read
+        assert selectors.study_session_items(study) == 7
+
+
 def test_a_raters_total_is_steady_from_the_first_item_and_counts_the_checks(client, tmp_path):
     # 12 prompts, 30 s per item, 3-minute sessions: 6 items, one in two of them a check.
     study = make_study(tmp_path, prompts=12, raters_per_prompt=2, seconds=10.0)

@@ -1,0 +1,95 @@
+"""What a rater's requests cost the server: queries per claim, task page, audio request and submit,
+and the audio requests kept per task (benchmarks/request_cpu.py measures their CPU)."""
+
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+import formats
+from ratings import selectors, services
+from ratings.models import AudioRequest, Task, TaskStatus
+
+from .factories import make_raters, make_study
+
+pytestmark = pytest.mark.django_db
+
+# Queries each request may make, at most (BEGIN/COMMIT counted where the backend logs them).
+CLAIM_QUERIES = 11
+TASK_PAGE_QUERIES = 7
+AUDIO_QUERIES = 6
+SUBMIT_QUERIES = 10
+
+
+@pytest.fixture
+def study(tmp_path):
+    study = make_study(tmp_path, prompts=3, seconds=0.2)
+    study.min_task_seconds = 0
+    study.save(update_fields=["min_task_seconds"])
+    return study
+
+
+def _queries(call, *args, **kwargs):
+    with CaptureQueriesContext(connection) as captured:
+        response = call(*args, **kwargs)
+    return response, len(captured)
+
+
+def _answer(page: str) -> dict[str, str]:
+    answer = {}
+    for label, duration in re.findall(r'data-label="([A-Z0-9]+)" data-duration="([0-9.]+)"', page):
+        answer.update({f"plays_{label}": "1", f"seconds_{label}": duration, f"ended_{label}": "True"})
+        for criterion in formats.CRITERIA:
+            answer[f"score_{label}_{criterion}"] = "4"
+    return answer
+
+
+def test_a_rating_cycle_stays_within_its_query_budget_per_request(client, study):
+    (rater,) = make_raters(study, 1)
+    claim, claim_queries = _queries(client.get, reverse("ratings:rater_next", args=[rater.token]))
+    assert claim.status_code == 302 and claim_queries <= CLAIM_QUERIES
+
+    page, page_queries = _queries(client.get, claim.url)
+    assert page.status_code == 200 and page_queries <= TASK_PAGE_QUERIES
+
+    sources = re.findall(r'<audio[^>]* src="([^"]+)"', page.content.decode())
+    assert sources
+    for source in sources:
+        audio, audio_queries = _queries(client.get, source, HTTP_RANGE="bytes=0-")
+        b"".join(getattr(audio, "streaming_content", [audio.content]))
+        assert audio.status_code == 206 and audio_queries <= AUDIO_QUERIES
+
+    submit, submit_queries = _queries(client.post, claim.url, _answer(page.content.decode()))
+    assert submit.status_code == 302, submit.content.decode()[:2000]
+    assert submit_queries <= SUBMIT_QUERIES
+    assert Task.objects.get(rater=rater).status == TaskStatus.SUBMITTED
+
+
+def test_repeated_audio_requests_keep_one_row_per_position_and_range_and_the_evidence_stays_whole(
+    client, study
+):
+    (rater,) = make_raters(study, 1)
+    task = services.quality_assignment_next(rater=rater)
+    labels = [label for label, _ in selectors.task_clips_in_order(task)]
+    for _replay in range(5):
+        for label in labels:
+            url = reverse("ratings:task_audio", args=[rater.token, task.token, label])
+            assert client.get(url, HTTP_RANGE="bytes=0-").status_code == 206
+    assert AudioRequest.objects.filter(task=task).count() == len(labels)
+    assert selectors.task_served(task) == dict.fromkeys(labels, 1.0)
+
+    url = reverse("ratings:task_audio", args=[rater.token, task.token, labels[0]])
+    for _replay in range(3):
+        assert client.get(url, HTTP_RANGE="bytes=0-99").status_code == 206
+        client.head(url)
+    assert AudioRequest.objects.filter(task=task).count() == len(labels) + 2  # one more range, one HEAD
+
+
+def test_a_headphone_sound_is_made_once_per_process():
+    from ratings.headphones import trial_wav
+
+    first = trial_wav(quiet=2, antiphase=0)
+    assert trial_wav(2, 0) is first and trial_wav(quiet=2, antiphase=0) is first
+    assert trial_wav(0, 2) is not first and trial_wav(0, 2) != first
