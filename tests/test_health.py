@@ -89,3 +89,9 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_kept_database_connections_are_checked_before_a_request_uses_them(settings):
+    # gunicorn keeps connections for 60 s (evalsite/gunicorn_conf.py): a restarted database must not fail
+    # the next request on a dead connection
+    assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True
