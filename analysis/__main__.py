@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
         if arguments.command == "report":
             _report(arguments, exiting=exiting)
         else:
-            gc.enable()
+            if exiting:
+                gc.enable()  # off since the imports (the command's own process only)
             _power(arguments)
     except RatingsFormatError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -676,7 +676,7 @@ def main() -> None:
         print(line)
         study_errors = len(failures)
 
-        best = 0.0
+        best, crossed = 0.0, False
         for users in steps:
             batch, step_tokens = step_tokens[:users], step_tokens[users:]
             server.take_timings()
@@ -706,14 +706,18 @@ def main() -> None:
             if worst < args.p95_ms and not failures:
                 best = max(best, cycles)
             else:
+                crossed = True
                 break
         if steps and best:
+            # a lower bound unless a step crossed the limit: every step tried may have stayed under it
+            bound = "" if crossed else "at least "
             print(
-                f"saturation point: {best / server_cores:.2f} rating cycles per second per server core "
+                f"saturation point: {bound}{best / server_cores:.2f} rating cycles per second per server core "
                 f"(p95 < {args.p95_ms:g} ms on {', '.join(RATER_ENDPOINTS)}; {server_cores} server core(s))"
+                + ("" if crossed else "; every step stayed under the limit, so try larger --steps")
             )
         elif steps:
-            print(f"saturation point: not reached; p95 was {args.p95_ms:g} ms or more from the first step on")
+            print(f"saturation point: below the first step; p95 was {args.p95_ms:g} ms or more from it on")
     finally:
         server.stop()
         if proxy:

@@ -25,16 +25,22 @@ class ByteRange:
     partial: bool
 
 
+MAX_RANGE_HEADER = 100  # AudioRequest.range_header's length: two longer headers would share one record
+
+
 def requested_range(header: str, size: int) -> ByteRange | None:
     """What a request with this Range header gets of a file of `size` bytes: the whole file (no Range
     header), one range of it, or None (answered 416) for a range past its end and for any header that is
-    not one plain `bytes=first-last` range (several ranges, another unit, garbage). Refusing those instead
+    not one plain `bytes=first-last` range (several ranges, another unit, garbage, or longer than the
+    evidence keeps: MAX_RANGE_HEADER characters). Refusing those instead
     of answering them whole keeps the listening evidence true behind nginx (X-Accel-Redirect), which would
     read such a header its own way and might send a few bytes where the whole file was recorded.
     The one rule of the server and of the evidence."""
     header = header.strip()
     if not header:
         return ByteRange(0, size - 1, partial=False)
+    if len(header) > MAX_RANGE_HEADER:
+        return None
     match = _RANGE.match(header)
     if not match or match.groups() == ("", ""):
         return None

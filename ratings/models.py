@@ -366,7 +366,8 @@ class Task(models.Model):
 
 class AudioRequest(models.Model):
     """A request for the audio at one position of a task, as Django authorised it: the byte range
-    asked for and the one served (none for HEAD, a refused range or an excluded rater), at its first
+    asked for and the one served (none for HEAD or a refused range; an excluded rater's requests are
+    refused before anything is kept), at its first
     time. Repeats of the same request (a replay asks for bytes=0- again) add no row, so a task keeps
     one row per position and range it asked for, however often it plays. Never changed: the server's
     listening evidence is the union of the served ranges."""

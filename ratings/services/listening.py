@@ -2,13 +2,16 @@
 when a task's page was first shown (docs/ratings-qc.md, "Listening the server can verify")."""
 
 import hashlib
+import os
+import threading
+from pathlib import Path
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from ..audio import dithered
-from ..http import ByteRange, requested_range
+from ..http import MAX_RANGE_HEADER, ByteRange, requested_range
 from ..kinds import kind_of
 from ..models import AudioRequest, Clip, Task
 
@@ -38,10 +41,25 @@ def task_audio_prepare(*, task: Task, only: str | None = None) -> dict[str, str]
         with default_storage.open(sources[clip_id], "rb") as handle:
             source = handle.read()
         seed = hashlib.sha256(f"{task.token}:{label}".encode()).digest()
-        written = default_storage.save(names[label], ContentFile(dithered(source, seed)))
-        if written != names[label]:  # another request wrote it first, with the same bytes
-            default_storage.delete(written)
+        _save_whole(names[label], dithered(source, seed))
     return names
+
+
+def _save_whole(name: str, data: bytes) -> None:
+    """Store ``data`` under ``name`` so that no reader ever sees part of it: on the local file system
+    written beside and renamed into place (a second request racing the first sees no file, writes the
+    same bytes and renames them over); object storage shows an object only once its upload is whole."""
+    try:
+        path = Path(default_storage.path(name))
+    except NotImplementedError:  # object storage (S3): a PUT appears whole
+        written = default_storage.save(name, ContentFile(data))
+        if written != name:  # another request stored it first, with the same bytes
+            default_storage.delete(written)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def task_audio_request(*, task: Task, label: str, method: str, range_header: str) -> str:
@@ -73,7 +91,7 @@ def audio_request_record(
                 task=task,
                 label=label,
                 method=method,
-                range_header=range_header[:100],
+                range_header=range_header[:MAX_RANGE_HEADER],
                 size=size,
                 served_start=None if served is None else served.start,
                 served_end=None if served is None else served.end,

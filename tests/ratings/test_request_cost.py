@@ -93,3 +93,44 @@ def test_a_headphone_sound_is_made_once_per_process():
     first = trial_wav(quiet=2, antiphase=0)
     assert trial_wav(2, 0) is first and trial_wav(quiet=2, antiphase=0) is first
     assert trial_wav(0, 2) is not first and trial_wav(0, 2) != first
+
+
+def test_a_positions_file_appears_only_whole(study, monkeypatch):
+    """The position's file is written under another name and renamed into place: a request that arrives
+    while the first one writes finds no file (and writes its own), never a part of one."""
+    import os
+
+    from django.core.files.storage import default_storage
+
+    from ratings.services import listening
+
+    (rater,) = make_raters(study, 1)
+    task = services.quality_assignment_next(rater=rater)
+    label = selectors.task_clips_in_order(task)[0][0]
+    final = default_storage.path(listening.task_audio_name(task, label))
+    seen, real_replace = [], os.replace
+
+    def replace(src, dst):
+        # the moment before the file appears: all of it is written elsewhere, nothing under its name
+        seen.append((os.path.exists(dst), os.path.getsize(src)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(listening.os, "replace", replace)
+    listening.task_audio_prepare(task=task, only=label)
+    assert seen == [(False, os.path.getsize(final))]
+    listening.task_audio_prepare(task=task, only=label)  # written: nothing written again
+    assert len(seen) == 1
+    assert [p for p in os.listdir(os.path.dirname(final)) if p.endswith(".tmp")] == []
+
+
+def test_a_range_header_longer_than_the_evidence_keeps_is_refused(client, study):
+    from ratings.http import MAX_RANGE_HEADER, requested_range
+
+    padded = "bytes=" + "0" * (MAX_RANGE_HEADER - 8) + "1-"
+    assert len(padded) == MAX_RANGE_HEADER and requested_range(padded, 1000) is not None
+    assert requested_range("bytes=" + "0" * MAX_RANGE_HEADER + "1-", 1000) is None
+    (rater,) = make_raters(study, 1)
+    task = services.quality_assignment_next(rater=rater)
+    label = selectors.task_clips_in_order(task)[0][0]
+    url = reverse("ratings:task_audio", args=[rater.token, task.token, label])
+    assert client.get(url, HTTP_RANGE="bytes=" + "0" * MAX_RANGE_HEADER + "1-").status_code == 416
