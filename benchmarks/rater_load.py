@@ -230,7 +230,30 @@ def make_study(slug: str, scratch: Path, *, prompts: int, raters: int, args, **f
     return [rater.token for rater in services.raters_invite(study=Study.objects.get(slug=slug), count=raters)]
 
 
-class Server:
+class _Served:
+    """A server process started by the benchmark: its whole process tree's CPU, and its stop."""
+
+    process: subprocess.Popen
+
+    def cpu_s(self) -> float:
+        import psutil
+
+        tree = psutil.Process(self.process.pid)
+        total = 0.0
+        for process in [tree, *tree.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+class Server(_Served):
     """gunicorn pinned to the server's cores; its process tree's CPU seconds on demand."""
 
     def __init__(self, env: dict[str, str], cores: str, workers: int, threads: int, port: int = PORT):
@@ -284,25 +307,8 @@ class Server:
                 by_kind.setdefault(_kind_of(method, url), []).append((float(wall), float(cpu)))
         return by_kind
 
-    def cpu_s(self) -> float:
-        import psutil
 
-        tree = psutil.Process(self.process.pid)
-        total = 0.0
-        for process in [tree, *tree.children(recursive=True)]:
-            try:
-                times = process.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-        return total
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-
-class Nginx:
+class Nginx(_Served):
     """Debian's nginx in front of gunicorn as deploy/nginx.conf sets it up (proxy buffering; audio by
     X-Accel-Redirect), on loopback, pinned to the server's cores, with the clips on the local file system:
     the /_audio/ location is deploy/nginx.conf's local-disk variant (an alias of MEDIA_ROOT)."""
@@ -370,23 +376,6 @@ class Nginx:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     raise SystemExit(f"nginx did not start (see {prefix / 'error.log'})") from None
                 time.sleep(0.1)
-
-    def cpu_s(self) -> float:
-        import psutil
-
-        total = 0.0
-        tree = psutil.Process(self.process.pid)
-        for process in [tree, *tree.children(recursive=True)]:
-            try:
-                times = process.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-        return total
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 def run_locust(

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DB_NAME = "counterpoint_request_cpu"
 VARIANTS = 3
+ENDPOINTS = ("trivial", "claim", "task page", "audio", "submit")  # what --profile and --queries may name
 
 
 def trivial(request):
@@ -108,7 +109,7 @@ def measure(args, study_slug: str) -> dict[str, list[float]]:
 
     study = Study.objects.get(slug=study_slug)
     raters = services.raters_invite(study=study, count=args.cycles + args.warmup)
-    times: dict[str, list[float]] = {"trivial": [], "claim": [], "task page": [], "audio": [], "submit": []}
+    times: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
     errors = 0
     queries_shown: set[str] = set()
     # One client, so one handler whose middleware loads once (as in a server), its cookies cleared for
@@ -234,7 +235,7 @@ def main() -> None:
         "--profile",
         nargs="*",
         default=[],
-        choices=["trivial", "claim", "task page", "audio", "submit"],
+        choices=ENDPOINTS,
         help="Profile these endpoints' warm requests (cProfile) and print their costliest calls.",
     )
     parser.add_argument("--profile-lines", type=int, default=40)
@@ -242,7 +243,7 @@ def main() -> None:
         "--queries",
         nargs="*",
         default=[],
-        choices=["trivial", "claim", "task page", "audio", "submit"],
+        choices=ENDPOINTS,
         help="Print the SQL of one warm request of these endpoints.",
     )
     parser.add_argument("--query-width", type=int, default=160)
