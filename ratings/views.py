@@ -17,7 +17,10 @@ from .models import Rater, Study, Task, TaskStatus
 
 
 def _rater(token: str) -> Rater:
-    return get_object_or_404(Rater.objects.select_related("study"), token=token)
+    rater = selectors.rater_by_token(token)
+    if rater is None:
+        raise Http404("No such rater.")
+    return rater
 
 
 def _screened_out_page(request: HttpRequest, rater: Rater, template: str) -> HttpResponse:
@@ -175,10 +178,12 @@ def headphone_audio(request: HttpRequest, rater_token: str, trial: int) -> HttpR
 @require_http_methods(["GET", "POST"])
 def task_page(request: HttpRequest, rater_token: str, kind: str, task_token: str) -> HttpResponse:
     """One page skeleton for every kind (ratings/task.html); the kind fills in its block and its form."""
-    rater = _rater(rater_token)
+    task = selectors.rater_task(rater_token, task_token)
+    rater = _rater(rater_token) if task is None else task.rater
     if (gate := _gate(request, rater)) is not None:
         return gate
-    task = get_object_or_404(Task.objects.select_related("prompt"), token=task_token, rater=rater, kind=kind)
+    if task is None or task.kind != kind:
+        raise Http404("No such item.")
     late = task.status == TaskStatus.EXPIRED and request.method == "POST"
     if task.status != TaskStatus.OPEN and not late:
         # A second submission, the back button, a withdrawn or an expired item: nothing changes, carry on.
@@ -230,10 +235,10 @@ def task_page(request: HttpRequest, rater_token: str, kind: str, task_token: str
 @require_http_methods(["GET", "HEAD"])
 def task_audio(request: HttpRequest, rater_token: str, task_token: str, label: str) -> HttpResponse:
     """The audio at one position of a task, each request's ranges recorded as listening evidence."""
-    rater = _rater(rater_token)
+    task = selectors.rater_task_at(rater_token, task_token, label)
+    rater = _rater(rater_token) if task is None else task.rater
     if rater.excluded:  # an excluded rater hears nothing more of the study
         return HttpResponseForbidden()
-    task = selectors.rater_task_at(rater, task_token, label)
     if task is None:
         raise Http404("No such clip.")
     name = services.task_audio_request(

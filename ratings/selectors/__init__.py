@@ -41,20 +41,28 @@ from .queue import (
     rater_open_task,
     rater_progress,
     rater_task_briefs,
+    study_clip_stats,
+    study_clip_stats_forget,
     study_raters_needed,
     study_raters_progress,
     study_session,
     study_session_items,
     study_task_kinds,
 )
-from .raters import REMINDER_AFTER, rater_is_excluded, rater_onboarding_step, rater_reminder_due
+from .raters import (
+    REMINDER_AFTER,
+    rater_by_token,
+    rater_is_excluded,
+    rater_onboarding_step,
+    rater_reminder_due,
+)
 from .screening import (
     DROPPED_OUT_AFTER,
     rater_screening_findings,
     study_screening_findings,
     task_duration_s,
 )
-from .task_clips import rater_task_at, task_clips_in_order
+from .task_clips import rater_task, rater_task_at, task_clips_in_order
 
 __all__ = [
     "study_listening_rows",
@@ -75,6 +83,7 @@ __all__ = [
     "rater_counts",
     "rater_task_briefs",
     "TaskBrief",
+    "rater_by_token",
     "rater_is_excluded",
     "rater_reminder_due",
     "REMINDER_AFTER",
@@ -82,6 +91,7 @@ __all__ = [
     "rater_open_task",
     "rater_progress",
     "rater_screening_findings",
+    "rater_task",
     "rater_task_at",
     "served_fraction",
     "task_heard_problems",
@@ -99,6 +109,8 @@ __all__ = [
     "study_kind_rows",
     "study_quality_rows",
     "study_raters_progress",
+    "study_clip_stats",
+    "study_clip_stats_forget",
     "study_session",
     "study_session_items",
     "study_raters_needed",

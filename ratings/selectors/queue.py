@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -118,17 +119,43 @@ class StudySession:
         return math.ceil(items * self.item_seconds / 60) if items and self.item_seconds else 0
 
 
-def study_session(study: Study) -> StudySession:
-    """The session length in items: max_items_per_rater when the researcher set one, otherwise
-    session_minutes of listening over an average item's listening time (mean clip duration × clips per
-    item, averaged over the study's parts), at least one item. One query."""
+# study_clip_stats, remembered per process: (study id, its creation time) → (when read, mean clip
+# seconds, variants). The clips of a study are planned before raters come; a process that imports clips
+# forgets its own copy at once (study_clip_stats_forget), others within CLIP_STATS_SECONDS.
+CLIP_STATS_SECONDS = 60.0
+_clip_stats: dict[tuple[int, datetime], tuple[float, float | None, int]] = {}
+
+
+def study_clip_stats(study: Study) -> tuple[float | None, int]:
+    """The mean duration of the study's clips (None without clips) and how many variants have clips:
+    what an item's listening time is made from. One query, on the first claim or task page of a study
+    in this process each CLIP_STATS_SECONDS rather than on every one."""
+    key = (study.pk, study.created_at)
+    now = time.monotonic()
+    remembered = _clip_stats.get(key)
+    if remembered is not None and now - remembered[0] < CLIP_STATS_SECONDS:
+        return remembered[1], remembered[2]
     clips = Clip.objects.filter(prompt__study=study).aggregate(
         seconds=Avg("duration_s"), variants=Count("variant", distinct=True)
     )
-    per_item = {"quality": clips["variants"], "diversity": DIVERSITY_CLIPS_PER_ITEM}
+    _clip_stats[key] = (now, clips["seconds"], clips["variants"])
+    return clips["seconds"], clips["variants"]
+
+
+def study_clip_stats_forget() -> None:
+    """Forget every study's remembered clip stats in this process (after importing clips; in tests)."""
+    _clip_stats.clear()
+
+
+def study_session(study: Study) -> StudySession:
+    """The session length in items: max_items_per_rater when the researcher set one, otherwise
+    session_minutes of listening over an average item's listening time (mean clip duration × clips per
+    item, averaged over the study's parts), at least one item (study_clip_stats)."""
+    seconds, variants = study_clip_stats(study)
+    per_item = {"quality": variants, "diversity": DIVERSITY_CLIPS_PER_ITEM}
     kinds = study_task_kinds(study)
     clips_per_item = sum(per_item.get(kind, 1) for kind in kinds) / max(1, len(kinds))
-    item_seconds = (clips["seconds"] or 0.0) * clips_per_item
+    item_seconds = (seconds or 0.0) * clips_per_item
     if study.max_items_per_rater is not None:
         items = study.max_items_per_rater
     elif study.session_minutes and item_seconds > 0:

@@ -1,7 +1,8 @@
 """What a rater sees of a task: its clips in order, by position label."""
 
 from ..kinds import kind_of
-from ..models import Clip, Rater, Task
+from ..models import Clip, Prompt, Rater, Study, Task
+from ..plain_sql import columns, one_row, table
 
 
 def task_clips_in_order(task: Task) -> list[tuple[str, Clip]]:
@@ -9,13 +10,32 @@ def task_clips_in_order(task: Task) -> list[tuple[str, Clip]]:
     return kind_of(task.kind).clips_in_order(task)
 
 
-def rater_task_at(rater: Rater, task_token: str, label: str) -> Task | None:
-    """One of this rater's tasks, if it has a clip at that position (A, B… or A1, A2, B1, B2), or None.
+def rater_task(rater_token: str, task_token: str) -> Task | None:
+    """A task by its token, if the rater of that token holds it, with its rater, their study and the
+    prompt, as ``select_related`` would give them: the one read the task page, its audio and its
+    submission start from, a plain statement (ratings/plain_sql.py)."""
+    sql = (
+        f"SELECT {columns(Task, 't')}, {columns(Rater, 'r')}, {columns(Study, 's')}, {columns(Prompt, 'p')} "
+        f"FROM {table(Task)} t JOIN {table(Rater)} r ON r.id = t.rater_id "
+        f"JOIN {table(Study)} s ON s.id = r.study_id JOIN {table(Prompt)} p ON p.id = t.prompt_id "
+        "WHERE t.token = %s AND r.token = %s"
+    )
+    found = one_row(sql, [task_token, rater_token], [Task, Rater, Study, Prompt])
+    if found is None:
+        return None
+    task, rater, study, prompt = found
+    rater.study, task.rater, task.prompt = study, rater, prompt
+    return task
+
+
+def rater_task_at(rater_token: str, task_token: str, label: str) -> Task | None:
+    """One of this rater's tasks (rater_task), if it has a clip at that position (A, B… or A1, A2, B1,
+    B2), or None.
 
     Audio is reached by position, never by clip: a clip met in two items (an attention item reuses
     another prompt's clips, an identical pair plays one clip twice) must not look alike to the rater.
     """
-    task = rater.tasks.filter(token=task_token).first()
+    task = rater_task(rater_token, task_token)
     if task is None or not task.clips:  # an imported answer has no clips to play
         return None
     return task if label in kind_of(task.kind).labels(task) else None

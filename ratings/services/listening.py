@@ -8,6 +8,7 @@ from pathlib import Path
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.utils import timezone
 
 from ..audio import dithered
@@ -35,6 +36,8 @@ def task_audio_prepare(*, task: Task, only: str | None = None) -> dict[str, str]
     ]
     names = {label: task_audio_name(task, label) for label, _ in wanted}
     missing = [(label, clip_id) for label, clip_id in wanted if not default_storage.exists(names[label])]
+    if not missing:
+        return names
     missing_ids = [clip_id for _, clip_id in missing]
     sources = dict(Clip.objects.filter(pk__in=missing_ids).order_by().values_list("pk", "audio"))
     for label, clip_id in missing:
@@ -85,25 +88,33 @@ def audio_request_record(
     """Keep one audio request of a rater: the range asked for, and what was served (None for a HEAD or
     a range past the end). A repeat of a request already kept adds nothing (one INSERT … ON CONFLICT DO
     NOTHING): the evidence is the union of the served ranges, which a repeat does not change."""
-    AudioRequest.objects.bulk_create(
-        [
-            AudioRequest(
-                task=task,
-                label=label,
-                method=method,
-                range_header=range_header[:MAX_RANGE_HEADER],
-                size=size,
-                served_start=None if served is None else served.start,
-                served_end=None if served is None else served.end,
-                at=timezone.now(),
-            )
-        ],
-        ignore_conflicts=True,
-    )
+    # One plain statement, outside any transaction (the ORM's bulk_create would add BEGIN and COMMIT
+    # around it, and build it for more CPU than the rest of the request): on every audio request.
+    values = [
+        task.pk,
+        label,
+        method,
+        range_header[:MAX_RANGE_HEADER],
+        size,
+        None if served is None else served.start,
+        None if served is None else served.end,
+        connection.ops.adapt_datetimefield_value(timezone.now()),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {AudioRequest._meta.db_table} "
+            "(task_id, label, method, range_header, size, served_start, served_end, at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            values,
+        )
 
 
 def task_shown(*, task: Task) -> None:
     """Remember when the task's page was first shown: the wall-time rule counts from there. One
     conditional UPDATE, atomic by itself: no transaction around it (two round trips on every page)."""
     if task.shown_at is None:
-        Task.objects.filter(pk=task.pk, shown_at__isnull=True).update(shown_at=timezone.now())
+        with connection.cursor() as cursor:  # a plain statement, as audio_request_record's
+            cursor.execute(
+                f"UPDATE {Task._meta.db_table} SET shown_at = %s WHERE id = %s AND shown_at IS NULL",
+                [connection.ops.adapt_datetimefield_value(timezone.now()), task.pk],
+            )

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Mapping
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .. import selectors
@@ -115,6 +115,21 @@ def lock_rater(rater_id: int) -> Rater:
     """Every write that touches a rater's tasks locks the rater row first, then the tasks,
     then the prompt or comparison counters: one order everywhere, so no two writes deadlock."""
     return Rater.objects.select_for_update(of=("self",)).select_related("study").get(pk=rater_id)
+
+
+def lock_rater_excluded(rater_id: int) -> bool:
+    """lock_rater for the rater's hot requests (claim, submit), which hold the rater and its study
+    already: the same lock, reading back only what may have changed since (whether they are excluded).
+
+    One plain statement: the ORM spends more CPU building this query than PostgreSQL answering it
+    (benchmarks/request_cpu.py). SQLite has no row locks; its writers are serialised anyway."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT excluded FROM {Rater._meta.db_table} WHERE id = %s{lock}", [rater_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise Rater.DoesNotExist(f"rater {rater_id} is gone")
+    return bool(row[0])
 
 
 @transaction.atomic

@@ -4,13 +4,13 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .. import selectors
 from ..kinds import KINDS, TaskKind, kind_of
 from ..models import Rater, Study, Task, TaskStatus
-from .quality_control import lock_rater
+from .quality_control import lock_rater, lock_rater_excluded
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,9 @@ def task_claim(*, rater: Rater, kinds: tuple[str, ...] | None = None) -> Claim:
     had, taking first the kind the rater has done less of. Safe under concurrency: slots are claimed
     with a conditional UPDATE, so nothing passes the study's N raters, and a partial unique index keeps
     one open task per rater, whatever its kind.
+
+    The rater's study is read as given (a request reads it with the rater, just before); under the
+    rater's lock only whether they were excluded meanwhile is read again.
     """
     kinds = selectors.study_task_kinds(rater.study) if kinds is None else kinds
     # Claims left unanswered past the study's timeout go back to the pool first (the beat task does the
@@ -62,10 +65,23 @@ def tasks_expire(*, study: Study | None = None, now: datetime | None = None) -> 
     expired = 0
     for each in studies:
         deadline = now - timedelta(minutes=each.claim_timeout_minutes)
-        stale = Task.objects.filter(rater__study=each, status=TaskStatus.OPEN, created_at__lt=deadline)
-        for task_id, rater_id in stale.values_list("id", "rater_id"):
+        for task_id, rater_id in _stale_tasks(each.pk, deadline):
             expired += _task_expire(task_id, rater_id, deadline, now)
     return expired
+
+
+def _stale_tasks(study_id: int, deadline: datetime) -> list[tuple[int, int]]:
+    """(task id, rater id) of the study's open tasks handed out before `deadline`, oldest first. A plain
+    statement: every claim runs it, and the ORM would spend more CPU building it than the database
+    answering (benchmarks/request_cpu.py)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT t.id, t.rater_id FROM {Task._meta.db_table} t "
+            f"JOIN {Rater._meta.db_table} r ON r.id = t.rater_id "
+            "WHERE r.study_id = %s AND t.status = %s AND t.created_at < %s ORDER BY t.created_at, t.id",
+            [study_id, TaskStatus.OPEN.value, connection.ops.adapt_datetimefield_value(deadline)],
+        )
+        return cursor.fetchall()
 
 
 @transaction.atomic
@@ -91,8 +107,9 @@ def diversity_assignment_next(*, rater: Rater) -> Task | None:
 
 @transaction.atomic
 def _task_claim(rater: Rater, kinds: tuple[str, ...]) -> Claim:
-    # Lock the rater row alone (of=self): locking the joined study would serialise every rater.
-    rater = Rater.objects.select_for_update(of=("self",)).select_related("study").get(pk=rater.pk)
+    # Lock the rater row alone (locking the study would serialise every rater), reading back whether
+    # they were excluded since the request read them with their study.
+    rater.excluded = lock_rater_excluded(rater.pk)
     tasks = selectors.rater_task_briefs(rater)  # one query: the open task, the counts, the latest
     open_ids = [task.id for task in tasks if task.status == TaskStatus.OPEN]
     if open_ids:

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from formats import MANIFEST_COLUMNS, validation
 
+from .. import selectors
 from ..audio import (
     FIT_CHOICES,
     LENGTH_TOLERANCE_S,
@@ -228,6 +229,7 @@ def clips_import(
         for clip in saved_files:
             clip.audio.delete(save=False)
         raise
+    selectors.study_clip_stats_forget()  # the session length counts the new clips at once here
     return ClipImportResult(
         study, len(rows) - created["skipped"], created["prompts"], created["variants"], created["skipped"]
     )

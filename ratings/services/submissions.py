@@ -1,8 +1,9 @@
 """Storing a rater's answer to a task of any kind, exactly once."""
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .. import selectors
@@ -10,7 +11,7 @@ from ..errors import RaterExcluded, SubmissionRejected
 from ..kinds import Submission, kind_of
 from ..listening import listening_problems
 from ..models import Task, TaskStatus
-from .quality_control import check_recorded, lock_rater
+from .quality_control import check_recorded, lock_rater_excluded
 
 
 @dataclass
@@ -30,12 +31,14 @@ def task_submit(*, task: Task, submission: Submission) -> SubmitResult:
     """
     kind = kind_of(task.kind)
     with transaction.atomic():
-        rater = lock_rater(task.rater_id)
-        task = Task.objects.select_for_update().get(pk=task.pk)
-        task.rater = rater
+        # The locks every write of a rater's tasks takes (rater, then task), reading back what may have
+        # changed since the caller read the task with its rater and study: exclusion and the task's state.
+        excluded = lock_rater_excluded(task.rater_id)
+        task.status, task.holds_slot, task.shown_at = task_lock_state(task.pk)
+        task.rater.excluded = excluded
         if task.status == TaskStatus.SUBMITTED:
             return SubmitResult(task, already_submitted=True)
-        if rater.excluded:
+        if excluded:
             raise RaterExcluded("You can no longer take part in this study, so this answer was not saved.")
         if task.status == TaskStatus.WITHDRAWN:
             raise SubmissionRejected(
@@ -60,6 +63,24 @@ def task_submit(*, task: Task, submission: Submission) -> SubmitResult:
         if task.check_item_id is not None:
             check_recorded(task, kind.check_passed(task))
     return SubmitResult(task, already_submitted=False)
+
+
+def task_lock_state(task_id: int) -> tuple[str, bool, datetime | None]:
+    """Lock one task row (after its rater's) and read what a submission may find changed since the
+    request read it: its status, whether it holds its slot, when its page was first shown. One plain
+    statement (see lock_rater_excluded)."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT status, holds_slot, shown_at FROM {Task._meta.db_table} WHERE id = %s{lock}", [task_id]
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Task.DoesNotExist(f"task {task_id} is gone")
+    status, holds_slot, shown_at = row
+    if shown_at is not None and timezone.is_naive(shown_at):  # SQLite keeps UTC without its offset
+        shown_at = timezone.make_aware(shown_at, UTC)
+    return status, bool(holds_slot), shown_at
 
 
 LATE_AND_TAKEN = (

@@ -1,7 +1,15 @@
 import pytest
 
+from ratings import selectors
+
 
 @pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path_factory):
     """Every ratings test stores audio in its own temporary MEDIA_ROOT."""
     settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(autouse=True)
+def _no_remembered_clip_stats():
+    """Each test counts its own study's clips (a process remembers them for a minute: study_clip_stats)."""
+    selectors.study_clip_stats_forget()

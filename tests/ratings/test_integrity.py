@@ -192,6 +192,7 @@ def test_no_two_audio_addresses_of_a_study_with_attention_items_serve_equal_byte
     study = _uneven_study(tmp_path)
     services.diversity_plan(study=study, variants=["quiet", "loud", "mid"], prompts=3)
     Study.objects.filter(pk=study.pk).update(attention_rate=0.5, attention_failures_allowed=100)
+    study.refresh_from_db()  # (a claim reads the study its rater was read with, as a request does)
     responses = {}
     for rater in make_raters(study, 4):
         while (task := services.task_next(rater=rater)) is not None:
