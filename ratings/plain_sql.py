@@ -23,6 +23,11 @@ def _fields(model: type[Model]) -> tuple:
 
 def columns(model: type[Model], alias: str) -> str:
     """The model's columns, in its fields' order, as ``alias.column, …`` for a SELECT list."""
+    return _columns(model, alias, connection.vendor)
+
+
+@cache
+def _columns(model: type[Model], alias: str, vendor: str) -> str:
     return ", ".join(f"{alias}.{connection.ops.quote_name(field.column)}" for field in _fields(model))
 
 
@@ -30,31 +35,54 @@ def table(model: type[Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def _converters(model: type[Model]) -> list[tuple[int, list, object]]:
-    """(field index, converters, column) of each field whose database value needs converting, as the
-    ORM's compiler finds them (backend's, then field's). Per connection vendor, computed once."""
-    found = _CONVERTERS.get((model, connection.vendor))
-    if found is None:
-        found = []
-        for index, field in enumerate(_fields(model)):
-            column = field.get_col(model._meta.db_table)
-            converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-            if converters:
-                found.append((index, converters, column))
-        _CONVERTERS[(model, connection.vendor)] = found
-    return found
+def rows(sql: str, params: Sequence, model: type[Model]) -> list[Model]:
+    """Run a SELECT of ``columns`` of one model and return an instance per row."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    return [instance(model, row) for row in found]
 
 
-_CONVERTERS: dict[tuple[type[Model], str], list] = {}
+def field_converters(field) -> tuple[list, object]:
+    """The converters the ORM applies to a column of this field as the database returns it (none for
+    most), with the column expression they take."""
+    column = field.get_col(field.model._meta.db_table)
+    return connection.ops.get_db_converters(column) + column.get_db_converters(connection), column
 
 
-def instance(model: type[Model], values: Sequence) -> Model:
-    """One model instance from its columns' values (in ``columns`` order), as the ORM makes it."""
-    values = list(values)
-    for index, converters, column in _converters(model):
+def _converters(fields: tuple) -> list[tuple[int, list, object]]:
+    """(index, converters, column) of each of these fields whose database value needs converting, as
+    the ORM's compiler finds them (backend's, then field's). Per connection vendor, found once."""
+    key = (fields, connection.vendor)
+    if key not in _CONVERTERS:
+        found = [(index, *field_converters(field)) for index, field in enumerate(fields)]
+        _CONVERTERS[key] = [(index, converters, column) for index, converters, column in found if converters]
+    return _CONVERTERS[key]
+
+
+_CONVERTERS: dict[tuple[tuple, str], list] = {}
+
+
+def _converted(fields: tuple, row: Sequence) -> list:
+    values = list(row)
+    for index, converters, column in _converters(fields):
         for converter in converters:
             values[index] = converter(values[index], column, connection)
-    return model.from_db(connection.alias, None, values)
+    return values
+
+
+def instance(model: type[Model], row: Sequence) -> Model:
+    """One model instance from its columns' values (in ``columns`` order), as the ORM makes it."""
+    return model.from_db(connection.alias, None, _converted(_fields(model), row))
+
+
+def values(sql: str, params: Sequence, fields: Sequence) -> list[list]:
+    """Run a SELECT of these model fields' columns and return each row's values as the ORM would."""
+    fields = tuple(fields)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    return [_converted(fields, row) for row in found]
 
 
 def one_row(sql: str, params: Sequence, models: Sequence[type[Model]]) -> list[Model] | None:
@@ -71,3 +99,33 @@ def one_row(sql: str, params: Sequence, models: Sequence[type[Model]]) -> list[M
         found.append(instance(model, row[start : start + width]))
         start += width
     return found
+
+
+def insert(model: type[Model], field_names: Sequence[str], records: Sequence[Sequence]) -> None:
+    """INSERT the rows (values in ``field_names``' order) with one plain statement, each value prepared
+    for the database by its field, as the ORM's save would (no signals, no returned ids)."""
+    if not records:
+        return
+    fields = [model._meta.get_field(name) for name in field_names]
+    row = f"({', '.join(['%s'] * len(fields))})"
+    sql = (
+        f"INSERT INTO {table(model)} ({', '.join(connection.ops.quote_name(f.column) for f in fields)}) "
+        f"VALUES {', '.join([row] * len(records))}"
+    )
+    params = [
+        field.get_db_prep_save(value, connection)
+        for each in records
+        for field, value in zip(fields, each, strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def update(saved: Model, field_names: Sequence[str]) -> None:
+    """UPDATE these fields of one saved instance with one plain statement, each value prepared by its
+    field, as ``save(update_fields=…)`` would (no signals)."""
+    fields = [type(saved)._meta.get_field(name) for name in field_names]
+    assignments = ", ".join(f"{connection.ops.quote_name(field.column)} = %s" for field in fields)
+    params = [field.get_db_prep_save(getattr(saved, field.attname), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table(type(saved))} SET {assignments} WHERE id = %s", [*params, saved.pk])

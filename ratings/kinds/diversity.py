@@ -228,7 +228,10 @@ class DiversityKind(TaskKind):
         assert isinstance(submission, DiversitySubmission)
         clips = dict(labelled)
         DiversityJudgement.objects.create(
-            task=task, variant_a=clips["A1"].variant, variant_b=clips["B1"].variant, choice=submission.choice
+            task=task,
+            variant_a_id=clips["A1"].variant_id,
+            variant_b_id=clips["B1"].variant_id,
+            choice=submission.choice,
         )
 
     def answer_values(self, tasks: QuerySet[Task]) -> dict[int, list[float]]:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
 from typing import Any
 
 from django import forms
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from formats import ACR_LABELS, CRITERIA, CRITERIA_ABOUT, RATINGS_COLUMNS
 
+from .. import plain_sql
 from ..errors import ImportFailed, ServiceError
 from ..forms import SCORE_CHOICES, ListeningFieldsMixin, radio_choices
 from ..models import CheckItem, Clip, Criterion, Prompt, QualityRating, Rater, Study, Task, TaskStatus
@@ -85,7 +87,12 @@ def clip_label(position: int) -> str:
 def prompt_quality_clip_ids(prompt_id: int) -> list[int]:
     """The clips a quality task shows, by id: one per variant, its lowest sample index (one query)."""
     first: dict[int, tuple[int, int]] = {}
-    rows = Clip.objects.filter(prompt_id=prompt_id).order_by().values_list("variant_id", "sample_index", "id")
+    with connection.cursor() as cursor:  # a plain statement: every quality claim runs it
+        cursor.execute(
+            f"SELECT variant_id, sample_index, id FROM {plain_sql.table(Clip)} WHERE prompt_id = %s",
+            [prompt_id],
+        )
+        rows = cursor.fetchall()
     for variant_id, sample_index, clip_id in rows:
         if variant_id not in first or sample_index < first[variant_id][0]:
             first[variant_id] = (sample_index, clip_id)
@@ -95,6 +102,10 @@ def prompt_quality_clip_ids(prompt_id: int) -> list[int]:
 def prompt_quality_clips(prompt: Prompt) -> list[Clip]:
     """The clips a quality task shows, with their variants."""
     return list(Clip.objects.filter(pk__in=prompt_quality_clip_ids(prompt.pk)).select_related("variant"))
+
+
+def _lazy(make: Callable[[], list[int]]) -> Iterator[int]:
+    yield from make()
 
 
 def _words(text: str) -> set[str]:
@@ -149,27 +160,46 @@ class QualityKind(TaskKind):
         return task.prompt_id
 
     def claim(self, rater: Rater) -> Task | None:
+        """The claimable prompt least covered (claimable's rule), its slot taken with a conditional
+        UPDATE. Plain statements (ratings/plain_sql.py): every quality claim runs them."""
+        if not rater.study.quality_part:
+            return None
         limit = rater.study.raters_per_prompt
-        candidates = self.claimable(rater)
         # On PostgreSQL, first take the least-covered prompt no other request holds (SKIP LOCKED), so
         # raters arriving together spread over prompts instead of queueing on one row; then, if every
         # candidate was held, wait on them in order. SQLite serialises writers and ignores the lock.
-        unheld = (
-            Prompt.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(pk__in=candidates.values("id"))
-            .order_by("quality_slots_taken", "id")
-            .values_list("id", flat=True)[:1]
-        )
-        # The second query runs only when the first found nothing (itertools.chain is lazy).
-        for prompt_id in chain(unheld, candidates.values_list("id", flat=True)):
-            claimed = Prompt.objects.filter(pk=prompt_id, quality_slots_taken__lt=limit).update(
-                quality_slots_taken=F("quality_slots_taken") + 1
-            )
+        # (The second query runs only when the first found nothing: chain is lazy.)
+        unheld = self._claimable_ids(rater, limit, first_unheld=True)
+        for prompt_id in chain(unheld, _lazy(lambda: self._claimable_ids(rater, limit, first_unheld=False))):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {plain_sql.table(Prompt)} SET quality_slots_taken = quality_slots_taken + 1 "
+                    "WHERE id = %s AND quality_slots_taken < %s",
+                    [prompt_id, limit],
+                )
+                claimed = cursor.rowcount
             if claimed:
                 clip_ids = prompt_quality_clip_ids(prompt_id)
                 random.SystemRandom().shuffle(clip_ids)
                 return Task.objects.create(rater=rater, kind=self.name, prompt_id=prompt_id, clips=clip_ids)
         return None
+
+    def _claimable_ids(self, rater: Rater, limit: int, *, first_unheld: bool) -> list[int]:
+        """claimable(rater)'s ids in its order; with first_unheld, the first no other transaction holds,
+        locked (PostgreSQL)."""
+        sql = (
+            f"SELECT p.id FROM {plain_sql.table(Prompt)} p WHERE p.study_id = %s AND p.quality_slots_taken < %s "
+            f"AND EXISTS (SELECT 1 FROM {plain_sql.table(Clip)} c WHERE c.prompt_id = p.id) "
+            f"AND p.id NOT IN (SELECT t.prompt_id FROM {plain_sql.table(Task)} t WHERE t.rater_id = %s AND t.kind = %s) "
+            "ORDER BY p.quality_slots_taken, p.id"
+        )
+        if first_unheld:
+            sql += " LIMIT 1"
+            if connection.features.has_select_for_update_skip_locked:
+                sql += " FOR UPDATE OF p SKIP LOCKED"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [rater.study_id, limit, rater.pk, self.name])
+            return [prompt_id for (prompt_id,) in cursor.fetchall()]
 
     def slot(self, task: Task) -> Slot | None:
         if task.check_item_id is not None:
@@ -290,16 +320,15 @@ class QualityKind(TaskKind):
         self, task: Task, labelled: list[tuple[str, Clip]], submission: Submission, now: datetime
     ) -> None:
         assert isinstance(submission, QualitySubmission)
-        QualityRating.objects.bulk_create(
-            QualityRating(
-                task=task,
-                clip=clip,
-                criterion=criterion,
-                score=submission.scores[(label, criterion)],
-                created_at=now,
-            )
-            for label, clip in labelled
-            for criterion in CRITERIA
+        # One plain INSERT (ratings/plain_sql.py): every quality submission writes these rows.
+        plain_sql.insert(
+            QualityRating,
+            ["task", "clip", "criterion", "score", "created_at"],
+            [
+                (task.pk, clip.pk, criterion, submission.scores[(label, criterion)], now)
+                for label, clip in labelled
+                for criterion in CRITERIA
+            ],
         )
 
     def answer_values(self, tasks: QuerySet[Task]) -> dict[int, list[float]]:

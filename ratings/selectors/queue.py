@@ -7,9 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import Avg, Count, QuerySet
 from django.utils import timezone
 
+from .. import plain_sql
 from ..kinds import KINDS
 from ..models import CheckItem, Clip, DiversityComparison, Prompt, Rater, Study, Task, TaskStatus
 
@@ -87,8 +89,13 @@ class TaskBrief:
 def rater_task_briefs(rater: Rater) -> list[TaskBrief]:
     """Every task of the rater, oldest first, in one query: what counts, progress and the reminder
     read, so that a request needing several of them asks once."""
-    fields = [field.name for field in dataclasses.fields(TaskBrief)]
-    return [TaskBrief(*row) for row in rater.tasks.order_by("created_at", "id").values_list(*fields)]
+    # A plain statement (ratings/plain_sql.py): every claim and task page reads these.
+    fields = [Task._meta.get_field(field.name) for field in dataclasses.fields(TaskBrief)]
+    sql = (
+        f"SELECT {', '.join(connection.ops.quote_name(field.column) for field in fields)} "
+        f"FROM {plain_sql.table(Task)} WHERE rater_id = %s ORDER BY created_at, id"
+    )
+    return [TaskBrief(*row) for row in plain_sql.values(sql, [rater.pk], fields)]
 
 
 def rater_counts(rater: Rater, tasks: list[TaskBrief] | None = None) -> RaterCounts:

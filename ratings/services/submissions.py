@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .. import selectors
+from .. import plain_sql, selectors
 from ..errors import RaterExcluded, SubmissionRejected
 from ..kinds import Submission, kind_of
 from ..listening import listening_problems
@@ -59,7 +59,7 @@ def task_submit(*, task: Task, submission: Submission) -> SubmitResult:
         task.status = TaskStatus.SUBMITTED
         task.submitted_at = now
         task.listening = {label: submission.listening[label].as_dict() for label, _ in labelled}
-        task.save(update_fields=["status", "submitted_at", "listening", "holds_slot"])
+        plain_sql.update(task, ["status", "submitted_at", "listening", "holds_slot"])
         if task.check_item_id is not None:
             check_recorded(task, kind.check_passed(task))
     return SubmitResult(task, already_submitted=False)
