@@ -382,7 +382,8 @@ class AudioRequest(models.Model):
     at = models.DateTimeField()
 
     class Meta:
-        indexes = [models.Index(fields=["task", "label"], name="audio_request_task_label")]
+        # The unique constraint's index, led by task and label, also serves every read by task (and
+        # label): no second index to write on each audio request.
         constraints = [
             models.UniqueConstraint(
                 fields=["task", "label", "method", "range_header", "size"], name="audio_request_once"

@@ -116,6 +116,10 @@ class TaskKind(ABC):
     def claimable(self, rater: Rater) -> QuerySet:
         """The items (prompts, comparisons) with a free slot the rater has not had, least covered first."""
 
+    def claimable_count(self, rater: Rater) -> int:
+        """How many items claimable(rater) holds (the task page's progress asks on every page)."""
+        return self.claimable(rater).count()
+
     @abstractmethod
     def open_items(self, study: Study) -> set[int]:
         """Ids of the study's items with a free slot (the dashboard's bulk form of claimable)."""

@@ -169,8 +169,8 @@ class QualityKind(TaskKind):
         # raters arriving together spread over prompts instead of queueing on one row; then, if every
         # candidate was held, wait on them in order. SQLite serialises writers and ignores the lock.
         # (The second query runs only when the first found nothing: chain is lazy.)
-        unheld = self._claimable_ids(rater, limit, first_unheld=True)
-        for prompt_id in chain(unheld, _lazy(lambda: self._claimable_ids(rater, limit, first_unheld=False))):
+        unheld = self._claimable_ids(rater, first_unheld=True)
+        for prompt_id in chain(unheld, _lazy(lambda: self._claimable_ids(rater, first_unheld=False))):
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"UPDATE {plain_sql.table(Prompt)} SET quality_slots_taken = quality_slots_taken + 1 "
@@ -184,21 +184,34 @@ class QualityKind(TaskKind):
                 return Task.objects.create(rater=rater, kind=self.name, prompt_id=prompt_id, clips=clip_ids)
         return None
 
-    def _claimable_ids(self, rater: Rater, limit: int, *, first_unheld: bool) -> list[int]:
+    def claimable_count(self, rater: Rater) -> int:
+        if not rater.study.quality_part:
+            return 0
+        with connection.cursor() as cursor:  # a plain statement (ratings/plain_sql.py): on every task page
+            cursor.execute(f"SELECT COUNT(*) {self._claimable_sql()}", self._claimable_params(rater))
+            return cursor.fetchone()[0]
+
+    def _claimable_sql(self) -> str:
+        """FROM and WHERE of claimable(), in plain SQL; its parameters: _claimable_params."""
+        return (
+            f"FROM {plain_sql.table(Prompt)} p WHERE p.study_id = %s AND p.quality_slots_taken < %s "
+            f"AND EXISTS (SELECT 1 FROM {plain_sql.table(Clip)} c WHERE c.prompt_id = p.id) "
+            f"AND p.id NOT IN (SELECT t.prompt_id FROM {plain_sql.table(Task)} t WHERE t.rater_id = %s AND t.kind = %s)"
+        )
+
+    def _claimable_params(self, rater: Rater) -> list:
+        return [rater.study_id, rater.study.raters_per_prompt, rater.pk, self.name]
+
+    def _claimable_ids(self, rater: Rater, *, first_unheld: bool) -> list[int]:
         """claimable(rater)'s ids in its order; with first_unheld, the first no other transaction holds,
         locked (PostgreSQL)."""
-        sql = (
-            f"SELECT p.id FROM {plain_sql.table(Prompt)} p WHERE p.study_id = %s AND p.quality_slots_taken < %s "
-            f"AND EXISTS (SELECT 1 FROM {plain_sql.table(Clip)} c WHERE c.prompt_id = p.id) "
-            f"AND p.id NOT IN (SELECT t.prompt_id FROM {plain_sql.table(Task)} t WHERE t.rater_id = %s AND t.kind = %s) "
-            "ORDER BY p.quality_slots_taken, p.id"
-        )
+        sql = f"SELECT p.id {self._claimable_sql()} ORDER BY p.quality_slots_taken, p.id"
         if first_unheld:
             sql += " LIMIT 1"
             if connection.features.has_select_for_update_skip_locked:
                 sql += " FOR UPDATE OF p SKIP LOCKED"
         with connection.cursor() as cursor:
-            cursor.execute(sql, [rater.study_id, limit, rater.pk, self.name])
+            cursor.execute(sql, self._claimable_params(rater))
             return [prompt_id for (prompt_id,) in cursor.fetchall()]
 
     def slot(self, task: Task) -> Slot | None:

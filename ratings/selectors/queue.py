@@ -209,7 +209,7 @@ def rater_progress(rater: Rater, tasks: list[TaskBrief] | None = None) -> RaterP
     """Items submitted, and the most this rater can do: taken + still claimable (+ checks to come), capped.
     `tasks`: the rater's rater_task_briefs, when the caller has them already."""
     tasks = rater_task_briefs(rater) if tasks is None else tasks
-    claimable = {kind: claimable_by(rater, kind).count() for kind in study_task_kinds(rater.study)}
+    claimable = {kind: KINDS[kind].claimable_count(rater) for kind in study_task_kinds(rater.study)}
 
     def unseen_items(kind: str) -> int:
         met = {KINDS[kind].item_of(task) for task in tasks if task.kind == kind}  # type: ignore[arg-type]

@@ -1,0 +1,71 @@
+"""The rater's hot reads and writes in plain SQL (ratings/plain_sql.py) give what the ORM gives: the
+same instances, the same claimable items in the same order, the same stored rows."""
+
+import pytest
+from django.db.models import Model
+
+from ratings import selectors, services
+from ratings.kinds import KINDS
+from ratings.models import Prompt, QualityRating, Task
+
+from .factories import answer, make_diversity_study, make_raters
+
+pytestmark = pytest.mark.django_db
+
+
+def _fields(instance: Model) -> dict:
+    return {field.attname: getattr(instance, field.attname) for field in type(instance)._meta.concrete_fields}
+
+
+@pytest.fixture
+def study(tmp_path):
+    """A study with both parts, some of its items taken by three raters, one item answered."""
+    study = make_diversity_study(tmp_path, prompts=4, raters_per_prompt=2)
+    raters = make_raters(study, 3)
+    answer(services.quality_assignment_next(rater=raters[0]), score=2)
+    services.diversity_assignment_next(rater=raters[0])
+    services.quality_assignment_next(rater=raters[1])
+    return study
+
+
+def test_a_task_with_its_rater_study_and_prompt_reads_as_the_orms(study):
+    for task in Task.objects.all():
+        found = selectors.rater_task(task.rater.token, task.token)
+        orm = Task.objects.select_related("rater__study", "prompt").get(pk=task.pk)
+        assert _fields(found) == _fields(orm)
+        assert _fields(found.rater) == _fields(orm.rater)
+        assert _fields(found.rater.study) == _fields(orm.rater.study)
+        assert _fields(found.prompt) == _fields(orm.prompt)
+        assert isinstance(found.clips, list | dict) and found.clips  # JSON, converted as the ORM does
+        assert selectors.rater_task("not-the-rater", task.token) is None
+
+
+def test_a_rater_by_token_reads_as_the_orms(study):
+    for rater in study.raters.all():
+        found = selectors.rater_by_token(rater.token)
+        assert _fields(found) == _fields(rater) and _fields(found.study) == _fields(rater.study)
+    assert selectors.rater_by_token("nobody") is None
+
+
+def test_the_quality_claimable_items_count_and_order_as_the_orms(study):
+    quality = KINDS["quality"]
+    for rater in study.raters.all():
+        orm = list(quality.claimable(rater).values_list("id", flat=True))
+        assert quality._claimable_ids(rater, first_unheld=False) == orm
+        assert quality.claimable_count(rater) == len(orm)
+    assert any(
+        quality.claimable_count(rater) < Prompt.objects.filter(study=study).count()
+        for rater in study.raters.all()
+    )
+
+
+def test_task_briefs_and_stored_ratings_keep_their_types(study):
+    rater = study.raters.order_by("id").first()
+    briefs = selectors.rater_task_briefs(rater)
+    orm = list(rater.tasks.order_by("created_at", "id"))
+    assert [brief.id for brief in briefs] == [task.id for task in orm]
+    assert [brief.created_at for brief in briefs] == [task.created_at for task in orm]  # aware datetimes
+    submitted = Task.objects.get(rater=rater, kind="quality")
+    assert submitted.status == "submitted" and submitted.submitted_at is not None and submitted.listening
+    scores = set(QualityRating.objects.filter(task=submitted).values_list("score", flat=True))
+    assert scores == {2}
