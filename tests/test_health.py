@@ -91,7 +91,55 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_kept_database_connections_are_checked_before_a_request_uses_them(settings):
-    # gunicorn keeps connections for 60 s (evalsite/gunicorn_conf.py): a restarted database must not fail
-    # the next request on a dead connection
-    assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True
+# Requests through Django's own WSGI handler, as gunicorn sends them (the test Client skips the
+# request_started signal that marks kept connections for a check).
+RESTART = (
+    "import django, json, os, psycopg; django.setup()\n"
+    "from django.core.handlers.wsgi import WSGIHandler\n"
+    "from django.db import connection\n"
+    "from django.test import RequestFactory\n"
+    "if os.environ['HEALTH_CHECKS'] == 'off':  # the control case; else the settings' own\n"
+    "    connection.settings_dict['CONN_HEALTH_CHECKS'] = False\n"
+    "handler = WSGIHandler()\n"
+    "def get(path):\n"
+    "    status = []\n"
+    "    body = b''.join(handler(RequestFactory(HTTP_HOST='127.0.0.1').get(path).environ, lambda s, h: status.append(s)))\n"
+    "    return int(status[0].split()[0]), json.loads(body)\n"
+    "first, _ = get('/healthz')\n"
+    "backend = connection.connection.info.backend_pid  # kept after the request (CONN_MAX_AGE)\n"
+    "with psycopg.connect(os.environ['DATABASE_URL'], autocommit=True) as other:\n"
+    "    other.execute('SELECT pg_terminate_backend(%s)', [backend])\n"
+    "second, answer = get('/healthz')\n"
+    "print(json.dumps([first, second, answer['database']]))\n"
+)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("health_checks", [True, False], ids=["as-set", "control-without"])
+def test_a_request_after_the_database_dropped_a_kept_connection_reconnects(tmp_path, redis_up, health_checks):
+    """gunicorn keeps connections 60 s (evalsite/gunicorn_conf.py): the settings check a kept connection
+    before a request uses it, so a database restart does not fail the next request on a dead one
+    (without the check, as the control case shows, it does)."""
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith("postgres"):
+        pytest.skip("needs DATABASE_URL=postgres://… (make test sets it)")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "evalsite.settings",
+        "COUNTERPOINT_VAR_DIR": str(tmp_path / "var"),
+        "DATABASE_URL": database_url.rsplit("/", 1)[0]
+        + "/postgres",  # one that exists: /healthz runs SELECT 1
+        "DATABASE_CONN_MAX_AGE": "60",
+        "CELERY_BROKER_URL": REDIS_URL,
+        "HEALTH_CHECKS": "settings" if health_checks else "off",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", RESTART], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    first, second, database = json.loads(result.stdout.strip().splitlines()[-1])
+    assert first == 200
+    if health_checks:
+        assert (second, database) == (200, "ok")
+    else:
+        assert second == 503 and database.startswith(("OperationalError", "InterfaceError")), database
