@@ -1,12 +1,14 @@
-"""Model instances read with one plain SQL statement, for the few reads on every rater request.
+"""Plain SQL statements for the few reads and writes on every rater request.
 
 Building a query costs the ORM more CPU than the database spends answering it: reading a task with
 its rater, their study and the prompt through ``select_related`` took 1.5 ms of process CPU here,
 against 0.2 ms for the same row read with a plain statement and made into the same model instances
-(``benchmarks/request_cpu.py``; a trivial Django request costs about 0.4 ms). So the rater's hot reads
-name their columns from the models' own metadata, run one statement, and turn each model's slice of
-the row into an instance with the converters the ORM would apply (JSON, and SQLite's dates and
-booleans), then link the instances as ``select_related`` would. Everything else uses the ORM.
+(``benchmarks/request_cpu.py``; a trivial Django request costs about 0.4 ms). So the rater's hot path
+(claim, task page, clip audio, submit: README, Benchmarks) writes its statements here or with these
+helpers: columns and tables named from the models' own metadata, values prepared by their fields as the
+ORM's save would, results converted as the ORM's compiler would (JSON, and SQLite's dates and
+booleans), instances linked as ``select_related`` would. They run on SQLite and PostgreSQL alike
+(tests/ratings/test_plain_sql.py holds them to the ORM's answers); everything else uses the ORM.
 """
 
 from collections.abc import Sequence
@@ -35,12 +37,36 @@ def table(model: type[Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def rows(sql: str, params: Sequence, model: type[Model]) -> list[Model]:
-    """Run a SELECT of ``columns`` of one model and return an instance per row."""
+def placeholders(count: int) -> str:
+    """``%s, %s, …`` for an IN list of this many values."""
+    return ", ".join(["%s"] * count)
+
+
+def for_update(skip_locked: bool = False, of: str = "") -> str:
+    """The row-locking clause where the database has one (PostgreSQL); SQLite serialises its writers
+    and has none. ``of``: the alias to lock alone."""
+    if not connection.features.has_select_for_update:
+        return ""
+    clause = " FOR UPDATE"
+    if of and connection.features.has_select_for_update_of:
+        clause += f" OF {of}"
+    if skip_locked and connection.features.has_select_for_update_skip_locked:
+        clause += " SKIP LOCKED"
+    return clause
+
+
+def execute(sql: str, params: Sequence) -> int:
+    """Run one statement; the rows it changed (for a conditional UPDATE, whether it took)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        found = cursor.fetchall()
-    return [instance(model, row) for row in found]
+        return cursor.rowcount
+
+
+def tuples(sql: str, params: Sequence) -> list[tuple]:
+    """Run a SELECT of plain columns (ids, counts, text) and return its rows as the database gives them."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def field_converters(field) -> tuple[list, object]:
@@ -48,6 +74,9 @@ def field_converters(field) -> tuple[list, object]:
     most), with the column expression they take."""
     column = field.get_col(field.model._meta.db_table)
     return connection.ops.get_db_converters(column) + column.get_db_converters(connection), column
+
+
+_CONVERTERS: dict[tuple[tuple, str], list] = {}
 
 
 def _converters(fields: tuple) -> list[tuple[int, list, object]]:
@@ -60,9 +89,6 @@ def _converters(fields: tuple) -> list[tuple[int, list, object]]:
     return _CONVERTERS[key]
 
 
-_CONVERTERS: dict[tuple[tuple, str], list] = {}
-
-
 def _converted(fields: tuple, row: Sequence) -> list:
     values = list(row)
     for index, converters, column in _converters(fields):
@@ -71,61 +97,64 @@ def _converted(fields: tuple, row: Sequence) -> list:
     return values
 
 
+def values(sql: str, params: Sequence, fields: Sequence) -> list[list]:
+    """Run a SELECT of these model fields' columns and return each row's values as the ORM would."""
+    fields = tuple(fields)
+    return [_converted(fields, row) for row in tuples(sql, params)]
+
+
 def instance(model: type[Model], row: Sequence) -> Model:
     """One model instance from its columns' values (in ``columns`` order), as the ORM makes it."""
     return model.from_db(connection.alias, None, _converted(_fields(model), row))
 
 
-def values(sql: str, params: Sequence, fields: Sequence) -> list[list]:
-    """Run a SELECT of these model fields' columns and return each row's values as the ORM would."""
-    fields = tuple(fields)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        found = cursor.fetchall()
-    return [_converted(fields, row) for row in found]
+def rows(sql: str, params: Sequence, model: type[Model]) -> list[Model]:
+    """Run a SELECT of ``columns`` of one model and return an instance per row."""
+    return [instance(model, row) for row in tuples(sql, params)]
 
 
 def one_row(sql: str, params: Sequence, models: Sequence[type[Model]]) -> list[Model] | None:
     """Run a SELECT of ``columns`` of each model in turn (one row at most) and return the instances,
     or None when no row matched."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
+    found_rows = tuples(sql, params)
+    if not found_rows:
         return None
     found, start = [], 0
     for model in models:
         width = len(_fields(model))
-        found.append(instance(model, row[start : start + width]))
+        found.append(instance(model, found_rows[0][start : start + width]))
         start += width
     return found
 
 
-def insert(model: type[Model], field_names: Sequence[str], records: Sequence[Sequence]) -> None:
+def insert(
+    model: type[Model], field_names: Sequence[str], records: Sequence[Sequence], suffix: str = ""
+) -> int:
     """INSERT the rows (values in ``field_names``' order) with one plain statement, each value prepared
-    for the database by its field, as the ORM's save would (no signals, no returned ids)."""
+    for the database by its field, as the ORM's save would (no signals, no returned ids); ``suffix``
+    ends the statement (``ON CONFLICT DO NOTHING``). The rows inserted."""
     if not records:
-        return
+        return 0
     fields = [model._meta.get_field(name) for name in field_names]
-    row = f"({', '.join(['%s'] * len(fields))})"
+    row = f"({placeholders(len(fields))})"
     sql = (
         f"INSERT INTO {table(model)} ({', '.join(connection.ops.quote_name(f.column) for f in fields)}) "
-        f"VALUES {', '.join([row] * len(records))}"
+        f"VALUES {', '.join([row] * len(records))}{suffix}"
     )
     params = [
         field.get_db_prep_save(value, connection)
         for each in records
         for field, value in zip(fields, each, strict=True)
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    return execute(sql, params)
 
 
 def update(saved: Model, field_names: Sequence[str]) -> None:
     """UPDATE these fields of one saved instance with one plain statement, each value prepared by its
     field, as ``save(update_fields=…)`` would (no signals)."""
-    fields = [type(saved)._meta.get_field(name) for name in field_names]
+    meta = type(saved)._meta
+    fields = [meta.get_field(name) for name in field_names]
     assignments = ", ".join(f"{connection.ops.quote_name(field.column)} = %s" for field in fields)
     params = [field.get_db_prep_save(getattr(saved, field.attname), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table(type(saved))} SET {assignments} WHERE id = %s", [*params, saved.pk])
+    pk = connection.ops.quote_name(meta.pk.column)
+    execute(f"UPDATE {table(type(saved))} SET {assignments} WHERE {pk} = %s", [*params, saved.pk])

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -108,7 +109,7 @@ RESTART = (
     "first, _ = get('/healthz')\n"
     "backend = connection.connection.info.backend_pid  # kept after the request (CONN_MAX_AGE)\n"
     "with psycopg.connect(os.environ['DATABASE_URL'], autocommit=True) as other:\n"
-    "    other.execute('SELECT pg_terminate_backend(%s)', [backend])\n"
+    "    other.execute('SELECT pg_terminate_backend(%s, 5000)', [backend])  # returns once it is gone\n"
     "second, answer = get('/healthz')\n"
     "print(json.dumps([first, second, answer['database']]))\n"
 )
@@ -127,8 +128,8 @@ def test_a_request_after_the_database_dropped_a_kept_connection_reconnects(tmp_p
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "evalsite.settings",
         "COUNTERPOINT_VAR_DIR": str(tmp_path / "var"),
-        "DATABASE_URL": database_url.rsplit("/", 1)[0]
-        + "/postgres",  # one that exists: /healthz runs SELECT 1
+        # a database that exists (the tests' own is test_…): /healthz runs SELECT 1
+        "DATABASE_URL": urlsplit(database_url)._replace(path="/postgres").geturl(),
         "DATABASE_CONN_MAX_AGE": "60",
         "CELERY_BROKER_URL": REDIS_URL,
         "HEALTH_CHECKS": "settings" if health_checks else "off",

@@ -21,7 +21,7 @@ from django.db.models import F, QuerySet
 from ..errors import ImportFailed, ServiceError
 from ..listening import ClipListening
 from ..models import CheckItem, Clip, Prompt, Rater, Study, Task
-from ..plain_sql import columns, rows, table
+from ..plain_sql import columns, placeholders, rows, table
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ class TaskKind(ABC):
     def clips_in_order(self, task: Task) -> list[tuple[str, Clip]]:
         # A plain statement (ratings/plain_sql.py): the task page and the submit both read them.
         wanted = sorted(set(task.clips))
-        sql = f"SELECT {columns(Clip, 'c')} FROM {table(Clip)} c WHERE c.id IN ({', '.join(['%s'] * len(wanted))})"
+        sql = f"SELECT {columns(Clip, 'c')} FROM {table(Clip)} c WHERE c.id IN ({placeholders(len(wanted))})"
         clips = {clip.pk: clip for clip in rows(sql, wanted, Clip)} if wanted else {}
         return [(label, clips[clip_id]) for label, clip_id in zip(self.labels(task), task.clips, strict=True)]
 

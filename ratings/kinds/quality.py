@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import chain
 from typing import Any
 
 from django import forms
-from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from formats import ACR_LABELS, CRITERIA, CRITERIA_ABOUT, RATINGS_COLUMNS
 
@@ -87,12 +86,9 @@ def clip_label(position: int) -> str:
 def prompt_quality_clip_ids(prompt_id: int) -> list[int]:
     """The clips a quality task shows, by id: one per variant, its lowest sample index (one query)."""
     first: dict[int, tuple[int, int]] = {}
-    with connection.cursor() as cursor:  # a plain statement: every quality claim runs it
-        cursor.execute(
-            f"SELECT variant_id, sample_index, id FROM {plain_sql.table(Clip)} WHERE prompt_id = %s",
-            [prompt_id],
-        )
-        rows = cursor.fetchall()
+    rows = plain_sql.tuples(  # a plain statement (ratings/plain_sql.py): every quality claim reads it
+        f"SELECT variant_id, sample_index, id FROM {plain_sql.table(Clip)} WHERE prompt_id = %s", [prompt_id]
+    )
     for variant_id, sample_index, clip_id in rows:
         if variant_id not in first or sample_index < first[variant_id][0]:
             first[variant_id] = (sample_index, clip_id)
@@ -102,10 +98,6 @@ def prompt_quality_clip_ids(prompt_id: int) -> list[int]:
 def prompt_quality_clips(prompt: Prompt) -> list[Clip]:
     """The clips a quality task shows, with their variants."""
     return list(Clip.objects.filter(pk__in=prompt_quality_clip_ids(prompt.pk)).select_related("variant"))
-
-
-def _lazy(make: Callable[[], list[int]]) -> Iterator[int]:
-    yield from make()
 
 
 def _words(text: str) -> set[str]:
@@ -130,21 +122,40 @@ class QualityKind(TaskKind):
     check_spends_an_item = True
 
     def claimable(self, rater: Rater) -> QuerySet[Prompt]:
+        """Prompts of the study with clips and a free slot that the rater has not met, least covered
+        first. The rule is written once, in plain SQL (_claimable_sql), which the claim and the task
+        page's count run as it is (ratings/plain_sql.py)."""
         if not rater.study.quality_part:
             return Prompt.objects.none()
+        ids = RawSQL(f"SELECT p.id {self._claimable_sql()}", self._claimable_params(rater))
+        return Prompt.objects.filter(pk__in=ids).order_by("quality_slots_taken", "id")
+
+    def _claimable_sql(self) -> str:
+        """FROM and WHERE of claimable(); its parameters: _claimable_params. EXISTS rather than a join
+        on clips: no DISTINCT, so counting it needs no subquery around it."""
         return (
-            Prompt.objects.filter(
-                study_id=rater.study_id, quality_slots_taken__lt=rater.study.raters_per_prompt
-            )
-            # EXISTS rather than a join on clips: no DISTINCT, so counting it (rater_progress) needs no
-            # subquery around it.
-            .filter(Exists(Clip.objects.filter(prompt=OuterRef("pk"))))
-            .exclude(pk__in=self._met_prompts(rater))
-            .order_by("quality_slots_taken", "id")
+            f"FROM {plain_sql.table(Prompt)} p WHERE p.study_id = %s AND p.quality_slots_taken < %s "
+            f"AND EXISTS (SELECT 1 FROM {plain_sql.table(Clip)} c WHERE c.prompt_id = p.id) "
+            f"AND p.id NOT IN (SELECT t.prompt_id FROM {plain_sql.table(Task)} t WHERE t.rater_id = %s AND t.kind = %s)"
         )
 
-    def _met_prompts(self, rater: Rater) -> QuerySet:
-        return Task.objects.filter(rater=rater, kind=self.name).values("prompt_id")
+    def _claimable_params(self, rater: Rater) -> list:
+        return [rater.study_id, rater.study.raters_per_prompt, rater.pk, self.name]
+
+    def _claimable_ids(self, rater: Rater, *, first_unheld: bool) -> list[int]:
+        """claimable(rater)'s ids in its order; with first_unheld, the first that no other transaction
+        holds, locked (PostgreSQL)."""
+        sql = f"SELECT p.id {self._claimable_sql()} ORDER BY p.quality_slots_taken, p.id"
+        if first_unheld:
+            sql += " LIMIT 1" + plain_sql.for_update(skip_locked=True, of="p")
+        return [prompt_id for (prompt_id,) in plain_sql.tuples(sql, self._claimable_params(rater))]
+
+    def _claim_candidates(self, rater: Rater) -> Iterator[int]:
+        """On PostgreSQL, first the least-covered prompt no other request holds (SKIP LOCKED), so raters
+        arriving together spread over prompts instead of queueing on one row; then, only if every
+        candidate was held, all of them in order, to wait on. SQLite serialises writers."""
+        yield from self._claimable_ids(rater, first_unheld=True)
+        yield from self._claimable_ids(rater, first_unheld=False)
 
     def all_items(self, study: Study) -> set[int]:
         return set(study.prompts.filter(clips__isnull=False).values_list("id", flat=True))
@@ -160,25 +171,18 @@ class QualityKind(TaskKind):
         return task.prompt_id
 
     def claim(self, rater: Rater) -> Task | None:
-        """The claimable prompt least covered (claimable's rule), its slot taken with a conditional
-        UPDATE. Plain statements (ratings/plain_sql.py): every quality claim runs them."""
+        """The claimable prompt least covered, its slot taken with a conditional UPDATE. Plain
+        statements (ratings/plain_sql.py): every quality claim runs them."""
         if not rater.study.quality_part:
             return None
         limit = rater.study.raters_per_prompt
-        # On PostgreSQL, first take the least-covered prompt no other request holds (SKIP LOCKED), so
-        # raters arriving together spread over prompts instead of queueing on one row; then, if every
-        # candidate was held, wait on them in order. SQLite serialises writers and ignores the lock.
-        # (The second query runs only when the first found nothing: chain is lazy.)
-        unheld = self._claimable_ids(rater, first_unheld=True)
-        for prompt_id in chain(unheld, _lazy(lambda: self._claimable_ids(rater, first_unheld=False))):
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"UPDATE {plain_sql.table(Prompt)} SET quality_slots_taken = quality_slots_taken + 1 "
-                    "WHERE id = %s AND quality_slots_taken < %s",
-                    [prompt_id, limit],
-                )
-                claimed = cursor.rowcount
-            if claimed:
+        for prompt_id in self._claim_candidates(rater):
+            taken = plain_sql.execute(
+                f"UPDATE {plain_sql.table(Prompt)} SET quality_slots_taken = quality_slots_taken + 1 "
+                "WHERE id = %s AND quality_slots_taken < %s",
+                [prompt_id, limit],
+            )
+            if taken:
                 clip_ids = prompt_quality_clip_ids(prompt_id)
                 random.SystemRandom().shuffle(clip_ids)
                 return Task.objects.create(rater=rater, kind=self.name, prompt_id=prompt_id, clips=clip_ids)
@@ -187,32 +191,10 @@ class QualityKind(TaskKind):
     def claimable_count(self, rater: Rater) -> int:
         if not rater.study.quality_part:
             return 0
-        with connection.cursor() as cursor:  # a plain statement (ratings/plain_sql.py): on every task page
-            cursor.execute(f"SELECT COUNT(*) {self._claimable_sql()}", self._claimable_params(rater))
-            return cursor.fetchone()[0]
-
-    def _claimable_sql(self) -> str:
-        """FROM and WHERE of claimable(), in plain SQL; its parameters: _claimable_params."""
-        return (
-            f"FROM {plain_sql.table(Prompt)} p WHERE p.study_id = %s AND p.quality_slots_taken < %s "
-            f"AND EXISTS (SELECT 1 FROM {plain_sql.table(Clip)} c WHERE c.prompt_id = p.id) "
-            f"AND p.id NOT IN (SELECT t.prompt_id FROM {plain_sql.table(Task)} t WHERE t.rater_id = %s AND t.kind = %s)"
-        )
-
-    def _claimable_params(self, rater: Rater) -> list:
-        return [rater.study_id, rater.study.raters_per_prompt, rater.pk, self.name]
-
-    def _claimable_ids(self, rater: Rater, *, first_unheld: bool) -> list[int]:
-        """claimable(rater)'s ids in its order; with first_unheld, the first no other transaction holds,
-        locked (PostgreSQL)."""
-        sql = f"SELECT p.id {self._claimable_sql()} ORDER BY p.quality_slots_taken, p.id"
-        if first_unheld:
-            sql += " LIMIT 1"
-            if connection.features.has_select_for_update_skip_locked:
-                sql += " FOR UPDATE OF p SKIP LOCKED"
-        with connection.cursor() as cursor:
-            cursor.execute(sql, self._claimable_params(rater))
-            return [prompt_id for (prompt_id,) in cursor.fetchall()]
+        # a plain statement (ratings/plain_sql.py): every task page counts them
+        return plain_sql.tuples(f"SELECT COUNT(*) {self._claimable_sql()}", self._claimable_params(rater))[0][
+            0
+        ]
 
     def slot(self, task: Task) -> Slot | None:
         if task.check_item_id is not None:

@@ -4,10 +4,9 @@ page was first shown. The rule a submission must meet besides the page's own evi
 import math
 from datetime import datetime
 
-from django.db import connection
-
 from formats import HEARD_FRACTION
 
+from .. import plain_sql
 from ..models import AudioRequest, Clip, Task
 
 
@@ -24,13 +23,11 @@ def served_fraction(ranges: list[tuple[int, int]], size: int) -> float:
 def task_served(task: Task) -> dict[str, float]:
     """Label → the share of its file the server served to this task (one query)."""
     by_label: dict[str, tuple[int, list[tuple[int, int]]]] = {}
-    with connection.cursor() as cursor:  # a plain statement: on every submit (lock_rater_excluded)
-        cursor.execute(
-            f"SELECT label, size, served_start, served_end FROM {AudioRequest._meta.db_table} "
-            "WHERE task_id = %s AND served_start IS NOT NULL",
-            [task.pk],
-        )
-        rows = cursor.fetchall()
+    rows = plain_sql.tuples(  # a plain statement (ratings/plain_sql.py): every submit reads it
+        f"SELECT label, size, served_start, served_end FROM {plain_sql.table(AudioRequest)} "
+        "WHERE task_id = %s AND served_start IS NOT NULL",
+        [task.pk],
+    )
     for label, size, start, end in rows:
         known_size, ranges = by_label.setdefault(label, (size, []))
         if size == known_size:

@@ -145,7 +145,8 @@ def study_clip_stats(study: Study) -> tuple[float | None, int]:
     clips = Clip.objects.filter(prompt__study=study).aggregate(
         seconds=Avg("duration_s"), variants=Count("variant", distinct=True)
     )
-    _clip_stats[key] = (now, clips["seconds"], clips["variants"])
+    if clips["seconds"] is not None:  # a study still without clips is asked again next time
+        _clip_stats[key] = (now, clips["seconds"], clips["variants"])
     return clips["seconds"], clips["variants"]
 
 

@@ -40,12 +40,12 @@ def task_audio_prepare(*, task: Task, only: str | None = None) -> dict[str, str]
     if not missing:
         return names
     missing_ids = sorted({clip_id for _, clip_id in missing})
-    with connection.cursor() as cursor:  # a plain statement (ratings/plain_sql.py): on audio requests
-        cursor.execute(
-            f"SELECT id, audio FROM {plain_sql.table(Clip)} WHERE id IN ({', '.join(['%s'] * len(missing_ids))})",
+    sources = dict(  # a plain statement (ratings/plain_sql.py): audio requests read it
+        plain_sql.tuples(
+            f"SELECT id, audio FROM {plain_sql.table(Clip)} WHERE id IN ({plain_sql.placeholders(len(missing_ids))})",
             missing_ids,
         )
-        sources = dict(cursor.fetchall())
+    )
     for label, clip_id in missing:
         with default_storage.open(sources[clip_id], "rb") as handle:
             source = handle.read()
@@ -96,31 +96,30 @@ def audio_request_record(
     NOTHING): the evidence is the union of the served ranges, which a repeat does not change."""
     # One plain statement, outside any transaction (the ORM's bulk_create would add BEGIN and COMMIT
     # around it, and build it for more CPU than the rest of the request): on every audio request.
-    values = [
-        task.pk,
-        label,
-        method,
-        range_header[:MAX_RANGE_HEADER],
-        size,
-        None if served is None else served.start,
-        None if served is None else served.end,
-        connection.ops.adapt_datetimefield_value(timezone.now()),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {AudioRequest._meta.db_table} "
-            "(task_id, label, method, range_header, size, served_start, served_end, at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            values,
-        )
+    plain_sql.insert(
+        AudioRequest,
+        ["task", "label", "method", "range_header", "size", "served_start", "served_end", "at"],
+        [
+            (
+                task.pk,
+                label,
+                method,
+                range_header[:MAX_RANGE_HEADER],
+                size,
+                None if served is None else served.start,
+                None if served is None else served.end,
+                timezone.now(),
+            )
+        ],
+        suffix=" ON CONFLICT DO NOTHING",
+    )
 
 
 def task_shown(*, task: Task) -> None:
     """Remember when the task's page was first shown: the wall-time rule counts from there. One
     conditional UPDATE, atomic by itself: no transaction around it (two round trips on every page)."""
     if task.shown_at is None:
-        with connection.cursor() as cursor:  # a plain statement, as audio_request_record's
-            cursor.execute(
-                f"UPDATE {Task._meta.db_table} SET shown_at = %s WHERE id = %s AND shown_at IS NULL",
-                [connection.ops.adapt_datetimefield_value(timezone.now()), task.pk],
-            )
+        plain_sql.execute(  # a plain statement, as audio_request_record's
+            f"UPDATE {plain_sql.table(Task)} SET shown_at = %s WHERE id = %s AND shown_at IS NULL",
+            [connection.ops.adapt_datetimefield_value(timezone.now()), task.pk],
+        )

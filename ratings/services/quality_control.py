@@ -2,10 +2,10 @@
 
 from collections.abc import Iterable, Mapping
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from .. import selectors
+from .. import plain_sql, selectors
 from ..errors import ServiceError
 from ..kinds import KINDS, kind_of
 from ..models import CheckItem, Clip, Prompt, Rater, RaterFlag, Study, Task, TaskStatus
@@ -123,13 +123,14 @@ def lock_rater_excluded(rater_id: int) -> bool:
 
     One plain statement: the ORM spends more CPU building this query than PostgreSQL answering it
     (benchmarks/request_cpu.py). SQLite has no row locks; its writers are serialised anyway."""
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT excluded FROM {Rater._meta.db_table} WHERE id = %s{lock}", [rater_id])
-        row = cursor.fetchone()
-    if row is None:
+    found = plain_sql.values(
+        f"SELECT excluded FROM {plain_sql.table(Rater)} WHERE id = %s{plain_sql.for_update()}",
+        [rater_id],
+        [Rater._meta.get_field("excluded")],
+    )
+    if not found:
         raise Rater.DoesNotExist(f"rater {rater_id} is gone")
-    return bool(row[0])
+    return found[0][0]
 
 
 @transaction.atomic

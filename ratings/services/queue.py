@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from .. import selectors
+from .. import plain_sql, selectors
 from ..kinds import KINDS, TaskKind, kind_of
 from ..models import Rater, Study, Task, TaskStatus
 from .quality_control import lock_rater, lock_rater_excluded
@@ -74,14 +74,11 @@ def _stale_tasks(study_id: int, deadline: datetime) -> list[tuple[int, int]]:
     """(task id, rater id) of the study's open tasks handed out before `deadline`, oldest first. A plain
     statement: every claim runs it, and the ORM would spend more CPU building it than the database
     answering (benchmarks/request_cpu.py)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT t.id, t.rater_id FROM {Task._meta.db_table} t "
-            f"JOIN {Rater._meta.db_table} r ON r.id = t.rater_id "
-            "WHERE r.study_id = %s AND t.status = %s AND t.created_at < %s ORDER BY t.created_at, t.id",
-            [study_id, TaskStatus.OPEN.value, connection.ops.adapt_datetimefield_value(deadline)],
-        )
-        return cursor.fetchall()
+    return plain_sql.tuples(
+        f"SELECT t.id, t.rater_id FROM {plain_sql.table(Task)} t JOIN {plain_sql.table(Rater)} r ON r.id = t.rater_id "
+        "WHERE r.study_id = %s AND t.status = %s AND t.created_at < %s ORDER BY t.created_at, t.id",
+        [study_id, TaskStatus.OPEN.value, connection.ops.adapt_datetimefield_value(deadline)],
+    )
 
 
 @transaction.atomic

@@ -1,9 +1,10 @@
 """Storing a rater's answer to a task of any kind, exactly once."""
 
+import copy
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from .. import plain_sql, selectors
@@ -30,6 +31,8 @@ def task_submit(*, task: Task, submission: Submission) -> SubmitResult:
     its slot is free, so no item passes N. A second submission changes nothing.
     """
     kind = kind_of(task.kind)
+    task = copy.copy(task)  # the caller's task (and its rater) stay as they were read
+    task.rater = copy.copy(task.rater)
     with transaction.atomic():
         # The locks every write of a rater's tasks takes (rater, then task), reading back what may have
         # changed since the caller read the task with its rater and study: exclusion and the task's state.
@@ -37,6 +40,7 @@ def task_submit(*, task: Task, submission: Submission) -> SubmitResult:
         task.status, task.holds_slot, task.shown_at = task_lock_state(task.pk)
         task.rater.excluded = excluded
         if task.status == TaskStatus.SUBMITTED:
+            task.refresh_from_db(fields=["submitted_at", "listening", "check_passed"])
             return SubmitResult(task, already_submitted=True)
         if excluded:
             raise RaterExcluded("You can no longer take part in this study, so this answer was not saved.")
@@ -68,19 +72,17 @@ def task_submit(*, task: Task, submission: Submission) -> SubmitResult:
 def task_lock_state(task_id: int) -> tuple[str, bool, datetime | None]:
     """Lock one task row (after its rater's) and read what a submission may find changed since the
     request read it: its status, whether it holds its slot, when its page was first shown. One plain
-    statement (see lock_rater_excluded)."""
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT status, holds_slot, shown_at FROM {Task._meta.db_table} WHERE id = %s{lock}", [task_id]
-        )
-        row = cursor.fetchone()
-    if row is None:
+    statement (ratings/plain_sql.py)."""
+    fields = [Task._meta.get_field(name) for name in ("status", "holds_slot", "shown_at")]
+    found = plain_sql.values(
+        f"SELECT status, holds_slot, shown_at FROM {plain_sql.table(Task)} WHERE id = %s{plain_sql.for_update()}",
+        [task_id],
+        fields,
+    )
+    if not found:
         raise Task.DoesNotExist(f"task {task_id} is gone")
-    status, holds_slot, shown_at = row
-    if shown_at is not None and timezone.is_naive(shown_at):  # SQLite keeps UTC without its offset
-        shown_at = timezone.make_aware(shown_at, UTC)
-    return status, bool(holds_slot), shown_at
+    status, holds_slot, shown_at = found[0]
+    return status, holds_slot, shown_at
 
 
 LATE_AND_TAKEN = (

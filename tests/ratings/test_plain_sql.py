@@ -69,3 +69,34 @@ def test_task_briefs_and_stored_ratings_keep_their_types(study):
     assert submitted.status == "submitted" and submitted.submitted_at is not None and submitted.listening
     scores = set(QualityRating.objects.filter(task=submitted).values_list("score", flat=True))
     assert scores == {2}
+
+
+def test_a_studys_clip_stats_are_remembered_for_their_lifetime_and_a_study_without_clips_is_not(
+    study, monkeypatch
+):
+    from ratings.models import Clip, Study
+
+    first = selectors.study_clip_stats(study)
+    Clip.objects.filter(prompt__study=study).update(duration_s=9.0)  # as another process might
+    assert selectors.study_clip_stats(study) == first  # remembered
+    monkeypatch.setattr("ratings.selectors.queue.CLIP_STATS_SECONDS", 0.0)
+    assert selectors.study_clip_stats(study)[0] == pytest.approx(9.0)  # read again once expired
+
+    monkeypatch.setattr("ratings.selectors.queue.CLIP_STATS_SECONDS", 60.0)
+    empty = Study.objects.create(slug="empty")
+    assert selectors.study_clip_stats(empty) == (None, 0)
+    assert all(
+        key[0] != empty.pk for key in __import__("ratings.selectors.queue").selectors.queue._clip_stats
+    )
+
+
+def test_a_claim_and_a_submit_read_exclusion_again_under_the_lock(study):
+    rater = study.raters.order_by("id").last()  # read before the exclusion below
+    task = services.quality_assignment_next(rater=rater)
+    stale_task = Task.objects.select_related("rater__study").get(pk=task.pk)
+    services.rater_flag(rater=Task.objects.get(pk=task.pk).rater, reason="manual", detail="test")
+    assert not rater.excluded  # this copy was read before the flag
+    assert services.task_next(rater=rater) is None  # the claim reads exclusion again: no new work
+    with pytest.raises(services.RaterExcluded):
+        answer(stale_task)
+    assert stale_task.status == "open"  # the caller's copy is left as it was read
