@@ -4,11 +4,14 @@ In one process, the server warm, production settings (DEBUG off) on a fresh Post
 walk claim (``/r/<rater>/next/``) → task page → every clip fetched (Range ``bytes=0-``) → wait the
 clips' listening time → submit, and a trivial request (a view returning "ok" through the whole
 middleware stack) runs beside each cycle. Each request's ``time.process_time()`` is taken; the median of
-the warm ones (after ``--warmup`` cycles) is printed, and its ratio to the trivial request's. The
-listening wait is spent answering trivial requests (not counted), as a loaded server stays busy: on
-this machine a request after an idle second cost several times its CPU (the submit 36–55 ms against
-9–13 ms; ``--idle-wait`` shows it). The database connection is kept (``--conn-max-age 60``), as the
-production server keeps it.
+the warm ones (after ``--warmup`` cycles) is printed, and its ratio to the trivial request's.
+
+Raters interleave, ``--concurrent`` (20) at a time, as a server sees them: while one listens, the others'
+requests run, and when none may go on the wait is spent on trivial requests (not counted). A request
+measured alone after its rater's idle listening wait cost several times its CPU on this machine (the
+submit 36–55 ms against 5–13 ms: cold caches, which a loaded server does not have; ``--concurrent 1
+--idle-wait`` shows it). The database connection is kept (``--conn-max-age 60``), as the production
+server keeps it.
 
     python3 benchmarks/request_cpu.py [--cycles 30] [--warmup 5] [--clip-seconds 0.5]
     python3 benchmarks/request_cpu.py --first-request   # also: a gunicorn worker's first request,
@@ -116,8 +119,8 @@ def measure(args, study_slug: str) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
     errors = 0
     queries_shown: set[str] = set()
-    # One client, so one handler whose middleware loads once (as in a server), its cookies cleared for
-    # each rater as a new browser's would be.
+    # One handler, its middleware loaded once (as in a server); each rater a client of its own on it
+    # (its own cookies, as a browser's). This one also answers the trivial requests between them.
     client = Client(enforce_csrf_checks=True, HTTP_HOST="127.0.0.1")
 
     def timed(name: str, warm: bool, call, *call_args, **call_kwargs):
@@ -149,37 +152,53 @@ def measure(args, study_slug: str) -> dict[str, list[float]]:
             times[name].append(spent)
         return response
 
-    for cycle, rater in enumerate(raters):
-        warm = cycle >= args.warmup
-        client.cookies.clear()
+    def walk(rater, warm: bool, client):
+        """One rater's cycle; yields the moment it may go on (the listening wait), returns its errors."""
         timed("trivial", warm, client.get, "/trivial/")
         response = timed("claim", warm, client.get, f"/r/{rater.token}/next/")
         location = response.get("Location", "")
         if response.status_code != 302 or "/done/" in location:
-            errors += 1
-            continue
+            return 1
         response = timed("task page", warm, client.get, location)
         shown = time.monotonic()
         form, sources, listening_s = fill_form(response.content.decode())
         for source in sources:
             audio = timed("audio", warm, client.get, source, HTTP_RANGE="bytes=0-")
             b"".join(getattr(audio, "streaming_content", [audio.content]))
-        # As a rater listens. A server answering many raters is busy meanwhile: by default the wait is
-        # spent on trivial requests (not counted), since a request that follows an idle second costs
-        # several times the CPU here (cold caches), which a loaded server never sees; --idle-wait sleeps.
-        deadline = shown + listening_s + args.extra_wait
-        while time.monotonic() < deadline:
-            if args.idle_wait:
-                time.sleep(max(0.0, deadline - time.monotonic()))
-            else:
-                client.get("/trivial/")
+        yield shown + listening_s + args.extra_wait  # as a rater listens
         # As a browser posts a form without enctype (the test client would send multipart).
         body = urlencode(form)
         response = timed("submit", warm, client.post, location, body, "application/x-www-form-urlencoded")
         if response.status_code != 302:
-            errors += 1
             print(f"submit answered {response.status_code}", file=sys.stderr)
+            return 1
+        return 0
+
+    # Raters interleave, --concurrent at a time, as a server sees them: while one listens, the others'
+    # requests run. When none may go on, the wait is spent answering trivial requests (not counted), as
+    # a loaded server stays busy (--idle-wait sleeps instead: on this machine a request after an idle
+    # second cost several times its CPU, cold caches a loaded server never has).
+    pending = list(enumerate(raters))
+    active: list[list] = []  # [ready at, walk]
+    while pending or active:
+        while pending and len(active) < args.concurrent:
+            cycle, rater = pending.pop(0)
+            rater_client = Client(enforce_csrf_checks=True, HTTP_HOST="127.0.0.1")
+            rater_client.handler = client.handler  # one handler, its middleware loaded once, as a server's
+            active.append([0.0, walk(rater, cycle >= args.warmup, rater_client)])
+        active.sort(key=lambda entry: entry[0])
+        ready_at, rater_walk = active[0]
+        if ready_at > time.monotonic():
+            if args.idle_wait:
+                time.sleep(ready_at - time.monotonic())
+            else:
+                client.get("/trivial/")
             continue
+        try:
+            active[0][0] = next(rater_walk)
+        except StopIteration as done:
+            errors += done.value
+            active.pop(0)
     times["errors"] = [errors]
     return times
 
@@ -234,6 +253,9 @@ def main() -> None:
         "--extra-wait", type=float, default=0.2, help="Seconds waited beyond the clips' length."
     )
     parser.add_argument(
+        "--concurrent", type=int, default=20, help="Raters in flight at once, their requests interleaved."
+    )
+    parser.add_argument(
         "--idle-wait",
         action="store_true",
         help="Sleep through the listening time instead of answering trivial requests meanwhile.",
@@ -286,8 +308,8 @@ def main() -> None:
     base = statistics.median(times["trivial"])
     print(
         f"process CPU per warm request, median of {args.cycles} cycles ({os.cpu_count()} cores, load average "
-        f"{os.getloadavg()[0]:.1f}, DATABASE_CONN_MAX_AGE={args.conn_max_age}, listening waits "
-        f"{'idle' if args.idle_wait else 'busy with trivial requests'}); errors: {errors}"
+        f"{os.getloadavg()[0]:.1f}, DATABASE_CONN_MAX_AGE={args.conn_max_age}, {args.concurrent} raters "
+        f"interleaved, waits {'idle' if args.idle_wait else 'busy with trivial requests'}); errors: {errors}"
     )
     for name, values in times.items():
         median = statistics.median(values) if values else float("nan")
