@@ -103,6 +103,20 @@ def values(sql: str, params: Sequence, fields: Sequence) -> list[list]:
     return [_converted(fields, row) for row in tuples(sql, params)]
 
 
+def locked_fields(model: type[Model], pk: int, field_names: Sequence[str]) -> list:
+    """Lock one row (FOR UPDATE where the database has row locks) and read these fields of it, converted
+    as the ORM would; the model's DoesNotExist when the row is gone."""
+    fields = [model._meta.get_field(name) for name in field_names]
+    selected = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    pk_column = connection.ops.quote_name(model._meta.pk.column)
+    found = values(
+        f"SELECT {selected} FROM {table(model)} WHERE {pk_column} = %s{for_update()}", [pk], fields
+    )
+    if not found:
+        raise model.DoesNotExist(f"{model._meta.model_name} {pk} is gone")
+    return found[0]
+
+
 def instance(model: type[Model], row: Sequence) -> Model:
     """One model instance from its columns' values (in ``columns`` order), as the ORM makes it."""
     return model.from_db(connection.alias, None, _converted(_fields(model), row))

@@ -215,9 +215,10 @@ class QualityKind(TaskKind):
         if not rater.study.quality_part:
             return 0
         # a plain statement (ratings/plain_sql.py): every task page counts them
-        return plain_sql.tuples(f"SELECT COUNT(*) {self._claimable_sql()}", self._claimable_params(rater))[0][
-            0
-        ]
+        ((count,),) = plain_sql.tuples(
+            f"SELECT COUNT(*) {self._claimable_sql()}", self._claimable_params(rater)
+        )
+        return count
 
     def slot(self, task: Task) -> Slot | None:
         if task.check_item_id is not None:

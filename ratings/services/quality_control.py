@@ -123,14 +123,8 @@ def lock_rater_excluded(rater_id: int) -> bool:
 
     One plain statement: the ORM spends more CPU building this query than PostgreSQL answering it
     (benchmarks/request_cpu.py). SQLite has no row locks; its writers are serialised anyway."""
-    found = plain_sql.values(
-        f"SELECT excluded FROM {plain_sql.table(Rater)} WHERE id = %s{plain_sql.for_update()}",
-        [rater_id],
-        [Rater._meta.get_field("excluded")],
-    )
-    if not found:
-        raise Rater.DoesNotExist(f"rater {rater_id} is gone")
-    return found[0][0]
+    (excluded,) = plain_sql.locked_fields(Rater, rater_id, ["excluded"])
+    return excluded
 
 
 @transaction.atomic

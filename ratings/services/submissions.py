@@ -73,15 +73,9 @@ def task_lock_state(task_id: int) -> tuple[str, bool, datetime | None]:
     """Lock one task row (after its rater's) and read what a submission may find changed since the
     request read it: its status, whether it holds its slot, when its page was first shown. One plain
     statement (ratings/plain_sql.py)."""
-    fields = [Task._meta.get_field(name) for name in ("status", "holds_slot", "shown_at")]
-    found = plain_sql.values(
-        f"SELECT status, holds_slot, shown_at FROM {plain_sql.table(Task)} WHERE id = %s{plain_sql.for_update()}",
-        [task_id],
-        fields,
+    status, holds_slot, shown_at = plain_sql.locked_fields(
+        Task, task_id, ["status", "holds_slot", "shown_at"]
     )
-    if not found:
-        raise Task.DoesNotExist(f"task {task_id} is gone")
-    status, holds_slot, shown_at = found[0]
     return status, holds_slot, shown_at
 
 
