@@ -3,6 +3,8 @@
 import json
 import math
 import re
+from collections.abc import Sequence
+from functools import cache
 from html import escape
 
 from django import forms
@@ -48,25 +50,51 @@ def _is_position(value: object) -> bool:
     return abs(value) < 1e9 and math.isfinite(value)
 
 
-class ListeningFieldsMixin:
-    """Hidden plays_, seconds_, ended_ and events_<label> per clip, filled in by listening.js."""
+class TaskAnswerForm(forms.Form):
+    """A rater's answer to one task: fields that depend only on the task's clip labels, among them the
+    hidden plays_, seconds_, ended_ and events_<label> per clip that listening.js fills in.
+
+    Django gives every form a deep copy of its fields, and these forms have 20 or more (a quality task
+    of three clips: 21), so building and copying them was most of the forms' CPU on the task page and
+    the submit (benchmarks/request_cpu.py). Here each label list's fields are made once per process
+    (``fields_for``) and every form of it shares them: validating a form reads its fields and changes
+    none. A form keeps a dict of its own, so adding a field to one form reaches no other."""
 
     labels: list[str]
 
-    def add_listening_fields(self) -> None:
-        for label in self.labels:
-            self.fields[f"plays_{label}"] = forms.IntegerField(
+    def __init__(self, data=None, *, labels: Sequence[str]):
+        super().__init__(data)
+        self.labels = list(labels)
+        self.fields = dict(self.fields_for(tuple(labels)))
+
+    @classmethod
+    def fields_for(cls, labels: tuple[str, ...]) -> dict[str, forms.Field]:
+        key = (cls, labels)
+        if key not in _SHARED_FIELDS:
+            _SHARED_FIELDS[key] = {**cls.base_fields, **cls.build_fields(labels)}
+        return _SHARED_FIELDS[key]
+
+    @classmethod
+    def build_fields(cls, labels: tuple[str, ...]) -> dict[str, forms.Field]:
+        """The fields beyond the declared ones: the kind's own (a subclass adds them), then the listening
+        evidence of each clip."""
+        fields: dict[str, forms.Field] = {}
+        for label in labels:
+            fields[f"plays_{label}"] = forms.IntegerField(
                 min_value=0, max_value=MAX_PLAYS, required=False, widget=forms.HiddenInput
             )
-            self.fields[f"seconds_{label}"] = forms.FloatField(
+            fields[f"seconds_{label}"] = forms.FloatField(
                 min_value=0, max_value=MAX_SECONDS, required=False, widget=forms.HiddenInput
             )
-            self.fields[f"ended_{label}"] = forms.BooleanField(required=False, widget=forms.HiddenInput)
-            self.fields[f"events_{label}"] = forms.CharField(required=False, widget=forms.HiddenInput)
+            fields[f"ended_{label}"] = forms.BooleanField(required=False, widget=forms.HiddenInput)
+            fields[f"events_{label}"] = forms.CharField(required=False, widget=forms.HiddenInput)
+        return fields
 
     def listening_inputs(self, label: str) -> dict:
-        """The hidden inputs of one clip, for the page."""
-        fields = [self[f"{name}_{label}"] for name in ("plays", "seconds", "ended", "events")]  # type: ignore[index]
+        """The hidden inputs of one clip, for the page (an unbound form's are the same on every page)."""
+        if not self.is_bound:
+            return {"listening_inputs": _unbound_listening_inputs(type(self), label)}
+        fields = [self[f"{name}_{label}"] for name in ("plays", "seconds", "ended", "events")]
         return {"listening_inputs": hidden_inputs(fields)}
 
     def listening(self) -> dict[str, ClipListening]:
@@ -93,6 +121,15 @@ class ListeningFieldsMixin:
         if unknown:
             raise forms.ValidationError(f"Clip(s) {', '.join(sorted(unknown))} are not part of this task.")
         return super().clean()
+
+
+_SHARED_FIELDS: dict[tuple[type, tuple[str, ...]], dict[str, forms.Field]] = {}
+
+
+@cache
+def _unbound_listening_inputs(form_class: type[TaskAnswerForm], label: str) -> SafeString:
+    form = form_class(labels=[label])
+    return hidden_inputs([form[f"{name}_{label}"] for name in ("plays", "seconds", "ended", "events")])
 
 
 class ConsentForm(forms.Form):

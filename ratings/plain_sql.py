@@ -163,6 +163,27 @@ def insert(
     return execute(sql, params)
 
 
+def create(new: Model) -> Model:
+    """INSERT one new instance with one plain statement, every field's value taken and prepared as the
+    ORM's save() would (``pre_save``: ``auto_now_add`` and the like), and give it the id the database
+    chose where the model's key is automatic (no signals). The instance, saved."""
+    model = type(new)
+    automatic = model._meta.auto_field
+    fields = [field for field in _fields(model) if field is not automatic]
+    params = [field.get_db_prep_save(field.pre_save(new, True), connection) for field in fields]
+    names = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    sql = f"INSERT INTO {table(model)} ({names}) VALUES ({placeholders(len(fields))})"
+    with connection.cursor() as cursor:
+        if automatic:
+            cursor.execute(f"{sql} RETURNING {connection.ops.quote_name(automatic.column)}", params)
+            new.pk = cursor.fetchone()[0]
+        else:
+            cursor.execute(sql, params)
+    new._state.adding = False
+    new._state.db = connection.alias
+    return new
+
+
 def update(saved: Model, field_names: Sequence[str]) -> None:
     """UPDATE these fields of one saved instance with one plain statement, each value prepared by its
     field, as ``save(update_fields=…)`` would (no signals)."""

@@ -13,8 +13,9 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
 from formats import DIVERSITY_CHOICES, DIVERSITY_COLUMNS
 
+from .. import plain_sql
 from ..errors import ImportFailed, ServiceError
-from ..forms import ListeningFieldsMixin, radio_choices
+from ..forms import TaskAnswerForm, radio_choices
 from ..models import (
     CheckItem,
     Clip,
@@ -40,7 +41,7 @@ class DiversitySubmission(Submission):
     choice: int | None = None  # −2 (A much more diverse) … +2 (B much more diverse)
 
 
-class DiversityJudgementForm(ListeningFieldsMixin, forms.Form):
+class DiversityJudgementForm(TaskAnswerForm):
     """The 5-point answer (−2 A much more diverse … +2 B much more) plus listening evidence of A1, A2, B1, B2."""
 
     choice = forms.TypedChoiceField(
@@ -53,11 +54,6 @@ class DiversityJudgementForm(ListeningFieldsMixin, forms.Form):
             "invalid_choice": "Choose an answer from -2 (A much more diverse) to +2 (B much more)."
         },
     )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.labels = list(LABELS)
-        self.add_listening_fields()
 
     def submission(self) -> DiversitySubmission:
         return DiversitySubmission(choice=self.cleaned_data.get("choice"), listening=self.listening())
@@ -128,8 +124,14 @@ class DiversityKind(TaskKind):
                     *two_samples(comparison.prompt, variant_a, rng),
                     *two_samples(comparison.prompt, variant_b, rng),
                 ]
-                return Task.objects.create(
-                    rater=rater, kind=self.name, prompt=comparison.prompt, comparison=comparison, clips=clips
+                return plain_sql.create(  # a plain INSERT (ratings/plain_sql.py): every claim writes one
+                    Task(
+                        rater=rater,
+                        kind=self.name,
+                        prompt=comparison.prompt,
+                        comparison=comparison,
+                        clips=clips,
+                    )
                 )
         return None
 
@@ -189,7 +191,7 @@ class DiversityKind(TaskKind):
         return list(LABELS)
 
     def form(self, labels: list[str], data: Mapping | None = None) -> DiversityJudgementForm:
-        return DiversityJudgementForm(data)
+        return DiversityJudgementForm(data, labels=LABELS)
 
     def page_context(self, form: forms.Form, labelled: list[tuple[str, Clip]]) -> dict:
         pairs = [
@@ -227,11 +229,13 @@ class DiversityKind(TaskKind):
     ) -> None:
         assert isinstance(submission, DiversitySubmission)
         clips = dict(labelled)
-        DiversityJudgement.objects.create(
-            task=task,
-            variant_a_id=clips["A1"].variant_id,
-            variant_b_id=clips["B1"].variant_id,
-            choice=submission.choice,
+        plain_sql.create(  # a plain INSERT (ratings/plain_sql.py): every judgement writes one
+            DiversityJudgement(
+                task=task,
+                variant_a_id=clips["A1"].variant_id,
+                variant_b_id=clips["B1"].variant_id,
+                choice=submission.choice,
+            )
         )
 
     def answer_values(self, tasks: QuerySet[Task]) -> dict[int, list[float]]:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from html import escape
 from typing import Any
 
@@ -19,7 +20,7 @@ from formats import ACR_LABELS, CRITERIA, CRITERIA_ABOUT, RATINGS_COLUMNS
 
 from .. import plain_sql
 from ..errors import ImportFailed, ServiceError
-from ..forms import SCORE_CHOICES, ListeningFieldsMixin, radio_choices
+from ..forms import SCORE_CHOICES, TaskAnswerForm, radio_choices
 from ..models import CheckItem, Clip, Criterion, Prompt, QualityRating, Rater, Study, Task, TaskStatus
 from .base import ImportRow, KindWords, Slot, Submission, TaskKind, expected_range, whole_number
 
@@ -32,19 +33,19 @@ class QualitySubmission(Submission):
     scores: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (clip label, criterion) → 1..5
 
 
-class QualityRatingForm(ListeningFieldsMixin, forms.Form):
+class QualityRatingForm(TaskAnswerForm):
     """Three 1–5 scales per clip label plus what the player saw of each clip.
 
     Every field is optional here so that a partial submission comes back with what was entered;
     the service decides what is missing and says so.
     """
 
-    def __init__(self, *args, labels: list[str], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.labels = labels
+    @classmethod
+    def build_fields(cls, labels: tuple[str, ...]) -> dict[str, forms.Field]:
+        fields: dict[str, forms.Field] = {}
         for label in labels:
             for criterion in Criterion:
-                self.fields[self.score_field(label, criterion)] = forms.TypedChoiceField(
+                fields[cls.score_field(label, criterion)] = forms.TypedChoiceField(
                     choices=SCORE_CHOICES,
                     coerce=int,
                     required=False,
@@ -53,7 +54,7 @@ class QualityRatingForm(ListeningFieldsMixin, forms.Form):
                     empty_value=None,
                     error_messages={"invalid_choice": "Choose a score from 1 (Bad) to 5 (Excellent)."},
                 )
-        self.add_listening_fields()
+        return {**fields, **super().build_fields(labels)}
 
     @staticmethod
     def score_field(label: str, criterion: str) -> str:
@@ -107,6 +108,12 @@ def scale_fieldset(form: QualityRatingForm, label: str, criterion: Criterion) ->
     when a submitted form left it unanswered (then marked aria-invalid). Written here rather than in
     the template, as radio_choices writes the radios: the page's nine scales cost its template most of
     its rendering time (benchmarks/request_cpu.py)."""
+    if not form.is_bound:
+        return _unbound_scale_fieldset(label, criterion)
+    return _scale_fieldset(form, label, criterion)
+
+
+def _scale_fieldset(form: QualityRatingForm, label: str, criterion: Criterion) -> str:
     field = form[form.score_field(label, criterion)]
     missing = form.is_bound and not field.value()
     name, value = escape(label), escape(criterion.value)
@@ -121,6 +128,12 @@ def scale_fieldset(form: QualityRatingForm, label: str, criterion: Criterion) ->
         f'      <p class="missing" id="missing-{name}-{value}"{hidden}>{escape(missing_score(label, criterion.value))}</p>\n'
         "    </fieldset>"
     )
+
+
+@cache
+def _unbound_scale_fieldset(label: str, criterion: Criterion) -> str:
+    """A scale with no answer yet: the same on every page that shows a clip of this label."""
+    return _scale_fieldset(QualityRatingForm(labels=[label]), label, criterion)
 
 
 def _words(text: str) -> set[str]:
@@ -208,7 +221,9 @@ class QualityKind(TaskKind):
             if taken:
                 clip_ids = prompt_quality_clip_ids(prompt_id)
                 random.SystemRandom().shuffle(clip_ids)
-                return Task.objects.create(rater=rater, kind=self.name, prompt_id=prompt_id, clips=clip_ids)
+                return plain_sql.create(
+                    Task(rater=rater, kind=self.name, prompt_id=prompt_id, clips=clip_ids)
+                )
         return None
 
     def claimable_count(self, rater: Rater) -> int:

@@ -100,3 +100,30 @@ def test_a_claim_and_a_submit_read_exclusion_again_under_the_lock(study):
     with pytest.raises(services.RaterExcluded):
         answer(stale_task)
     assert stale_task.status == "open"  # the caller's copy is left as it was read
+
+
+def test_a_created_task_and_judgement_read_back_as_the_orm_saves_them(study):
+    from ratings import plain_sql
+    from ratings.models import DiversityJudgement
+
+    source = Task.objects.filter(kind="quality").select_related("rater", "prompt").first()
+    unmet = Prompt.objects.filter(study=study).exclude(tasks__rater=source.rater).first()
+    fresh = Task(
+        rater=source.rater,
+        kind="quality",
+        prompt=unmet,
+        clips=[3, 1, 2],
+        holds_slot=False,
+        status="withdrawn",
+    )
+    created = plain_sql.create(fresh)
+    assert created.pk and not created._state.adding
+    stored = Task.objects.get(pk=created.pk)
+    assert _fields(stored) == _fields(created)  # token, created_at and the defaults as save() would make
+    assert stored.clips == [3, 1, 2] and stored.holds_slot is False and stored.created_at is not None
+    diversity = Task.objects.filter(kind="diversity").first()
+    variant = study.variants.first()
+    judgement = plain_sql.create(
+        DiversityJudgement(task=diversity, variant_a=variant, variant_b=variant, choice=-2)
+    )
+    assert _fields(DiversityJudgement.objects.get(pk=diversity.pk)) == _fields(judgement)

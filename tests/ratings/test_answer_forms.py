@@ -1,0 +1,46 @@
+"""The rater's answer forms share their fields per label list (ratings/forms.py, TaskAnswerForm): one
+form's data, errors and fields never reach another's, and what an unbound page shows, made once, is
+what a form of its own would show."""
+
+from django import forms
+
+from ratings.forms import hidden_inputs
+from ratings.kinds.diversity import LABELS, DiversityJudgementForm
+from ratings.kinds.quality import QualityRatingForm, _scale_fieldset, scale_fieldset
+from ratings.models import Criterion
+
+
+def test_forms_of_one_label_list_share_fields_but_not_data_errors_or_their_field_dicts():
+    good = QualityRatingForm({"score_A_musicality": "4", "plays_A": "2"}, labels=["A", "B"])
+    bad = QualityRatingForm({"score_A_musicality": "9", "plays_A": "-1"}, labels=["A", "B"])
+    assert good.fields["score_A_musicality"] is bad.fields["score_A_musicality"]  # made once
+    assert good.is_valid() and good.cleaned_data["score_A_musicality"] == 4
+    assert not bad.is_valid() and set(bad.errors) == {"score_A_musicality", "plays_A"}
+    assert good.is_valid() and not good.errors  # validating the bad one changed nothing of the good one
+    bad.fields["extra"] = forms.CharField()
+    assert "extra" not in QualityRatingForm(labels=["A", "B"]).fields
+    # another label list has its own fields; a label outside the task is refused
+    other = QualityRatingForm({"score_C_musicality": "3"}, labels=["A", "B"])
+    assert "score_C_musicality" not in other.fields and not other.is_valid()
+    assert set(QualityRatingForm(labels=["A", "B", "C"]).fields) > set(good.fields)
+
+
+def test_the_diversity_form_keeps_its_declared_choice_beside_the_shared_evidence():
+    form = DiversityJudgementForm({"choice": "-2", "ended_A1": "True"}, labels=LABELS)
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["choice"] == -2 and form.listening()["A1"].ended
+    assert not DiversityJudgementForm({"choice": "7"}, labels=LABELS).is_valid()
+
+
+def test_an_unbound_pages_scales_and_evidence_inputs_are_what_a_fresh_form_renders():
+    for labels in (["A", "B", "C"], ["B"]):
+        fresh = QualityRatingForm(labels=labels)
+        for label in labels:
+            for criterion in Criterion:
+                assert scale_fieldset(fresh, label, criterion) == _scale_fieldset(fresh, label, criterion)
+            inputs = [fresh[f"{name}_{label}"] for name in ("plays", "seconds", "ended", "events")]
+            assert fresh.listening_inputs(label)["listening_inputs"] == hidden_inputs(inputs)
+    bound = QualityRatingForm({"score_A_musicality": "4"}, labels=["A"])
+    page = scale_fieldset(bound, "A", Criterion.MUSICALITY)
+    assert 'value="4" id="id_score_A_musicality_1" checked' in page
+    assert "checked" not in scale_fieldset(QualityRatingForm(labels=["A"]), "A", Criterion.MUSICALITY)
