@@ -9,6 +9,7 @@ addresses a rater can reach serve the same bytes.
 import hashlib
 import io
 import math
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,14 +118,46 @@ def normalised_wav(path: Path, target: ClipFormat) -> bytes:
 
 def dithered(wav: bytes, seed: bytes) -> bytes:
     """The same 16-bit WAV with ±1 LSB of triangular (TPDF) noise added, drawn from `seed`: about
-    -93 dBFS RMS, far below hearing, yet every seed gives other bytes. Same format, size and header."""
-    samples, rate = soundfile.read(io.BytesIO(wav), dtype="int16", always_2d=True)
+    -93 dBFS RMS, far below hearing, yet every seed gives other bytes. Same format, size and header.
+
+    The clips the import writes are 16-bit PCM WAV, whose samples are changed in place in their data
+    chunk (every audio request's first visit to a position does this: decoding and encoding the file
+    cost more than the rest of the request); any other file is decoded and written again."""
+    span = _pcm16_data(wav)
+    if span is None:
+        samples, rate = soundfile.read(io.BytesIO(wav), dtype="int16", always_2d=True)
+        return _wav_bytes(_with_dither(samples, seed), rate)
+    start, end = span
+    samples = np.frombuffer(wav, dtype="<i2", count=(end - start) // 2, offset=start)
+    return wav[:start] + _with_dither(samples, seed).astype("<i2").tobytes() + wav[start + samples.nbytes :]
+
+
+def _with_dither(samples: np.ndarray, seed: bytes) -> np.ndarray:
     rng = np.random.default_rng(int.from_bytes(hashlib.sha256(seed).digest()[:16], "big"))
     noise = rng.integers(0, 2, samples.shape, dtype=np.int32) - rng.integers(
         0, 2, samples.shape, dtype=np.int32
     )
-    out = np.clip(samples.astype(np.int32) + noise, -_PEAK - 1, _PEAK).astype(np.int16)
-    return _wav_bytes(out, rate)
+    return np.clip(samples.astype(np.int32) + noise, -_PEAK - 1, _PEAK).astype(np.int16)
+
+
+def _pcm16_data(wav: bytes) -> tuple[int, int] | None:
+    """Where the samples of a plain 16-bit PCM RIFF/WAVE file lie (start, end of its data chunk), or
+    None for any other file."""
+    if len(wav) < 12 or wav[:4] != b"RIFF" or wav[8:12] != b"WAVE":
+        return None
+    position, pcm16 = 12, False
+    while position + 8 <= len(wav):
+        chunk, size = wav[position : position + 4], struct.unpack_from("<I", wav, position + 4)[0]
+        body = position + 8
+        if chunk == b"fmt " and size >= 16:
+            audio_format, _channels, _rate, _rate_bytes, _align, bits = struct.unpack_from(
+                "<HHIIHH", wav, body
+            )
+            pcm16 = audio_format == 1 and bits == 16
+        elif chunk == b"data":
+            return (body, min(body + size, len(wav))) if pcm16 else None
+        position = body + size + (size & 1)
+    return None
 
 
 def rms_dbfs(wav: bytes) -> float:

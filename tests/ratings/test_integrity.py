@@ -347,3 +347,21 @@ def test_the_beat_schedule_expires_claims_every_minute(tmp_path):
     task.refresh_from_db()
     assert task.status == "expired" and task.expired_at is not None and not task.holds_slot
     assert study.prompts.get().quality_slots_taken == 0
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_the_dither_changes_samples_in_place_as_decoding_and_writing_again_would(channels):
+    from ratings.audio import _wav_bytes, _with_dither, dithered
+
+    samples = (np.random.default_rng(channels).normal(size=(4000, channels)) * 3000).astype(np.int16)
+    samples[:3], samples[3:6] = 32767, -32768  # full scale stays in range
+    wav = _wav_bytes(samples, SAMPLE_RATE)
+    out = dithered(wav, b"token:A")
+    decoded, rate = soundfile.read(io.BytesIO(wav), dtype="int16", always_2d=True)
+    assert out == _wav_bytes(_with_dither(decoded, b"token:A"), rate)  # the decode-and-write path's bytes
+    assert len(out) == len(wav) and out[:44] == wav[:44] and out != wav != dithered(wav, b"token:B")
+    # a file that is not 16-bit PCM (here 24-bit) is decoded and written again, not patched
+    other = io.BytesIO()
+    soundfile.write(other, samples, SAMPLE_RATE, format="WAV", subtype="PCM_24")
+    patched = dithered(other.getvalue(), b"token:A")
+    assert soundfile.info(io.BytesIO(patched)).subtype == "PCM_16"
