@@ -44,7 +44,8 @@ logger_class = RedactingLogger
 
 def warm_up() -> int:
     """Import what a first request would: the URL patterns (and so every view module), our templates
-    (compiled into the cached loader), the active language's catalogues. Returns the templates loaded."""
+    (compiled into each engine's cache: Django's cached loader, Jinja2's environment), the active
+    language's catalogues. Returns the templates loaded."""
     from django.conf import settings
     from django.db import connections
     from django.template import engines

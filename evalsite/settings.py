@@ -110,6 +110,14 @@ WSGI_APPLICATION = "evalsite.wsgi.application"
 
 TEMPLATES = [
     {
+        # The rater's pages (ratings/jinja2/), in Jinja2 for speed (evalsite/jinja2.py); first, so that
+        # the hot path finds its template without asking the other engine.
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "APP_DIRS": True,
+        "OPTIONS": {"environment": "evalsite.jinja2.environment"},
+    },
+    {
+        # The staff pages (the apps' templates/ folders): Django's template language.
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "evalsite" / "templates"],  # the staff pages' shared base
         "APP_DIRS": True,

@@ -1,5 +1,5 @@
 """The task kinds, registered by name. Adding a kind: one module with a TaskKind subclass (see
-base.py), its template block under templates/ratings/kinds/, and one line below."""
+base.py), its template block under jinja2/ratings/kinds/, and one line below."""
 
 from .base import ClipListening, ImportRow, Slot, Submission, TaskKind
 from .diversity import DiversityKind, DiversitySubmission
