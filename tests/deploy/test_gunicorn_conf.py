@@ -1,5 +1,5 @@
 """evalsite/gunicorn_conf.py: the master loads and warms the app before forking, without torch and
-without a database connection the workers would share."""
+without a database connection the workers would share, and freezes what it loaded for the collector."""
 
 import json
 import os
@@ -13,7 +13,10 @@ WARM_UP = (
     "import runpy; conf = runpy.run_path('evalsite/gunicorn_conf.py')\n"
     "from django.db import connection\n"
     "loaded = conf['warm_up']()\n"
+    "import gc; collecting_while_loading = gc.isenabled(); frozen = conf['freeze_loaded']()\n"
+    "conf['post_fork'](None, None)\n"
     "print(json.dumps({'preload': conf['preload_app'], 'templates': loaded, 'torch': 'torch' in sys.modules,\n"
+    "  'collecting_while_loading': collecting_while_loading, 'frozen': frozen, 'worker_collects': gc.isenabled(),\n"
     "  'views': 'ratings.views' in sys.modules and 'launches.views' in sys.modules,\n"
     "  'connected': connection.connection is not None}))\n"
 )
@@ -28,6 +31,8 @@ def test_the_master_imports_every_view_and_compiles_our_templates_before_forking
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["preload"] and found["views"] and found["templates"] >= 20
     assert not found["torch"] and not found["connected"]
+    # what the master loaded is kept out of the workers' collections, and each worker collects again
+    assert not found["collecting_while_loading"] and found["frozen"] > 50_000 and found["worker_collects"]
 
 
 def test_the_web_process_keeps_its_database_connections_unless_told_otherwise(tmp_path):

@@ -365,3 +365,17 @@ def test_the_dither_changes_samples_in_place_as_decoding_and_writing_again_would
     soundfile.write(other, samples, SAMPLE_RATE, format="WAV", subtype="PCM_24")
     patched = dithered(other.getvalue(), b"token:A")
     assert soundfile.info(io.BytesIO(patched)).subtype == "PCM_16"
+
+
+def test_the_dither_is_triangular_one_step_at_most_and_seeded():
+    from ratings.audio import _with_dither
+
+    silence = np.zeros((100_000, 2), dtype=np.int16)
+    noise = _with_dither(silence, b"token:A")
+    shares = {step: float(np.mean(noise == step)) for step in (-1, 0, 1)}
+    assert abs(shares[-1] - 0.25) < 0.01 and abs(shares[0] - 0.5) < 0.01 and abs(shares[1] - 0.25) < 0.01
+    assert noise.shape == silence.shape and noise.dtype == np.int16
+    assert np.array_equal(noise, _with_dither(silence, b"token:A"))
+    assert not np.array_equal(noise, _with_dither(silence, b"token:B"))
+    loud = np.full((1000, 1), 32767, dtype=np.int16)
+    assert _with_dither(loud, b"x").max() == 32767  # full scale stays in range
