@@ -49,6 +49,14 @@ def _gate(request: HttpRequest, rater: Rater) -> HttpResponse | None:
     return None
 
 
+def _onward(rater: Rater) -> HttpResponse:
+    """After an onboarding step: straight to the step still to take, or to the rater's next item
+    (/next/, which claims it), rather than through /next/ to be sent on: a round trip fewer for every
+    step of every rater, on the server's busiest minute (a study's launch)."""
+    step = selectors.rater_onboarding_step(rater)
+    return redirect(f"ratings:rater_{step}" if step else "ratings:rater_next", rater_token=rater.token)
+
+
 def _task_redirect(rater: Rater, task: Task) -> HttpResponse:
     return redirect("ratings:task", rater_token=rater.token, kind=task.kind, task_token=task.token)
 
@@ -105,7 +113,7 @@ def rater_consent(request: HttpRequest, rater_token: str) -> HttpResponse:
     form = ConsentForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         services.rater_consent(rater=rater)
-        return redirect("ratings:rater_next", rater_token=rater.token)
+        return _onward(rater)
     return render(
         request,
         "ratings/consent.html",
@@ -121,7 +129,7 @@ def rater_instructions(request: HttpRequest, rater_token: str) -> HttpResponse:
         return redirect("ratings:rater_consent", rater_token=rater.token)
     if request.method == "POST":
         services.rater_instructions_read(rater=rater)
-        return redirect("ratings:rater_next", rater_token=rater.token)
+        return _onward(rater)
     return render(
         request,
         "ratings/instructions.html",
@@ -146,8 +154,9 @@ def rater_headphones(request: HttpRequest, rater_token: str) -> HttpResponse:
     trials = services.headphone_check_start(rater=rater)
     form = HeadphoneCheckForm(request.POST if request.method == "POST" else None, trials=len(trials))
     if request.method == "POST" and form.is_valid():
-        services.headphone_check_submit(rater=rater, answers=form.answers())
-        return redirect("ratings:rater_headphones", rater_token=rater.token)
+        if services.headphone_check_submit(rater=rater, answers=form.answers()):
+            return redirect("ratings:rater_next", rater_token=rater.token)
+        return redirect("ratings:rater_headphones", rater_token=rater.token)  # which says so
     return render(
         request,
         "ratings/headphones.html",

@@ -38,14 +38,18 @@ def raters_invite(*, study: Study, count: int, prefix: str = "rater") -> list[Ra
 
 @transaction.atomic
 def rater_consent(*, rater: Rater) -> None:
-    Rater.objects.filter(pk=rater.pk, consented_at__isnull=True).update(consented_at=timezone.now())
+    """Record the rater's consent (the first time only); the instance given says so too."""
+    now = timezone.now()
+    if Rater.objects.filter(pk=rater.pk, consented_at__isnull=True).update(consented_at=now):
+        rater.consented_at = now
 
 
 @transaction.atomic
 def rater_instructions_read(*, rater: Rater) -> None:
-    Rater.objects.filter(pk=rater.pk, instructions_read_at__isnull=True).update(
-        instructions_read_at=timezone.now()
-    )
+    """Record that the rater read the instructions (the first time only); the instance given says so too."""
+    now = timezone.now()
+    if Rater.objects.filter(pk=rater.pk, instructions_read_at__isnull=True).update(instructions_read_at=now):
+        rater.instructions_read_at = now
 
 
 @transaction.atomic

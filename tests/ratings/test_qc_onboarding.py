@@ -56,16 +56,17 @@ def test_a_rater_goes_through_consent_instructions_and_headphone_check_before_th
 
     refused = client.post(_url("rater_consent", rater), {})
     assert refused.status_code == 400 and "Tick the box to agree" in refused.content.decode()
-    assert client.post(_url("rater_consent", rater), {"agree": "on"}).url == _url("rater_next", rater)
+    # each step leads straight to the next, and /next/ sends a rater who comes back to the one due
+    assert client.post(_url("rater_consent", rater), {"agree": "on"}).url == _url("rater_instructions", rater)
     assert client.get(_url("rater_next", rater)).url == _url("rater_instructions", rater)
     page = client.get(_url("rater_instructions", rater)).content.decode()
     assert "Instructions written for this study." in page and "Rating clips" in page
-    client.post(_url("rater_instructions", rater))
+    assert client.post(_url("rater_instructions", rater)).url == _url("rater_headphones", rater)
     assert client.get(_url("rater_next", rater)).url == _url("rater_headphones", rater)
 
     page = client.get(_url("rater_headphones", rater)).content.decode()
     assert len(re.findall(r"<audio", page)) == HEADPHONE_TRIALS
-    assert _pass_headphones(client, rater, wrong=1).url == _url("rater_headphones", rater)
+    assert _pass_headphones(client, rater, wrong=1).url == _url("rater_next", rater)
     assert Rater.objects.get(pk=rater.pk).headphone_passed is True
     assert "/quality/" in client.get(_url("rater_next", rater)).url
 
