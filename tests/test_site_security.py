@@ -231,13 +231,20 @@ def test_the_development_server_access_log_carries_no_token(log_output):
     assert TOKEN not in logged and ITEM not in logged
 
 
-def test_the_gunicorn_access_log_carries_no_token(tmp_path):
+@pytest.mark.parametrize(
+    "log_format",
+    [None, '%(U)s "%({Referer}i)s" %(q)s %({X-Forwarded-For}i)s'],
+    ids=["default format", "a format with headers and the query"],
+)
+def test_the_gunicorn_access_log_carries_no_token(tmp_path, log_format):
     from gunicorn.config import Config
 
     spec = {}
     exec((ROOT / "evalsite" / "gunicorn_conf.py").read_text(), spec)
     config = Config()
     config.set("accesslog", str(tmp_path / "access.log"))
+    if log_format:
+        config.set("access_log_format", log_format)
     logger = spec["logger_class"](config)
 
     class Response:
@@ -250,12 +257,16 @@ def test_the_gunicorn_access_log_carries_no_token(tmp_path):
         "REQUEST_METHOD": "GET",
         "RAW_URI": f"/r/{TOKEN}/quality/{ITEM}/",
         "PATH_INFO": f"/r/{TOKEN}/quality/{ITEM}/",
-        "QUERY_STRING": "",
+        "QUERY_STRING": "PROLIFIC_PID=5f1e2d3c4b5a69788796a5b4&lang=en",
         "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": "198.51.100.7",
         "HTTP_REFERER": f"https://rate.example.org/r/{TOKEN}/",
     }
     logger.access(Response(), Request(), environ, timedelta(milliseconds=5))
     logged = (tmp_path / "access.log").read_text()
-    assert "GET /r/[redacted]/quality/[redacted]/ HTTP/1.1" in logged
-    assert TOKEN not in logged and ITEM not in logged
+    if log_format is None:
+        assert "GET /r/[redacted]/quality/[redacted]/ HTTP/1.1" in logged
+    else:
+        assert logged.startswith('/r/[redacted]/quality/[redacted]/ "https://rate.example.org/r/[redacted]/"')
+        assert "PROLIFIC_PID=[redacted]&lang=en" in logged
+    assert TOKEN not in logged and ITEM not in logged and "5f1e2d3c4b5a" not in logged
