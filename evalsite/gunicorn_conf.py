@@ -38,7 +38,9 @@ class RedactingLogger(Logger):
     """gunicorn's logger whose access-log fields (request line, path, query, referrer, headers) carry
     no rater token. Only the fields the log's format prints are rewritten, the line being made of
     nothing else: rewriting all of them (every request and response header among them) was 3% of a
-    worker's CPU under load (benchmarks/rater_load.py, the worker sampled with py-spy)."""
+    worker's CPU under load (benchmarks/rater_load.py, the worker sampled with py-spy). A handler that
+    logged the record's arguments themselves (a JSON log through logconfig_dict) would need them all
+    redacted again."""
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
@@ -104,12 +106,9 @@ def freeze_loaded() -> int:
     advises for a process that forks without exec: the collector had been part of the web process's
     CPU (15% of benchmarks/request_cpu.py's), each full collection walking all of them again, and each
     worker's collections writing to pages it shares copy-on-write with the master. The collector was
-    off while the master loaded (this file's top), so no collection left holes among those pages; the
-    workers turn it back on (post_fork). The objects frozen."""
+    off while the master loaded (this file's top), so no collection left holes among those pages; it is
+    on again from the freeze, in the master and in every worker forked after it. The objects frozen."""
     gc.collect()
     gc.freeze()
+    gc.enable()  # the workers inherit it on; what was frozen is never scanned or freed, so no holes
     return gc.get_freeze_count()
-
-
-def post_fork(server, worker) -> None:
-    gc.enable()

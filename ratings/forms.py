@@ -3,7 +3,7 @@
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from html import escape
 
@@ -62,22 +62,15 @@ class TaskAnswerForm(forms.Form):
 
     labels: list[str]
 
-    def __init__(self, data=None, *, labels: Sequence[str]):
-        super().__init__(data)
+    def __init__(self, data: Mapping | None = None, *, labels: Sequence[str]):
+        super().__init__(data)  # (no declared fields to copy: a kind's fields come from build_fields)
         self.labels = list(labels)
-        self.fields = dict(self.fields_for(tuple(labels)))
-
-    @classmethod
-    def fields_for(cls, labels: tuple[str, ...]) -> dict[str, forms.Field]:
-        key = (cls, labels)
-        if key not in _SHARED_FIELDS:
-            _SHARED_FIELDS[key] = {**cls.base_fields, **cls.build_fields(labels)}
-        return _SHARED_FIELDS[key]
+        self.fields = dict(_shared_fields(type(self), tuple(labels)))
 
     @classmethod
     def build_fields(cls, labels: tuple[str, ...]) -> dict[str, forms.Field]:
-        """The fields beyond the declared ones: the kind's own (a subclass adds them), then the listening
-        evidence of each clip."""
+        """Every field of a form for these clip labels: the kind's own (a subclass adds them before),
+        then the listening evidence of each clip. Called once per label list and process."""
         fields: dict[str, forms.Field] = {}
         for label in labels:
             fields[f"plays_{label}"] = forms.IntegerField(
@@ -94,8 +87,10 @@ class TaskAnswerForm(forms.Form):
         """The hidden inputs of one clip, for the page (an unbound form's are the same on every page)."""
         if not self.is_bound:
             return {"listening_inputs": _unbound_listening_inputs(type(self), label)}
-        fields = [self[f"{name}_{label}"] for name in ("plays", "seconds", "ended", "events")]
-        return {"listening_inputs": hidden_inputs(fields)}
+        return {"listening_inputs": self._evidence_inputs(label)}
+
+    def _evidence_inputs(self, label: str) -> SafeString:
+        return hidden_inputs([self[f"{name}_{label}"] for name in ("plays", "seconds", "ended", "events")])
 
     def listening(self) -> dict[str, ClipListening]:
         data = self.cleaned_data
@@ -123,13 +118,14 @@ class TaskAnswerForm(forms.Form):
         return super().clean()
 
 
-_SHARED_FIELDS: dict[tuple[type, tuple[str, ...]], dict[str, forms.Field]] = {}
+@cache
+def _shared_fields(form_class: type[TaskAnswerForm], labels: tuple[str, ...]) -> dict[str, forms.Field]:
+    return form_class.build_fields(labels)
 
 
 @cache
 def _unbound_listening_inputs(form_class: type[TaskAnswerForm], label: str) -> SafeString:
-    form = form_class(labels=[label])
-    return hidden_inputs([form[f"{name}_{label}"] for name in ("plays", "seconds", "ended", "events")])
+    return form_class(labels=[label])._evidence_inputs(label)
 
 
 class ConsentForm(forms.Form):

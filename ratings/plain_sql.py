@@ -166,7 +166,8 @@ def insert(
 def create(new: Model) -> Model:
     """INSERT one new instance with one plain statement, every field's value taken and prepared as the
     ORM's save() would (``pre_save``: ``auto_now_add`` and the like), and give it the id the database
-    chose where the model's key is automatic (no signals). The instance, saved."""
+    chose where the model's key is automatic (a key set on the instance beforehand is not written: the
+    database numbers every row; no signals). The instance, saved."""
     model = type(new)
     automatic = model._meta.auto_field
     fields = [field for field in _fields(model) if field is not automatic]
@@ -174,11 +175,13 @@ def create(new: Model) -> Model:
     names = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     sql = f"INSERT INTO {table(model)} ({names}) VALUES ({placeholders(len(fields))})"
     with connection.cursor() as cursor:
-        if automatic:
+        if automatic and connection.features.can_return_columns_from_insert:
             cursor.execute(f"{sql} RETURNING {connection.ops.quote_name(automatic.column)}", params)
             new.pk = cursor.fetchone()[0]
-        else:
+        else:  # (SQLite before 3.35 has no RETURNING; its rowid is the new key)
             cursor.execute(sql, params)
+            if automatic:
+                new.pk = cursor.lastrowid
     new._state.adding = False
     new._state.db = connection.alias
     return new

@@ -44,16 +44,19 @@ class DiversitySubmission(Submission):
 class DiversityJudgementForm(TaskAnswerForm):
     """The 5-point answer (−2 A much more diverse … +2 B much more) plus listening evidence of A1, A2, B1, B2."""
 
-    choice = forms.TypedChoiceField(
-        choices=SCALE,
-        coerce=int,
-        required=False,
-        empty_value=None,
-        widget=forms.RadioSelect,
-        error_messages={
-            "invalid_choice": "Choose an answer from -2 (A much more diverse) to +2 (B much more)."
-        },
-    )
+    @classmethod
+    def build_fields(cls, labels: tuple[str, ...]) -> dict[str, forms.Field]:
+        choice = forms.TypedChoiceField(
+            choices=SCALE,
+            coerce=int,
+            required=False,
+            empty_value=None,
+            widget=forms.RadioSelect,
+            error_messages={
+                "invalid_choice": "Choose an answer from -2 (A much more diverse) to +2 (B much more)."
+            },
+        )
+        return {"choice": choice, **super().build_fields(labels)}
 
     def submission(self) -> DiversitySubmission:
         return DiversitySubmission(choice=self.cleaned_data.get("choice"), listening=self.listening())

@@ -42,6 +42,8 @@ def rater_consent(*, rater: Rater) -> None:
     now = timezone.now()
     if Rater.objects.filter(pk=rater.pk, consented_at__isnull=True).update(consented_at=now):
         rater.consented_at = now
+    else:  # consented already, perhaps by a second click a moment ago that this instance did not see
+        rater.refresh_from_db(fields=["consented_at"])
 
 
 @transaction.atomic
@@ -50,6 +52,8 @@ def rater_instructions_read(*, rater: Rater) -> None:
     now = timezone.now()
     if Rater.objects.filter(pk=rater.pk, instructions_read_at__isnull=True).update(instructions_read_at=now):
         rater.instructions_read_at = now
+    else:  # read already (a second click a moment ago that this instance did not see)
+        rater.refresh_from_db(fields=["instructions_read_at"])
 
 
 @transaction.atomic

@@ -14,7 +14,6 @@ WARM_UP = (
     "from django.db import connection\n"
     "loaded = conf['warm_up']()\n"
     "import gc; collecting_while_loading = gc.isenabled(); frozen = conf['freeze_loaded']()\n"
-    "conf['post_fork'](None, None)\n"
     "print(json.dumps({'preload': conf['preload_app'], 'templates': loaded, 'torch': 'torch' in sys.modules,\n"
     "  'collecting_while_loading': collecting_while_loading, 'frozen': frozen, 'worker_collects': gc.isenabled(),\n"
     "  'views': 'ratings.views' in sys.modules and 'launches.views' in sys.modules,\n"

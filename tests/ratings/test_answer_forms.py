@@ -16,7 +16,12 @@ def test_forms_of_one_label_list_share_fields_but_not_data_errors_or_their_field
     assert good.fields["score_A_musicality"] is bad.fields["score_A_musicality"]  # made once
     assert good.is_valid() and good.cleaned_data["score_A_musicality"] == 4
     assert not bad.is_valid() and set(bad.errors) == {"score_A_musicality", "plays_A"}
-    assert good.is_valid() and not good.errors  # validating the bad one changed nothing of the good one
+    again = QualityRatingForm({"score_A_musicality": "4", "plays_A": "2"}, labels=["A", "B"])
+    assert again.is_valid() and not again.errors  # validating the bad one changed no shared field
+    field = again.fields["score_A_musicality"]
+    before = (dict(field.widget.attrs), field.required, list(field.choices), field.widget.is_required)
+    str(again["score_A_musicality"])  # rendering, as Django's own widget template does
+    assert (dict(field.widget.attrs), field.required, list(field.choices), field.widget.is_required) == before
     bad.fields["extra"] = forms.CharField()
     assert "extra" not in QualityRatingForm(labels=["A", "B"]).fields
     # another label list has its own fields; a label outside the task is refused

@@ -127,3 +127,19 @@ def test_a_created_task_and_judgement_read_back_as_the_orm_saves_them(study):
         DiversityJudgement(task=diversity, variant_a=variant, variant_b=variant, choice=-2)
     )
     assert _fields(DiversityJudgement.objects.get(pk=diversity.pk)) == _fields(judgement)
+
+
+def test_a_database_without_returning_gives_the_new_key_from_its_rowid(study, monkeypatch):
+    from django.db import connection
+
+    from ratings import plain_sql
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite before 3.35 is the database without RETURNING")
+    monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
+    source = Task.objects.filter(kind="quality").select_related("rater").first()
+    unmet = Prompt.objects.filter(study=study).exclude(tasks__rater=source.rater).first()
+    created = plain_sql.create(
+        Task(rater=source.rater, kind="quality", prompt=unmet, clips=[1], status="withdrawn")
+    )
+    assert Task.objects.get(pk=created.pk).prompt_id == unmet.pk

@@ -145,3 +145,17 @@ def test_a_researcher_can_let_a_rater_try_the_headphone_check_again_with_new_sou
     assert _pass_headphones(client, rater).status_code == 302
     rater.refresh_from_db()
     assert rater.headphone_passed is True and len(rater.headphone_trials) == len(first_trials)
+
+
+def test_a_double_click_on_agree_or_continue_leads_both_requests_to_the_next_step(client, study):
+    (rater,) = make_raters(study, 1)
+    first, second = Rater.objects.get(pk=rater.pk), Rater.objects.get(pk=rater.pk)  # both read before
+    services.rater_consent(rater=first)
+    services.rater_consent(rater=second)  # found it done: its instance learns when
+    assert second.consented_at == first.consented_at == Rater.objects.get(pk=rater.pk).consented_at
+    first, second = Rater.objects.get(pk=rater.pk), Rater.objects.get(pk=rater.pk)
+    services.rater_instructions_read(rater=first)
+    services.rater_instructions_read(rater=second)
+    assert second.instructions_read_at == first.instructions_read_at is not None
+    # and the page answering the second click sends the rater on, not back
+    assert client.post(_url("rater_consent", rater), {"agree": "on"}).url == _url("rater_headphones", rater)
