@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -12,6 +12,7 @@ from html import escape
 from typing import Any
 
 from django import forms
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils.safestring import mark_safe
@@ -178,20 +179,34 @@ class QualityKind(TaskKind):
     def _claimable_params(self, rater: Rater) -> list:
         return [rater.study_id, rater.study.raters_per_prompt, rater.pk, self.name]
 
-    def _claimable_ids(self, rater: Rater, *, first_unheld: bool) -> list[int]:
-        """claimable(rater)'s ids in its order; with first_unheld, the first that no other transaction
-        holds, locked (PostgreSQL)."""
+    def _claimable_ids(self, rater: Rater) -> list[int]:
+        """claimable(rater)'s ids in its order."""
         sql = f"SELECT p.id {self._claimable_sql()} ORDER BY p.quality_slots_taken, p.id"
-        if first_unheld:
-            sql += " LIMIT 1" + plain_sql.for_update(skip_locked=True, of="p")
         return [prompt_id for (prompt_id,) in plain_sql.tuples(sql, self._claimable_params(rater))]
 
-    def _claim_candidates(self, rater: Rater) -> Iterator[int]:
-        """On PostgreSQL, first the least-covered prompt no other request holds (SKIP LOCKED), so raters
-        arriving together spread over prompts instead of queueing on one row; then, only if every
-        candidate was held, all of them in order, to wait on. SQLite serialises writers."""
-        yield from self._claimable_ids(rater, first_unheld=True)
-        yield from self._claimable_ids(rater, first_unheld=False)
+    def _take_sql(self, prompt: str) -> str:
+        """Take one slot of the prompt `prompt` names, if it has one free: a conditional UPDATE, its
+        condition checked again on the row as it is once locked (the free-slot limit: its last %s)."""
+        return (
+            f"UPDATE {plain_sql.table(Prompt)} SET quality_slots_taken = quality_slots_taken + 1 "
+            f"WHERE id = {prompt} AND quality_slots_taken < %s"
+        )
+
+    def _take_first_unheld(self, rater: Rater) -> int | None:
+        """What most claims do, in one statement: pick the least-covered claimable prompt that no other
+        transaction holds (``SKIP LOCKED`` on PostgreSQL, so raters arriving together spread over prompts
+        instead of queueing on one row) and take its slot; its id, or None when there was none to take.
+        None also where the database cannot return an UPDATE's rows (SQLite before 3.35, the release
+        that brought RETURNING to INSERT and UPDATE alike)."""
+        if not connection.features.can_return_columns_from_insert:
+            return None
+        pick = (
+            f"SELECT p.id {self._claimable_sql()} ORDER BY p.quality_slots_taken, p.id LIMIT 1"
+            + plain_sql.for_update(skip_locked=True, of="p")
+        )
+        params = [*self._claimable_params(rater), rater.study.raters_per_prompt]
+        taken = plain_sql.tuples(f"{self._take_sql(f'({pick})')} RETURNING id", params)
+        return taken[0][0] if taken else None
 
     def all_items(self, study: Study) -> set[int]:
         return set(study.prompts.filter(clips__isnull=False).values_list("id", flat=True))
@@ -208,23 +223,24 @@ class QualityKind(TaskKind):
 
     def claim(self, rater: Rater) -> Task | None:
         """The claimable prompt least covered, its slot taken with a conditional UPDATE. Plain
-        statements (ratings/plain_sql.py): every quality claim runs them."""
+        statements (ratings/plain_sql.py): every quality claim runs them. Only when every candidate
+        was held by another claim (or on a database without RETURNING) are they tried one by one in
+        order, waiting on each; SQLite serialises writers."""
         if not rater.study.quality_part:
             return None
-        limit = rater.study.raters_per_prompt
-        for prompt_id in self._claim_candidates(rater):
-            taken = plain_sql.execute(
-                f"UPDATE {plain_sql.table(Prompt)} SET quality_slots_taken = quality_slots_taken + 1 "
-                "WHERE id = %s AND quality_slots_taken < %s",
-                [prompt_id, limit],
+        prompt_id = self._take_first_unheld(rater)
+        if prompt_id is None:
+            limit = rater.study.raters_per_prompt
+            take = self._take_sql("%s")
+            prompt_id = next(
+                (each for each in self._claimable_ids(rater) if plain_sql.execute(take, [each, limit])),
+                None,
             )
-            if taken:
-                clip_ids = prompt_quality_clip_ids(prompt_id)
-                random.SystemRandom().shuffle(clip_ids)
-                return plain_sql.create(
-                    Task(rater=rater, kind=self.name, prompt_id=prompt_id, clips=clip_ids)
-                )
-        return None
+        if prompt_id is None:
+            return None
+        clip_ids = prompt_quality_clip_ids(prompt_id)
+        random.SystemRandom().shuffle(clip_ids)
+        return plain_sql.create(Task(rater=rater, kind=self.name, prompt_id=prompt_id, clips=clip_ids))
 
     def claimable_count(self, rater: Rater) -> int:
         if not rater.study.quality_part:

@@ -51,7 +51,7 @@ def test_the_quality_claimable_items_count_and_order_as_the_orms(study):
     quality = KINDS["quality"]
     for rater in study.raters.all():
         orm = list(quality.claimable(rater).values_list("id", flat=True))
-        assert quality._claimable_ids(rater, first_unheld=False) == orm
+        assert quality._claimable_ids(rater) == orm
         assert quality.claimable_count(rater) == len(orm)
     assert any(
         quality.claimable_count(rater) < Prompt.objects.filter(study=study).count()
@@ -143,3 +143,21 @@ def test_a_database_without_returning_gives_the_new_key_from_its_rowid(study, mo
         Task(rater=source.rater, kind="quality", prompt=unmet, clips=[1], status="withdrawn")
     )
     assert Task.objects.get(pk=created.pk).prompt_id == unmet.pk
+
+
+@pytest.mark.parametrize("returning", [True, False], ids=["one statement", "without RETURNING"])
+def test_a_quality_claim_takes_the_least_covered_prompt_and_its_slot(study, monkeypatch, returning):
+    from django.db import connection
+
+    if not returning and connection.vendor != "sqlite":
+        pytest.skip("SQLite before 3.35 is the database without RETURNING")
+    quality = KINDS["quality"]
+    monkeypatch.setattr(connection.features, "can_return_columns_from_insert", returning)
+    rater = make_raters(study, 1)[0]
+    services.rater_consent(rater=rater)
+    expected = quality._claimable_ids(rater)[0]
+    slots = Prompt.objects.get(pk=expected).quality_slots_taken
+    task = quality.claim(rater)
+    assert task.prompt_id == expected and Task.objects.get(pk=task.pk).rater_id == rater.pk
+    assert Prompt.objects.get(pk=expected).quality_slots_taken == slots + 1
+    assert expected not in quality._claimable_ids(rater)  # met now

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 # Queries each request may make, at most (BEGIN/COMMIT counted where the backend logs them), with
 # the study's clip stats not yet remembered by the process (one query less in the claim and the task
 # page once they are: selectors.study_clip_stats).
-CLAIM_QUERIES = 11
+CLAIM_QUERIES = 10
 TASK_PAGE_QUERIES = 6
 AUDIO_QUERIES = 3
 SUBMIT_QUERIES = 9
