@@ -176,6 +176,12 @@ def insert(
     return execute(sql, params)
 
 
+def returns_rows() -> bool:
+    """Whether INSERT and UPDATE can return rows (``RETURNING``): PostgreSQL, and SQLite from 3.35,
+    the release that brought it to both."""
+    return _db().features.can_return_columns_from_insert
+
+
 def create(new: Model) -> Model:
     """INSERT one new instance with one plain statement, every field's value taken and prepared as the
     ORM's save() would (``pre_save``: ``auto_now_add`` and the like), and give it the id the database
@@ -189,7 +195,7 @@ def create(new: Model) -> Model:
     names = ", ".join(db.ops.quote_name(field.column) for field in fields)
     sql = f"INSERT INTO {table(model)} ({names}) VALUES ({placeholders(len(fields))})"
     with db.cursor() as cursor:
-        if automatic and db.features.can_return_columns_from_insert:
+        if automatic and returns_rows():
             cursor.execute(f"{sql} RETURNING {db.ops.quote_name(automatic.column)}", params)
             new.pk = cursor.fetchone()[0]
         else:  # (SQLite before 3.35 has no RETURNING; its rowid is the new key)

@@ -12,7 +12,6 @@ from html import escape
 from typing import Any
 
 from django import forms
-from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils.safestring import mark_safe
@@ -198,7 +197,7 @@ class QualityKind(TaskKind):
         instead of queueing on one row) and take its slot; its id, or None when there was none to take.
         None also where the database cannot return an UPDATE's rows (SQLite before 3.35, the release
         that brought RETURNING to INSERT and UPDATE alike)."""
-        if not connection.features.can_return_columns_from_insert:
+        if not plain_sql.returns_rows():
             return None
         pick = (
             f"SELECT p.id {self._claimable_sql()} ORDER BY p.quality_slots_taken, p.id LIMIT 1"

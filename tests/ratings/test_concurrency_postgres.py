@@ -116,3 +116,47 @@ def test_two_raters_excluded_at_once_release_their_shared_prompts_without_deadlo
     errors = _all_at_once(2, lambda i: services.rater_flag(rater=raters[i], reason="manual", detail="test"))
     assert errors == []
     assert set(study.prompts.values_list("quality_slots_taken", flat=True)) == {0}
+
+
+@pytest.mark.parametrize("filled_meanwhile", [False, True], ids=["released as it was", "filled meanwhile"])
+def test_a_claim_with_every_prompt_held_waits_for_one_and_never_passes_n(tmp_path, filled_meanwhile):
+    """Every claimable prompt held by another transaction: the one-statement pick (SKIP LOCKED) finds
+    none, so the claim waits on them in order; it takes the first once released, or the next one when
+    the first was filled meanwhile."""
+    import time
+
+    import psycopg
+
+    from ratings.models import Prompt
+
+    study = make_study(tmp_path, prompts=2, raters_per_prompt=2)
+    (rater,) = make_raters(study, 1)
+    first, second = study.prompts.order_by("id").values_list("id", flat=True)
+    settings = connection.settings_dict
+    holder = psycopg.connect(
+        dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"], port=settings["PORT"] or 5432
+    )
+    claimed: list = []
+    try:
+        holder.execute(f"SELECT id FROM {Prompt._meta.db_table} FOR UPDATE")  # every prompt held
+        waiting = threading.Thread(
+            target=lambda: (
+                claimed.append(services.quality_assignment_next(rater=rater)),
+                connections.close_all(),
+            )
+        )
+        waiting.start()
+        time.sleep(1.0)
+        assert waiting.is_alive()  # the claim waits on the held prompts rather than giving up
+        if filled_meanwhile:
+            holder.execute(
+                f"UPDATE {Prompt._meta.db_table} SET quality_slots_taken = 2 WHERE id = %s", [first]
+            )
+        holder.commit()
+        waiting.join(timeout=30)
+    finally:
+        holder.close()
+    assert not waiting.is_alive() and claimed and claimed[0] is not None
+    assert claimed[0].prompt_id == (second if filled_meanwhile else first)
+    slots = dict(study.prompts.values_list("id", "quality_slots_taken"))
+    assert slots == ({first: 2, second: 1} if filled_meanwhile else {first: 1, second: 0})
