@@ -39,21 +39,23 @@ def raters_invite(*, study: Study, count: int, prefix: str = "rater") -> list[Ra
 @transaction.atomic
 def rater_consent(*, rater: Rater) -> None:
     """Record the rater's consent (the first time only); the instance given says so too."""
-    now = timezone.now()
-    if Rater.objects.filter(pk=rater.pk, consented_at__isnull=True).update(consented_at=now):
-        rater.consented_at = now
-    else:  # consented already, perhaps by a second click a moment ago that this instance did not see
-        rater.refresh_from_db(fields=["consented_at"])
+    _record_once(rater, "consented_at")
 
 
 @transaction.atomic
 def rater_instructions_read(*, rater: Rater) -> None:
     """Record that the rater read the instructions (the first time only); the instance given says so too."""
+    _record_once(rater, "instructions_read_at")
+
+
+def _record_once(rater: Rater, field_name: str) -> None:
+    """Set an onboarding step's time on the rater's row if it has none yet, and on the instance given
+    the time the row now holds (another click a moment ago may have set it first)."""
     now = timezone.now()
-    if Rater.objects.filter(pk=rater.pk, instructions_read_at__isnull=True).update(instructions_read_at=now):
-        rater.instructions_read_at = now
-    else:  # read already (a second click a moment ago that this instance did not see)
-        rater.refresh_from_db(fields=["instructions_read_at"])
+    if Rater.objects.filter(pk=rater.pk, **{f"{field_name}__isnull": True}).update(**{field_name: now}):
+        setattr(rater, field_name, now)
+    else:
+        rater.refresh_from_db(fields=[field_name])
 
 
 @transaction.atomic
