@@ -178,10 +178,13 @@ class QualityKind(TaskKind):
     def _claimable_params(self, rater: Rater) -> list:
         return [rater.study_id, rater.study.raters_per_prompt, rater.pk, self.name]
 
+    def _claimable_ids_sql(self) -> str:
+        """claimable(rater)'s ids in its order: least covered first (parameters: _claimable_params)."""
+        return f"SELECT p.id {self._claimable_sql()} ORDER BY p.quality_slots_taken, p.id"
+
     def _claimable_ids(self, rater: Rater) -> list[int]:
         """claimable(rater)'s ids in its order."""
-        sql = f"SELECT p.id {self._claimable_sql()} ORDER BY p.quality_slots_taken, p.id"
-        return [prompt_id for (prompt_id,) in plain_sql.tuples(sql, self._claimable_params(rater))]
+        return [id_ for (id_,) in plain_sql.tuples(self._claimable_ids_sql(), self._claimable_params(rater))]
 
     def _take_sql(self, prompt: str) -> str:
         """Take one slot of the prompt `prompt` names, if it has one free: a conditional UPDATE, its
@@ -199,10 +202,7 @@ class QualityKind(TaskKind):
         that brought RETURNING to INSERT and UPDATE alike)."""
         if not plain_sql.returns_rows():
             return None
-        pick = (
-            f"SELECT p.id {self._claimable_sql()} ORDER BY p.quality_slots_taken, p.id LIMIT 1"
-            + plain_sql.for_update(skip_locked=True, of="p")
-        )
+        pick = f"{self._claimable_ids_sql()} LIMIT 1" + plain_sql.for_update(skip_locked=True, of="p")
         params = [*self._claimable_params(rater), rater.study.raters_per_prompt]
         taken = plain_sql.tuples(f"{self._take_sql(f'({pick})')} RETURNING id", params)
         return taken[0][0] if taken else None
