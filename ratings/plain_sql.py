@@ -153,6 +153,13 @@ def one_row(sql: str, params: Sequence, models: Sequence[type[Model]]) -> list[M
     return found
 
 
+def _insert_sql(model: type[Model], fields: Sequence, count: int) -> str:
+    """``INSERT INTO table (columns…) VALUES (%s, …), …`` for `count` rows of these fields."""
+    names = ", ".join(_db().ops.quote_name(field.column) for field in fields)
+    row = f"({placeholders(len(fields))})"
+    return f"INSERT INTO {table(model)} ({names}) VALUES {', '.join([row] * count)}"
+
+
 def insert(
     model: type[Model], field_names: Sequence[str], records: Sequence[Sequence], suffix: str = ""
 ) -> int:
@@ -163,11 +170,7 @@ def insert(
     if not records:
         return 0
     fields = [model._meta.get_field(name) for name in field_names]
-    row = f"({placeholders(len(fields))})"
-    sql = (
-        f"INSERT INTO {table(model)} ({', '.join(db.ops.quote_name(f.column) for f in fields)}) "
-        f"VALUES {', '.join([row] * len(records))}{suffix}"
-    )
+    sql = _insert_sql(model, fields, len(records)) + suffix
     params = [
         field.get_db_prep_save(value, db)
         for each in records
@@ -192,8 +195,7 @@ def create(new: Model) -> Model:
     automatic = model._meta.auto_field
     fields = [field for field in _fields(model) if field is not automatic]
     params = [field.get_db_prep_save(field.pre_save(new, True), db) for field in fields]
-    names = ", ".join(db.ops.quote_name(field.column) for field in fields)
-    sql = f"INSERT INTO {table(model)} ({names}) VALUES ({placeholders(len(fields))})"
+    sql = _insert_sql(model, fields, 1)
     with db.cursor() as cursor:
         if automatic and returns_rows():
             cursor.execute(f"{sql} RETURNING {db.ops.quote_name(automatic.column)}", params)
