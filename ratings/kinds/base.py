@@ -18,10 +18,10 @@ from typing import Any
 from django import forms
 from django.db.models import F, QuerySet
 
+from ..clip_rows import clips_by_id
 from ..errors import ImportFailed, ServiceError
 from ..listening import ClipListening
 from ..models import CheckItem, Clip, Prompt, Rater, Study, Task
-from ..plain_sql import columns, placeholders, rows, table
 
 
 @dataclass(frozen=True)
@@ -161,10 +161,8 @@ class TaskKind(ABC):
         """The positions of the task's clips, in order (A, B, C… or A1, A2, B1, B2)."""
 
     def clips_in_order(self, task: Task) -> list[tuple[str, Clip]]:
-        # A plain statement (ratings/plain_sql.py): the task page and the submit both read them.
-        wanted = sorted(set(task.clips))
-        sql = f"SELECT {columns(Clip, 'c')} FROM {table(Clip)} c WHERE c.id IN ({placeholders(len(wanted))})"
-        clips = {clip.pk: clip for clip in rows(sql, wanted, Clip)} if wanted else {}
+        # Read once per process (ratings/clip_rows.py): the task page and the submit both read them.
+        clips = clips_by_id(task.clips)
         return [(label, clips[clip_id]) for label, clip_id in zip(self.labels(task), task.clips, strict=True)]
 
     @abstractmethod

@@ -13,9 +13,10 @@ from django.utils import timezone
 
 from .. import plain_sql
 from ..audio import dithered
+from ..clip_rows import clips_by_id
 from ..http import MAX_RANGE_HEADER, ByteRange, requested_range
 from ..kinds import kind_of
-from ..models import AudioRequest, Clip, Task
+from ..models import AudioRequest, Task
 
 
 def task_audio_name(task: Task, label: str) -> str:
@@ -39,15 +40,9 @@ def task_audio_prepare(*, task: Task, only: str | None = None) -> dict[str, str]
     missing = [(label, clip_id) for label, clip_id in wanted if not default_storage.exists(names[label])]
     if not missing:
         return names
-    missing_ids = sorted({clip_id for _, clip_id in missing})
-    sources = dict(  # a plain statement (ratings/plain_sql.py): audio requests read it
-        plain_sql.tuples(
-            f"SELECT id, audio FROM {plain_sql.table(Clip)} WHERE id IN ({plain_sql.placeholders(len(missing_ids))})",
-            missing_ids,
-        )
-    )
+    sources = clips_by_id(clip_id for _, clip_id in missing)  # read once per process
     for label, clip_id in missing:
-        with default_storage.open(sources[clip_id], "rb") as handle:
+        with default_storage.open(sources[clip_id].audio.name, "rb") as handle:
             source = handle.read()
         seed = hashlib.sha256(f"{task.token}:{label}".encode()).digest()
         _save_whole(names[label], dithered(source, seed))

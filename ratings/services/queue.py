@@ -4,7 +4,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from .. import plain_sql, selectors
@@ -43,11 +43,26 @@ def task_claim(*, rater: Rater, kinds: tuple[str, ...] | None = None) -> Claim:
     # Claims left unanswered past the study's timeout go back to the pool first (the beat task does the
     # same every minute), the rater's own included: they get new work.
     tasks_expire(study=rater.study)
-    try:
-        return _task_claim(rater, kinds)
-    except IntegrityError:
-        # The same rater asked twice at once and the other request won: return its task.
-        return Claim(selectors.rater_open_task(rater))
+    for attempt in range(CLAIM_ATTEMPTS):
+        try:
+            return _task_claim(rater, kinds)
+        except IntegrityError:
+            # The same rater asked twice at once and the other request won: return its task.
+            return Claim(selectors.rater_open_task(rater))
+        except OperationalError as error:
+            if not _deadlock(error) or attempt + 1 == CLAIM_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # (the loop returns or raises)
+
+
+# A claim that PostgreSQL chose as a deadlock's victim is tried again (its transaction was rolled back,
+# nothing of it kept): a claim waiting on prompts in its order can meet a slot given back in another.
+CLAIM_ATTEMPTS = 2
+
+
+def _deadlock(error: OperationalError) -> bool:
+    """Whether the database broke a deadlock by failing this statement (SQLSTATE 40P01)."""
+    return getattr(error.__cause__, "sqlstate", None) == "40P01"
 
 
 def tasks_expire(*, study: Study | None = None, now: datetime | None = None) -> int:

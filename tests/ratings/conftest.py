@@ -1,6 +1,6 @@
 import pytest
 
-from ratings import selectors
+from ratings import clip_rows, selectors
 
 
 @pytest.fixture(autouse=True)
@@ -13,3 +13,4 @@ def _media_in_tmp(settings, tmp_path_factory):
 def _no_remembered_clip_stats():
     """Each test counts its own study's clips (a process remembers them for a minute: study_clip_stats)."""
     selectors.study_clip_stats_forget()
+    clip_rows.clips_forget()  # and reads its own clips (a process keeps them: ratings/clip_rows.py)

@@ -8,7 +8,7 @@ import threading
 from collections import Counter
 
 import pytest
-from django.db import connection, connections
+from django.db import OperationalError, connection, connections
 
 from ratings import services
 from ratings.models import Task, TaskStatus
@@ -160,3 +160,62 @@ def test_a_claim_with_every_prompt_held_waits_for_one_and_never_passes_n(tmp_pat
     assert claimed[0].prompt_id == (second if filled_meanwhile else first)
     slots = dict(study.prompts.values_list("id", "quality_slots_taken"))
     assert slots == ({first: 2, second: 1} if filled_meanwhile else {first: 1, second: 0})
+
+
+@pytest.mark.parametrize("attempts", [2, 1], ids=["tried again", "not tried again"])
+def test_a_claim_chosen_as_a_deadlocks_victim_is_tried_again(tmp_path, monkeypatch, attempts):
+    """A real deadlock: another transaction holds the only prompt, the claim (holding its rater) waits on
+    it, then the other asks for the rater. PostgreSQL fails the claim's statement (its deadlock_timeout is
+    the shorter, so it looks first); the claim, rolled back, runs again once the other is gone."""
+    import time
+
+    import psycopg
+
+    from ratings.models import Prompt, Rater
+    from ratings.services import queue
+
+    monkeypatch.setattr(queue, "CLAIM_ATTEMPTS", attempts)
+    study = make_study(tmp_path, prompts=1, raters_per_prompt=2)
+    (rater,) = make_raters(study, 1)
+    (prompt_id,) = study.prompts.values_list("id", flat=True)
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"], port=settings["PORT"] or 5432
+    )
+    outcome: list = []
+
+    def claim() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET deadlock_timeout = '100ms'")
+            outcome.append(services.quality_assignment_next(rater=rater))
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            outcome.append(error)
+        finally:
+            connections.close_all()
+
+    try:
+        other.execute("SET deadlock_timeout = '10s'")
+        other.execute(f"SELECT id FROM {Prompt._meta.db_table} WHERE id = %s FOR UPDATE", [prompt_id])
+        claiming = threading.Thread(target=claim)
+        claiming.start()
+        deadline = time.monotonic() + 10
+        while not other.execute("SELECT 1 FROM pg_locks WHERE NOT granted").fetchall():
+            # (until the claim, holding its rater, waits on the prompt: pg_locks is read live, where
+            # pg_stat_activity would show this transaction's first snapshot again)
+            assert time.monotonic() < deadline, "the claim never waited on the prompt"
+            time.sleep(0.02)
+        other.execute(f"SELECT id FROM {Rater._meta.db_table} WHERE id = %s FOR UPDATE", [rater.pk])
+        other.rollback()  # the claim was the victim: the rater was free; let the claim's retry go on
+        claiming.join(timeout=30)
+    finally:
+        other.close()
+    assert not claiming.is_alive() and len(outcome) == 1
+    if attempts == 2:
+        assert outcome[0] is not None and not isinstance(outcome[0], BaseException)
+        assert outcome[0].prompt_id == prompt_id
+        assert dict(study.prompts.values_list("id", "quality_slots_taken")) == {prompt_id: 1}
+    else:
+        assert isinstance(outcome[0], OperationalError) and queue._deadlock(outcome[0])
+        assert not Task.objects.filter(rater=rater).exists()  # nothing of the failed claim kept
+        assert dict(study.prompts.values_list("id", "quality_slots_taken")) == {prompt_id: 0}

@@ -1,0 +1,46 @@
+"""Clips by id, read once per process: a clip is a record fixed when its file is imported.
+
+The task page, the submit and a position's first audio request each read the task's clips. A clip's row
+never changes after its import: ``clips_import`` only adds rows, and the admin shows clips read-only
+(changing the file or the variant under ratings already given would mislabel them). Ids are never
+reused (PostgreSQL's sequences; SQLite's AUTOINCREMENT, which Django declares), so a clip read once may
+be kept for the life of the process. Saving or deleting a clip in this process forgets them all (so a
+test database that rolls back and numbers a new clip as an old one is read again).
+
+The instances are shared between requests: read them, never change them.
+"""
+
+from collections.abc import Iterable
+
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from .models import Clip
+from .plain_sql import columns, placeholders, rows, table
+
+# The most clips kept; past it the store starts again empty (a study of 100 prompts × 10 variants × 4
+# samples has 4,000).
+MOST_KEPT = 20_000
+
+_kept: dict[int, Clip] = {}
+
+
+def clips_by_id(ids: Iterable[int]) -> dict[int, Clip]:
+    """The clips of these ids, by id; those not yet read in this process in one plain statement
+    (ratings/plain_sql.py). An id with no clip is left out."""
+    wanted = set(ids)
+    missing = sorted(wanted.difference(_kept))
+    if missing:
+        sql = f"SELECT {columns(Clip, 'c')} FROM {table(Clip)} c WHERE c.id IN ({placeholders(len(missing))})"
+        found = rows(sql, missing, Clip)
+        if len(_kept) + len(found) > MOST_KEPT:
+            _kept.clear()
+        _kept.update((clip.pk, clip) for clip in found)
+    return {clip_id: _kept[clip_id] for clip_id in wanted if clip_id in _kept}
+
+
+@receiver(post_save, sender=Clip, dispatch_uid="clip_rows_forget_on_save")
+@receiver(post_delete, sender=Clip, dispatch_uid="clip_rows_forget_on_delete")
+def clips_forget(**_) -> None:
+    """Forget every clip read (a clip saved or deleted in this process)."""
+    _kept.clear()
