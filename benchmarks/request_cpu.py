@@ -18,6 +18,7 @@ server keeps it.
                                                         # plain against evalsite/gunicorn_conf.py
     python3 benchmarks/request_cpu.py --profile claim "task page" submit   # cProfile (process CPU)
     python3 benchmarks/request_cpu.py --queries claim "task page" audio submit   # one request's SQL
+    python3 benchmarks/request_cpu.py --database-share   # also: the CPU spent in database calls
 
 The answer is posted urlencoded, as the page's form (no enctype) is.
 
@@ -104,6 +105,37 @@ def fill_form(page: str) -> tuple[dict[str, str], list[str], float]:
 
 
 PROFILES: dict = {}  # endpoint name → cProfile.Profile, for the endpoints named by --profile
+DATABASE_SHARE: dict = {}  # endpoint name → [(CPU seconds in database calls, calls)] per warm request
+
+
+class DatabaseCalls:
+    """--database-share: the process CPU one request spends in database calls (its statements, BEGIN
+    included, as psycopg sends it with the first; COMMIT and ROLLBACK; the connection's health check,
+    which Django runs on the first statement of a request) and how many there were. Set on the one
+    connection the benchmark uses; it adds two clock reads per call."""
+
+    def __init__(self, connection):
+        self.seconds, self.calls = 0.0, 0
+        connection.execute_wrappers.append(self._statement)
+        for name in ("commit", "rollback", "close_if_health_check_failed"):
+            setattr(connection, name, self._counted(getattr(connection, name)))
+
+    def reset(self) -> None:
+        self.seconds, self.calls = 0.0, 0
+
+    def _spent(self, call, *args):
+        started = time.process_time()
+        try:
+            return call(*args)
+        finally:
+            self.seconds += time.process_time() - started
+            self.calls += 1
+
+    def _statement(self, execute, sql, params, many, context):
+        return self._spent(execute, sql, params, many, context)
+
+    def _counted(self, method):
+        return lambda *args: self._spent(method, *args)
 
 
 def measure(args, study_slug: str) -> dict[str, list[float]]:
@@ -117,6 +149,7 @@ def measure(args, study_slug: str) -> dict[str, list[float]]:
     study = Study.objects.get(slug=study_slug)
     raters = services.raters_invite(study=study, count=args.cycles + args.warmup)
     times: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
+    in_database = DatabaseCalls(connection) if args.database_share else None
     errors = 0
     queries_shown: set[str] = set()
     # One handler, its middleware loaded once (as in a server); each rater a client of its own on it
@@ -136,6 +169,8 @@ def measure(args, study_slug: str) -> dict[str, list[float]]:
             queries_shown.add(name)
             captured = CaptureQueriesContext(connection)
             captured.__enter__()
+        if in_database is not None:
+            in_database.reset()
         started = time.process_time()
         if profile is not None:
             profile.enable()
@@ -143,6 +178,8 @@ def measure(args, study_slug: str) -> dict[str, list[float]]:
         if profile is not None:
             profile.disable()
         spent = time.process_time() - started
+        if warm and in_database is not None:
+            DATABASE_SHARE.setdefault(name, []).append((in_database.seconds, in_database.calls))
         if captured is not None:
             captured.__exit__(None, None, None)
             print(f"--- {len(captured)} queries of one {name} request ---")
@@ -286,6 +323,11 @@ def main() -> None:
         help="Print the SQL of one warm request of these endpoints.",
     )
     parser.add_argument("--query-width", type=int, default=160)
+    parser.add_argument(
+        "--database-share",
+        action="store_true",
+        help="Also print the CPU each request spends in database calls, and in the rest.",
+    )
     parser.add_argument("--settle", type=float, default=8.0, help="Seconds a gunicorn worker gets to boot.")
     args = parser.parse_args()
 
@@ -314,6 +356,16 @@ def main() -> None:
     for name, values in times.items():
         median = statistics.median(values) if values else float("nan")
         print(f"{name:>10}: {1000 * median:7.2f} ms  ({median / base:5.1f}x trivial, n={len(values)})")
+    if DATABASE_SHARE:
+        print("of which in database calls (statements, COMMIT, the health check), median per request:")
+    for name, shares in DATABASE_SHARE.items():
+        seconds = statistics.median(share[0] for share in shares)
+        calls = statistics.median(share[1] for share in shares)
+        rest = statistics.median(total - share[0] for total, share in zip(times[name], shares, strict=True))
+        print(
+            f"{name:>10}: {calls:4.0f} calls {1000 * seconds:6.2f} ms ({seconds / base:4.1f}x trivial); "
+            f"the rest {1000 * rest:6.2f} ms ({rest / base:4.1f}x trivial)"
+        )
     for name, profile in PROFILES.items():
         print(f"\n--- profile of {name} (cumulative) ---")
         pstats.Stats(profile).sort_stats("cumulative").print_stats(args.profile_lines)
