@@ -2,7 +2,7 @@
 
 from ..kinds import kind_of
 from ..models import Clip, Prompt, Rater, Study, Task
-from ..plain_sql import columns, one_row, table
+from ..plain_sql import columns, one_row, partial, some_columns, table, tuples
 
 
 def task_clips_in_order(task: Task) -> list[tuple[str, Clip]]:
@@ -28,14 +28,31 @@ def rater_task(rater_token: str, task_token: str) -> Task | None:
     return task
 
 
+# What the audio view reads of a task and its rater (rater_task_at): three audio requests follow each
+# task page, and reading the 60 columns of a task with its rater, study and prompt cost each a fifth of
+# its CPU (benchmarks/request_cpu.py).
+AUDIO_TASK_FIELDS = ("id", "rater", "kind", "token", "clips")
+AUDIO_RATER_FIELDS = ("id", "token", "excluded")
+
+
 def rater_task_at(rater_token: str, task_token: str, label: str) -> Task | None:
-    """One of this rater's tasks (rater_task), if it has a clip at that position (A, B… or A1, A2, B1,
-    B2), or None.
+    """One of this rater's tasks, if it has a clip at that position (A, B… or A1, A2, B1, B2), or None:
+    the task's id, kind, token and clips and its rater's id, token and exclusion, every other field
+    deferred (read on use, a query each).
 
     Audio is reached by position, never by clip: a clip met in two items (an attention item reuses
     another prompt's clips, an identical pair plays one clip twice) must not look alike to the rater.
     """
-    task = rater_task(rater_token, task_token)
-    if task is None or not task.clips:  # an imported answer has no clips to play
+    sql = (
+        f"SELECT {some_columns(Task, 't', AUDIO_TASK_FIELDS)}, {some_columns(Rater, 'r', AUDIO_RATER_FIELDS)} "
+        f"FROM {table(Task)} t JOIN {table(Rater)} r ON r.id = t.rater_id WHERE t.token = %s AND r.token = %s"
+    )
+    found = tuples(sql, [task_token, rater_token])
+    if not found:
+        return None
+    width = len(AUDIO_TASK_FIELDS)
+    task = partial(Task, AUDIO_TASK_FIELDS, found[0][:width])
+    task.rater = partial(Rater, AUDIO_RATER_FIELDS, found[0][width:])
+    if not task.clips:  # an imported answer has no clips to play
         return None
     return task if label in kind_of(task.kind).labels(task) else None

@@ -40,6 +40,24 @@ def test_a_task_with_its_rater_study_and_prompt_reads_as_the_orms(study):
         assert selectors.rater_task("not-the-rater", task.token) is None
 
 
+def test_a_task_for_its_audio_reads_what_the_audio_needs_as_the_orm_and_defers_the_rest(study):
+    from ratings.selectors.task_clips import AUDIO_RATER_FIELDS, AUDIO_TASK_FIELDS
+
+    for task in Task.objects.exclude(clips=[]).select_related("rater"):
+        found = selectors.rater_task_at(
+            task.rater.token, task.token, "A1" if task.kind == "diversity" else "A"
+        )
+        assert found is not None and found.pk == task.pk
+        for name in AUDIO_TASK_FIELDS:
+            attname = Task._meta.get_field(name).attname
+            assert getattr(found, attname) == getattr(task, attname)
+        assert all(getattr(found.rater, name) == getattr(task.rater, name) for name in AUDIO_RATER_FIELDS)
+        assert "status" in found.get_deferred_fields() and "study_id" in found.rater.get_deferred_fields()
+        assert found.status == task.status  # a deferred field is still read, on use
+        assert selectors.rater_task_at("not-the-rater", task.token, "A") is None
+        assert selectors.rater_task_at(task.rater.token, task.token, "Z9") is None
+
+
 def test_a_rater_by_token_reads_as_the_orms(study):
     for rater in study.raters.all():
         found = selectors.rater_by_token(rater.token)
