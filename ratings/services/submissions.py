@@ -4,15 +4,15 @@ import copy
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .. import plain_sql, selectors
 from ..errors import RaterExcluded, SubmissionRejected
 from ..kinds import Submission, kind_of
 from ..listening import listening_problems
-from ..models import Task, TaskStatus
-from .quality_control import check_recorded, lock_rater_excluded
+from ..models import Rater, Task, TaskStatus
+from .quality_control import check_recorded
 
 
 @dataclass
@@ -36,8 +36,7 @@ def task_submit(*, task: Task, submission: Submission) -> SubmitResult:
     with transaction.atomic():
         # The locks every write of a rater's tasks takes (rater, then task), reading back what may have
         # changed since the caller read the task with its rater and study: exclusion and the task's state.
-        excluded = lock_rater_excluded(task.rater_id)
-        task.status, task.holds_slot, task.shown_at = task_lock_state(task.pk)
+        excluded, task.status, task.holds_slot, task.shown_at = task_lock_state(task)
         task.rater.excluded = excluded
         if task.status == TaskStatus.SUBMITTED:
             task.refresh_from_db(fields=["submitted_at", "listening", "check_passed"])
@@ -69,14 +68,37 @@ def task_submit(*, task: Task, submission: Submission) -> SubmitResult:
     return SubmitResult(task, already_submitted=False)
 
 
-def task_lock_state(task_id: int) -> tuple[str, bool, datetime | None]:
-    """Lock one task row (after its rater's) and read what a submission may find changed since the
-    request read it: its status, whether it holds its slot, when its page was first shown. One plain
-    statement (ratings/plain_sql.py)."""
-    status, holds_slot, shown_at = plain_sql.locked_fields(
-        Task, task_id, ["status", "holds_slot", "shown_at"]
+# The rater's row and the task's, locked by one statement in that order: PostgreSQL locks the rows of a
+# FOR UPDATE in the order its FROM clause names their tables (its locking clause lists them so), and
+# re-reads both if it waited on either. A round trip fewer per submit than two statements.
+_LOCK_STATE_FIELDS = (
+    (Rater, "excluded", "r"),
+    (Task, "status", "t"),
+    (Task, "holds_slot", "t"),
+    (Task, "shown_at", "t"),
+)
+
+
+def task_lock_state(task: Task) -> tuple[bool, str, bool, datetime | None]:
+    """Lock the task's rater, then the task (the order every write of a rater's tasks takes), and read
+    what a submission may find changed since the request read them: whether the rater is excluded, the
+    task's status, whether it holds its slot, when its page was first shown. One plain statement
+    (ratings/plain_sql.py); Task.DoesNotExist when the task is gone."""
+    fields = [model._meta.get_field(name) for model, name, _ in _LOCK_STATE_FIELDS]
+    selected = ", ".join(
+        f"{alias}.{connection.ops.quote_name(field.column)}"
+        for (_, _, alias), field in zip(_LOCK_STATE_FIELDS, fields, strict=True)
     )
-    return status, holds_slot, shown_at
+    found = plain_sql.values(
+        f"SELECT {selected} FROM {plain_sql.table(Rater)} r JOIN {plain_sql.table(Task)} t ON t.rater_id = r.id "
+        f"WHERE r.id = %s AND t.id = %s{plain_sql.for_update()}",
+        [task.rater_id, task.pk],
+        fields,
+    )
+    if not found:
+        raise Task.DoesNotExist(f"task {task.pk} is gone")
+    excluded, status, holds_slot, shown_at = found[0]
+    return excluded, status, holds_slot, shown_at
 
 
 LATE_AND_TAKEN = (

@@ -8,7 +8,7 @@ import threading
 from collections import Counter
 
 import pytest
-from django.db import OperationalError, connection, connections
+from django.db import OperationalError, connection, connections, transaction
 
 from ratings import services
 from ratings.models import Task, TaskStatus
@@ -219,3 +219,62 @@ def test_a_claim_chosen_as_a_deadlocks_victim_is_tried_again(tmp_path, monkeypat
         assert isinstance(outcome[0], OperationalError) and queue._deadlock(outcome[0])
         assert not Task.objects.filter(rater=rater).exists()  # nothing of the failed claim kept
         assert dict(study.prompts.values_list("id", "quality_slots_taken")) == {prompt_id: 0}
+
+
+@pytest.mark.parametrize("held", ["task", "rater"])
+def test_a_submit_locks_the_rater_then_the_task_with_one_statement(tmp_path, held):
+    """While the submit's lock statement waits on the task, it holds the rater already; while it waits on
+    the rater, it holds no task: the order every write of a rater's tasks takes (no deadlock with them)."""
+    import time
+
+    import psycopg
+    from psycopg.errors import LockNotAvailable
+
+    from ratings.models import Rater
+    from ratings.services.submissions import task_lock_state
+
+    study = make_study(tmp_path, prompts=1, raters_per_prompt=2)
+    (rater,) = make_raters(study, 1)
+    task = services.quality_assignment_next(rater=rater)
+    settings = connection.settings_dict
+    connect = lambda: psycopg.connect(  # noqa: E731
+        dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"], port=settings["PORT"] or 5432
+    )
+    holder, prober = connect(), connect()
+    read: list = []
+
+    def lock_state() -> None:
+        try:
+            with transaction.atomic():
+                read.append(task_lock_state(task))
+        finally:
+            connections.close_all()
+
+    tables = {"task": (Task._meta.db_table, task.pk), "rater": (Rater._meta.db_table, rater.pk)}
+    try:
+        holder.execute(
+            "SELECT id FROM {} WHERE id = %s FOR UPDATE".format(*tables[held][:1]), [tables[held][1]]
+        )
+        locking = threading.Thread(target=lock_state)
+        locking.start()
+        deadline = time.monotonic() + 10
+        while not prober.execute("SELECT 1 FROM pg_locks WHERE NOT granted").fetchall():
+            assert time.monotonic() < deadline, "the lock statement never waited"
+            time.sleep(0.02)
+        prober.rollback()
+        other = "rater" if held == "task" else "task"
+        table, row_id = tables[other]
+        if held == "task":  # waiting on the task: the rater is held already
+            with pytest.raises(LockNotAvailable):
+                prober.execute(f"SELECT id FROM {table} WHERE id = %s FOR UPDATE NOWAIT", [row_id])
+        else:  # waiting on the rater: the task is not held yet
+            assert prober.execute(
+                f"SELECT id FROM {table} WHERE id = %s FOR UPDATE NOWAIT", [row_id]
+            ).fetchall()
+        prober.rollback()
+        holder.commit()
+        locking.join(timeout=30)
+    finally:
+        holder.close()
+        prober.close()
+    assert not locking.is_alive() and read == [(False, TaskStatus.OPEN, True, None)]

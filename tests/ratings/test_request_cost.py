@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 CLAIM_QUERIES = 10
 TASK_PAGE_QUERIES = 6
 AUDIO_QUERIES = 2
-SUBMIT_QUERIES = 8
+SUBMIT_QUERIES = 7
 
 
 @pytest.fixture
