@@ -22,6 +22,13 @@ server keeps it.
 
 The answer is posted urlencoded, as the page's form (no enctype) is.
 
+As the production master does before it forks (evalsite/gunicorn_conf.py), the process warms up and
+freezes what it loaded out of the garbage collector's sight first (``--no-freeze`` leaves it out: each
+full collection then walks Django's whole heap again, about 1 trivial request more per submit here).
+The test client sends no ``request_started`` signal, so Django's check of a kept connection before a
+request (CONN_HEALTH_CHECKS, one ``SELECT 1`` round trip per request) is not in these figures;
+benchmarks/rater_load.py's, through gunicorn, have it.
+
 PostgreSQL's own CPU is not in these figures (another process); the client's share of it is.
 """
 
@@ -324,6 +331,11 @@ def main() -> None:
     )
     parser.add_argument("--query-width", type=int, default=160)
     parser.add_argument(
+        "--no-freeze",
+        action="store_true",
+        help="Leave out the production master's warm-up and gc.freeze (evalsite/gunicorn_conf.py).",
+    )
+    parser.add_argument(
         "--database-share",
         action="store_true",
         help="Also print the CPU each request spends in database calls, and in the rest.",
@@ -344,6 +356,13 @@ def main() -> None:
 
     services.clips_import(study_slug="cpu", manifest=scratch / "clips" / "manifest.csv")
     urlpatterns.extend([path("trivial/", trivial), path("", include("evalsite.urls"))])
+    if not args.no_freeze:
+        # As the production master does before it forks its workers (evalsite/gunicorn_conf.py): warm
+        # up, then keep what was loaded out of the garbage collector's sight.
+        from evalsite.gunicorn_conf import freeze_loaded, warm_up
+
+        warm_up()
+        freeze_loaded()
     with override_settings(ROOT_URLCONF=__name__):
         times = measure(args, "cpu")
     errors = times.pop("errors")[0]
