@@ -112,23 +112,23 @@ def fill_form(page: str) -> tuple[dict[str, str], list[str], float]:
 
 
 PROFILES: dict = {}  # endpoint name → cProfile.Profile, for the endpoints named by --profile
-DATABASE_SHARE: dict = {}  # endpoint name → [(CPU seconds in database calls, calls)] per warm request
+DATABASE_SHARE: dict = {}  # endpoint name → [(CPU seconds in database calls, statements)] per warm request
 
 
 class DatabaseCalls:
     """--database-share: the process CPU one request spends in database calls (its statements, BEGIN
-    included, as psycopg sends it with the first; COMMIT and ROLLBACK; the connection's health check,
-    which Django runs on the first statement of a request) and how many there were. Set on the one
-    connection the benchmark uses; it adds two clock reads per call."""
+    included, as psycopg sends it with the first; COMMIT and ROLLBACK; the check of a kept connection,
+    where Django runs it) and how many statements it ran. Set on the one connection the benchmark uses;
+    it adds two clock reads per call."""
 
     def __init__(self, connection):
-        self.seconds, self.calls = 0.0, 0
+        self.seconds, self.statements = 0.0, 0
         connection.execute_wrappers.append(self._statement)
         for name in ("commit", "rollback", "close_if_health_check_failed"):
-            setattr(connection, name, self._counted(getattr(connection, name)))
+            setattr(connection, name, self._timed(getattr(connection, name)))
 
     def reset(self) -> None:
-        self.seconds, self.calls = 0.0, 0
+        self.seconds, self.statements = 0.0, 0
 
     def _spent(self, call, *args):
         started = time.process_time()
@@ -136,12 +136,12 @@ class DatabaseCalls:
             return call(*args)
         finally:
             self.seconds += time.process_time() - started
-            self.calls += 1
 
     def _statement(self, execute, sql, params, many, context):
+        self.statements += 1
         return self._spent(execute, sql, params, many, context)
 
-    def _counted(self, method):
+    def _timed(self, method):
         return lambda *args: self._spent(method, *args)
 
 
@@ -186,7 +186,7 @@ def measure(args, study_slug: str) -> dict[str, list[float]]:
             profile.disable()
         spent = time.process_time() - started
         if warm and in_database is not None:
-            DATABASE_SHARE.setdefault(name, []).append((in_database.seconds, in_database.calls))
+            DATABASE_SHARE.setdefault(name, []).append((in_database.seconds, in_database.statements))
         if captured is not None:
             captured.__exit__(None, None, None)
             print(f"--- {len(captured)} queries of one {name} request ---")
@@ -376,13 +376,13 @@ def main() -> None:
         median = statistics.median(values) if values else float("nan")
         print(f"{name:>10}: {1000 * median:7.2f} ms  ({median / base:5.1f}x trivial, n={len(values)})")
     if DATABASE_SHARE:
-        print("of which in database calls (statements, COMMIT, the health check), median per request:")
+        print("of which in database calls (statements with their BEGIN, COMMIT), median per request:")
     for name, shares in DATABASE_SHARE.items():
         seconds = statistics.median(share[0] for share in shares)
-        calls = statistics.median(share[1] for share in shares)
+        statements = statistics.median(share[1] for share in shares)
         rest = statistics.median(total - share[0] for total, share in zip(times[name], shares, strict=True))
         print(
-            f"{name:>10}: {calls:4.0f} calls {1000 * seconds:6.2f} ms ({seconds / base:4.1f}x trivial); "
+            f"{name:>10}: {statements:3.0f} statements {1000 * seconds:6.2f} ms ({seconds / base:4.1f}x trivial); "
             f"the rest {1000 * rest:6.2f} ms ({rest / base:4.1f}x trivial)"
         )
     for name, profile in PROFILES.items():
