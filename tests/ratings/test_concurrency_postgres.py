@@ -48,6 +48,30 @@ def _all_at_once(workers: int, work) -> list[BaseException]:
     return errors
 
 
+def _own_connection():
+    """A psycopg connection of its own to the test database (outside Django's), in a transaction."""
+    import psycopg
+
+    settings = connection.settings_dict
+    return psycopg.connect(
+        dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"], port=settings["PORT"] or 5432
+    )
+
+
+def _started_and_waiting(target, observer, what: str) -> threading.Thread:
+    """Start target in a thread and return once some backend waits on a lock (pg_locks is read live,
+    where pg_stat_activity would show the observer's transaction its first snapshot again)."""
+    import time
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not observer.execute("SELECT 1 FROM pg_locks WHERE NOT granted").fetchall():
+        assert time.monotonic() < deadline, f"{what} never waited"
+        time.sleep(0.02)
+    return thread
+
+
 def test_24_raters_asking_at_once_never_push_a_prompt_past_n(tmp_path):
     study = make_study(tmp_path, prompts=5, raters_per_prompt=3)
     raters = make_raters(study, 24)
@@ -125,17 +149,12 @@ def test_a_claim_with_every_prompt_held_waits_for_one_and_never_passes_n(tmp_pat
     the first was filled meanwhile."""
     import time
 
-    import psycopg
-
     from ratings.models import Prompt
 
     study = make_study(tmp_path, prompts=2, raters_per_prompt=2)
     (rater,) = make_raters(study, 1)
     first, second = study.prompts.order_by("id").values_list("id", flat=True)
-    settings = connection.settings_dict
-    holder = psycopg.connect(
-        dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"], port=settings["PORT"] or 5432
-    )
+    holder = _own_connection()
     claimed: list = []
     try:
         holder.execute(f"SELECT id FROM {Prompt._meta.db_table} FOR UPDATE")  # every prompt held
@@ -167,9 +186,6 @@ def test_a_claim_chosen_as_a_deadlocks_victim_is_tried_again(tmp_path, monkeypat
     """A real deadlock: another transaction holds the only prompt, the claim (holding its rater) waits on
     it, then the other asks for the rater. PostgreSQL fails the claim's statement (its deadlock_timeout is
     the shorter, so it looks first); the claim, rolled back, runs again once the other is gone."""
-    import time
-
-    import psycopg
 
     from ratings.models import Prompt, Rater
     from ratings.services import queue
@@ -178,10 +194,7 @@ def test_a_claim_chosen_as_a_deadlocks_victim_is_tried_again(tmp_path, monkeypat
     study = make_study(tmp_path, prompts=1, raters_per_prompt=2)
     (rater,) = make_raters(study, 1)
     (prompt_id,) = study.prompts.values_list("id", flat=True)
-    settings = connection.settings_dict
-    other = psycopg.connect(
-        dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"], port=settings["PORT"] or 5432
-    )
+    other = _own_connection()
     outcome: list = []
 
     def claim() -> None:
@@ -197,14 +210,7 @@ def test_a_claim_chosen_as_a_deadlocks_victim_is_tried_again(tmp_path, monkeypat
     try:
         other.execute("SET deadlock_timeout = '10s'")
         other.execute(f"SELECT id FROM {Prompt._meta.db_table} WHERE id = %s FOR UPDATE", [prompt_id])
-        claiming = threading.Thread(target=claim)
-        claiming.start()
-        deadline = time.monotonic() + 10
-        while not other.execute("SELECT 1 FROM pg_locks WHERE NOT granted").fetchall():
-            # (until the claim, holding its rater, waits on the prompt: pg_locks is read live, where
-            # pg_stat_activity would show this transaction's first snapshot again)
-            assert time.monotonic() < deadline, "the claim never waited on the prompt"
-            time.sleep(0.02)
+        claiming = _started_and_waiting(claim, other, "the claim")  # holding its rater, on the prompt
         other.execute(f"SELECT id FROM {Rater._meta.db_table} WHERE id = %s FOR UPDATE", [rater.pk])
         other.rollback()  # the claim was the victim: the rater was free; let the claim's retry go on
         claiming.join(timeout=30)
@@ -225,9 +231,7 @@ def test_a_claim_chosen_as_a_deadlocks_victim_is_tried_again(tmp_path, monkeypat
 def test_a_submit_locks_the_rater_then_the_task_with_one_statement(tmp_path, held):
     """While the submit's lock statement waits on the task, it holds the rater already; while it waits on
     the rater, it holds no task: the order every write of a rater's tasks takes (no deadlock with them)."""
-    import time
 
-    import psycopg
     from psycopg.errors import LockNotAvailable
 
     from ratings.models import Rater
@@ -236,11 +240,7 @@ def test_a_submit_locks_the_rater_then_the_task_with_one_statement(tmp_path, hel
     study = make_study(tmp_path, prompts=1, raters_per_prompt=2)
     (rater,) = make_raters(study, 1)
     task = services.quality_assignment_next(rater=rater)
-    settings = connection.settings_dict
-    connect = lambda: psycopg.connect(  # noqa: E731
-        dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"], port=settings["PORT"] or 5432
-    )
-    holder, prober = connect(), connect()
+    holder, prober = _own_connection(), _own_connection()
     read: list = []
 
     def lock_state() -> None:
@@ -255,12 +255,7 @@ def test_a_submit_locks_the_rater_then_the_task_with_one_statement(tmp_path, hel
         holder.execute(
             "SELECT id FROM {} WHERE id = %s FOR UPDATE".format(*tables[held][:1]), [tables[held][1]]
         )
-        locking = threading.Thread(target=lock_state)
-        locking.start()
-        deadline = time.monotonic() + 10
-        while not prober.execute("SELECT 1 FROM pg_locks WHERE NOT granted").fetchall():
-            assert time.monotonic() < deadline, "the lock statement never waited"
-            time.sleep(0.02)
+        locking = _started_and_waiting(lock_state, prober, "the lock statement")
         prober.rollback()
         other = "rater" if held == "task" else "task"
         table, row_id = tables[other]
