@@ -125,24 +125,20 @@ class PromptAdmin(admin.ModelAdmin):
 
 @admin.register(Clip)
 class ClipAdmin(admin.ModelAdmin):
-    """Clips are shown, never changed: a clip is its imported file (clips_import), and ratings already
-    given name it; the rater's requests also keep clips read once per process (ratings/clip_rows.py)."""
+    """Clips are shown, never added, changed or deleted here: a clip is its imported file
+    (clips_import), ratings already given name it, and the rater's requests keep clips read once per
+    process (ratings/clip_rows.py). Django then shows each clip's page read-only."""
 
     list_display = ["prompt", "variant", "sample_index", "duration_s", "sample_rate"]
     list_filter = ["prompt__study", "variant"]
-    readonly_fields = [
-        "prompt",
-        "variant",
-        "sample_index",
-        "audio",
-        "token",
-        "duration_s",
-        "sample_rate",
-        "checksum",
-        "source_path",
-    ]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 

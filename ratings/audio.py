@@ -136,7 +136,7 @@ def _with_dither(samples: np.ndarray, seed: bytes) -> np.ndarray:
     """The samples plus triangular noise of -1, 0 or +1 (probabilities 1/4, 1/2, 1/4): the difference of
     two random bits, both taken from one random byte per sample. The bytes are SHAKE-256's output for the
     seed: a third of the CPU of seeding numpy's generator and drawing from it (8,000 samples: 33-37 µs
-    against 91-93 µs here), and as unpredictable to a rater who does not know the task's token."""
+    against 91-93 µs here)."""
     bits = np.frombuffer(hashlib.shake_256(seed).digest(samples.size), dtype=np.uint8).reshape(samples.shape)
     noise = (bits & 1).astype(np.int32) - ((bits >> 1) & 1)
     return np.clip(samples.astype(np.int32) + noise, -_PEAK - 1, _PEAK).astype(np.int16)

@@ -29,14 +29,16 @@ def clips_by_id(ids: Iterable[int]) -> dict[int, Clip]:
     """The clips of these ids, by id; those not yet read in this process in one plain statement
     (ratings/plain_sql.py). An id with no clip is left out."""
     wanted = set(ids)
-    missing = sorted(wanted.difference(_kept))
+    found = {clip_id: clip for clip_id in wanted if (clip := _kept.get(clip_id)) is not None}
+    missing = sorted(wanted.difference(found))
     if missing:
         sql = f"SELECT {columns(Clip, 'c')} FROM {table(Clip)} c WHERE c.id IN ({placeholders(len(missing))})"
-        found = rows(sql, missing, Clip)
-        if len(_kept) + len(found) > MOST_KEPT:
-            _kept.clear()
-        _kept.update((clip.pk, clip) for clip in found)
-    return {clip_id: _kept[clip_id] for clip_id in wanted if clip_id in _kept}
+        read = {clip.pk: clip for clip in rows(sql, missing, Clip)}
+        if len(_kept) + len(read) > MOST_KEPT:
+            _kept.clear()  # (what this call returns is its own: found above and read here)
+        _kept.update(read)
+        found.update(read)
+    return found
 
 
 @receiver(post_save, sender=Clip, dispatch_uid="clip_rows_forget_on_save")

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest, HttpResponse
-from django.urls import get_script_prefix, get_urlconf, reverse
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$", re.IGNORECASE)
 _CONTENT_TYPES = {".wav": "audio/wav", ".flac": "audio/flac"}
@@ -126,25 +126,39 @@ def over_rate(request: HttpRequest, *, scope: str, per_minute: int) -> bool:
         return per_minute < 1
 
 
-# rater_path's stand-ins for its arguments: each passes the rater URLs' token converter (ratings/urls.py)
-# and never occurs in a path otherwise.
+# rater_path's stand-ins for its arguments: each passes the token converter of the rater URLs
+# (ratings/urls.py).
 _SLOTS = ("zSLOT0z", "zSLOT1z", "zSLOT2z", "zSLOT3z")
 _URL_SAFE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @functools.cache
-def _path_pattern(viewname: str, script_prefix: str, urlconf: str, arity: int) -> str:
-    return reverse(viewname, urlconf=urlconf, args=_SLOTS[:arity])
+def _path_pieces(viewname: str, script_prefix: str, urlconf: str, arity: int) -> tuple[str, ...] | None:
+    """The URL's path cut at its arguments (reversed once with stand-ins), or None where a stand-in
+    does not pass the URL's converters (an ``int`` argument)."""
+    try:
+        rest = reverse(viewname, urlconf=urlconf, args=_SLOTS[:arity])
+    except NoReverseMatch:
+        return None
+    pieces = []
+    for slot in _SLOTS[:arity]:
+        before, found, rest = rest.partition(slot)
+        if not found:
+            return None
+        pieces.append(before)
+    return (*pieces, rest)
 
 
 def rater_path(viewname: str, *args: str) -> str:
     """``reverse(viewname, args=args)`` for the rater's URLs, whose arguments are tokens, kinds and
-    labels: the path is reversed once per URL name (script prefix and URLconf) with stand-ins, which each call
-    then replaces. A reverse() cost a claim or a submit about a twentieth of its CPU, for its redirect
-    (benchmarks/request_cpu.py). An argument that would need quoting is reversed as usual."""
-    if len(args) > len(_SLOTS) or not all(_URL_SAFE.fullmatch(arg) for arg in args):
+    labels: the path is reversed once per URL name, script prefix and URLconf with stand-ins, and each
+    call puts its arguments between the pieces. A reverse() cost a claim or a submit about a twentieth
+    of its CPU, for its redirect (benchmarks/request_cpu.py). An argument that would need quoting, or a
+    URL whose converters refuse the stand-ins, is reversed as usual."""
+    pieces = None
+    if len(args) <= len(_SLOTS) and all(isinstance(arg, str) and _URL_SAFE.fullmatch(arg) for arg in args):
+        urlconf = get_urlconf() or settings.ROOT_URLCONF
+        pieces = _path_pieces(viewname, get_script_prefix(), urlconf, len(args))
+    if pieces is None:
         return reverse(viewname, args=args)
-    path = _path_pattern(viewname, get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF, len(args))
-    for slot, arg in zip(_SLOTS, args, strict=False):
-        path = path.replace(slot, arg)
-    return path
+    return "".join(piece + arg for piece, arg in zip(pieces, args, strict=False)) + pieces[-1]

@@ -135,20 +135,21 @@ def instance(model: type[Model], row: Sequence) -> Model:
 
 
 @cache
-def _named_fields(model: type[Model], names: tuple[str, ...]) -> tuple:
+def named_fields(model: type[Model], names: tuple[str, ...]) -> tuple:
+    """The model's fields of these names, in this order (found once)."""
     return tuple(model._meta.get_field(name) for name in names)
 
 
 def some_columns(model: type[Model], alias: str, names: tuple[str, ...]) -> str:
     """These fields' columns, in this order, as ``alias.column, …`` for a SELECT list (partial)."""
     quote_name = _db().ops.quote_name
-    return ", ".join(f"{alias}.{quote_name(field.column)}" for field in _named_fields(model, names))
+    return ", ".join(f"{alias}.{quote_name(field.column)}" for field in named_fields(model, names))
 
 
 def partial(model: type[Model], names: tuple[str, ...], row: Sequence) -> Model:
     """An instance with only these fields read (``some_columns``' order), converted as the ORM would,
     the others deferred as ``only()`` leaves them: reading one costs a query of its own."""
-    fields = _named_fields(model, names)
+    fields = named_fields(model, names)
     return model.from_db(DEFAULT_DB_ALIAS, [field.attname for field in fields], _converted(fields, row))
 
 

@@ -12,8 +12,8 @@ def task_clips_in_order(task: Task) -> list[tuple[str, Clip]]:
 
 def rater_task(rater_token: str, task_token: str) -> Task | None:
     """A task by its token, if the rater of that token holds it, with its rater, their study and the
-    prompt, as ``select_related`` would give them: the one read the task page, its audio and its
-    submission start from, a plain statement (ratings/plain_sql.py)."""
+    prompt, as ``select_related`` would give them: the one read the task page and its submission start
+    from, a plain statement (ratings/plain_sql.py). The audio reads less (rater_task_at)."""
     sql = (
         f"SELECT {columns(Task, 't')}, {columns(Rater, 'r')}, {columns(Study, 's')}, {columns(Prompt, 'p')} "
         f"FROM {table(Task)} t JOIN {table(Rater)} r ON r.id = t.rater_id "

@@ -118,8 +118,9 @@ def lock_rater(rater_id: int) -> Rater:
 
 
 def lock_rater_excluded(rater_id: int) -> bool:
-    """lock_rater for the rater's hot requests (claim, submit), which hold the rater and its study
-    already: the same lock, reading back only what may have changed since (whether they are excluded).
+    """lock_rater for the claim, which holds the rater and its study already: the same lock, reading back
+    only what may have changed since (whether they are excluded); the submit locks its task with it
+    (submissions.task_lock_state).
 
     One plain statement: the ORM spends more CPU building this query than PostgreSQL answering it
     (benchmarks/request_cpu.py). SQLite has no row locks; its writers are serialised anyway."""

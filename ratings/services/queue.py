@@ -55,8 +55,11 @@ def task_claim(*, rater: Rater, kinds: tuple[str, ...] | None = None) -> Claim:
     raise AssertionError("unreachable")  # (the loop returns or raises)
 
 
-# A claim that PostgreSQL chose as a deadlock's victim is tried again (its transaction was rolled back,
-# nothing of it kept): a claim waiting on prompts in its order can meet a slot given back in another.
+# A claim that PostgreSQL chose as a deadlock's victim is tried again once (its transaction was rolled
+# back whole, nothing of it kept) rather than answered with an error page. Our writers take their locks
+# in one order (rater, task, counter: quality_control.lock_rater), so none of them makes such a cycle
+# with a claim; a claim also waits on rows that other sessions may hold in another order (a statement
+# run by hand, a data migration), and the rater should not pay for it.
 CLAIM_ATTEMPTS = 2
 
 

@@ -4,7 +4,7 @@ import copy
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from .. import plain_sql, selectors
@@ -71,12 +71,8 @@ def task_submit(*, task: Task, submission: Submission) -> SubmitResult:
 # The rater's row and the task's, locked by one statement in that order: PostgreSQL locks the rows of a
 # FOR UPDATE in the order its FROM clause names their tables (its locking clause lists them so), and
 # re-reads both if it waited on either. A round trip fewer per submit than two statements.
-_LOCK_STATE_FIELDS = (
-    (Rater, "excluded", "r"),
-    (Task, "status", "t"),
-    (Task, "holds_slot", "t"),
-    (Task, "shown_at", "t"),
-)
+_RATER_LOCKED = ("excluded",)
+_TASK_LOCKED = ("status", "holds_slot", "shown_at")
 
 
 def task_lock_state(task: Task) -> tuple[bool, str, bool, datetime | None]:
@@ -84,16 +80,12 @@ def task_lock_state(task: Task) -> tuple[bool, str, bool, datetime | None]:
     what a submission may find changed since the request read them: whether the rater is excluded, the
     task's status, whether it holds its slot, when its page was first shown. One plain statement
     (ratings/plain_sql.py); Task.DoesNotExist when the task is gone."""
-    fields = [model._meta.get_field(name) for model, name, _ in _LOCK_STATE_FIELDS]
-    selected = ", ".join(
-        f"{alias}.{connection.ops.quote_name(field.column)}"
-        for (_, _, alias), field in zip(_LOCK_STATE_FIELDS, fields, strict=True)
-    )
     found = plain_sql.values(
-        f"SELECT {selected} FROM {plain_sql.table(Rater)} r JOIN {plain_sql.table(Task)} t ON t.rater_id = r.id "
+        f"SELECT {plain_sql.some_columns(Rater, 'r', _RATER_LOCKED)}, {plain_sql.some_columns(Task, 't', _TASK_LOCKED)} "
+        f"FROM {plain_sql.table(Rater)} r JOIN {plain_sql.table(Task)} t ON t.rater_id = r.id "
         f"WHERE r.id = %s AND t.id = %s{plain_sql.for_update()}",
         [task.rater_id, task.pk],
-        fields,
+        plain_sql.named_fields(Rater, _RATER_LOCKED) + plain_sql.named_fields(Task, _TASK_LOCKED),
     )
     if not found:
         raise Task.DoesNotExist(f"task {task.pk} is gone")

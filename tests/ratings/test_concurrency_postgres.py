@@ -58,15 +58,17 @@ def _own_connection():
     )
 
 
-def _started_and_waiting(target, observer, what: str) -> threading.Thread:
-    """Start target in a thread and return once some backend waits on a lock (pg_locks is read live,
-    where pg_stat_activity would show the observer's transaction its first snapshot again)."""
+def _started_and_waiting(target, holder, what: str) -> threading.Thread:
+    """Start target in a thread and return once some session waits on a lock the holder's session holds
+    (pg_locks and pg_blocking_pids are read live, where pg_stat_activity would show the holder's
+    transaction its first snapshot again)."""
     import time
 
     thread = threading.Thread(target=target)
     thread.start()
     deadline = time.monotonic() + 10
-    while not observer.execute("SELECT 1 FROM pg_locks WHERE NOT granted").fetchall():
+    blocked = "SELECT 1 FROM pg_locks WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+    while not holder.execute(blocked).fetchall():
         assert time.monotonic() < deadline, f"{what} never waited"
         time.sleep(0.02)
     return thread
@@ -184,8 +186,9 @@ def test_a_claim_with_every_prompt_held_waits_for_one_and_never_passes_n(tmp_pat
 @pytest.mark.parametrize("attempts", [2, 1], ids=["tried again", "not tried again"])
 def test_a_claim_chosen_as_a_deadlocks_victim_is_tried_again(tmp_path, monkeypatch, attempts):
     """A real deadlock: another transaction holds the only prompt, the claim (holding its rater) waits on
-    it, then the other asks for the rater. PostgreSQL fails the claim's statement (its deadlock_timeout is
-    the shorter, so it looks first); the claim, rolled back, runs again once the other is gone."""
+    it, then the other asks for the rater. PostgreSQL fails the claim's statement: its deadlock_timeout
+    (1 s, set per session, as the tests' superuser may) is the shorter, so it looks first, once the other
+    waits too; the claim, rolled back, runs again once the other is gone."""
 
     from ratings.models import Prompt, Rater
     from ratings.services import queue
@@ -200,7 +203,7 @@ def test_a_claim_chosen_as_a_deadlocks_victim_is_tried_again(tmp_path, monkeypat
     def claim() -> None:
         try:
             with connection.cursor() as cursor:
-                cursor.execute("SET deadlock_timeout = '100ms'")
+                cursor.execute("SET deadlock_timeout = '1s'")
             outcome.append(services.quality_assignment_next(rater=rater))
         except BaseException as error:  # noqa: BLE001 - reported by the test
             outcome.append(error)
@@ -208,7 +211,7 @@ def test_a_claim_chosen_as_a_deadlocks_victim_is_tried_again(tmp_path, monkeypat
             connections.close_all()
 
     try:
-        other.execute("SET deadlock_timeout = '10s'")
+        other.execute("SET deadlock_timeout = '60s'")
         other.execute(f"SELECT id FROM {Prompt._meta.db_table} WHERE id = %s FOR UPDATE", [prompt_id])
         claiming = _started_and_waiting(claim, other, "the claim")  # holding its rater, on the prompt
         other.execute(f"SELECT id FROM {Rater._meta.db_table} WHERE id = %s FOR UPDATE", [rater.pk])
@@ -255,8 +258,7 @@ def test_a_submit_locks_the_rater_then_the_task_with_one_statement(tmp_path, hel
         holder.execute(
             "SELECT id FROM {} WHERE id = %s FOR UPDATE".format(*tables[held][:1]), [tables[held][1]]
         )
-        locking = _started_and_waiting(lock_state, prober, "the lock statement")
-        prober.rollback()
+        locking = _started_and_waiting(lock_state, holder, "the lock statement")
         other = "rater" if held == "task" else "task"
         table, row_id = tables[other]
         if held == "task":  # waiting on the task: the rater is held already

@@ -41,6 +41,15 @@ def test_a_rater_path_is_the_path_reverse_gives(script_prefix, prefix):
             assert rater_path(name, *args).startswith(prefix)
 
 
+def test_an_argument_that_looks_like_a_stand_in_or_a_url_with_a_number_is_still_what_reverse_gives():
+    token = secrets.token_urlsafe(24)
+    for args in (("zSLOT1z", "quality", token), (token, "zSLOT2z", "zSLOT0z")):
+        assert rater_path("ratings:task", *args) == reverse("ratings:task", args=args)
+    assert rater_path("ratings:headphone_audio", token, "3") == reverse(
+        "ratings:headphone_audio", args=[token, 3]
+    )
+
+
 def test_an_argument_the_token_converter_refuses_is_refused_as_reverse_refuses_it():
     for bad in ("a b", "é", "x" * 65, "zSLOT0z/.."):
         with pytest.raises(NoReverseMatch):
