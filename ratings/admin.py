@@ -125,9 +125,11 @@ class PromptAdmin(admin.ModelAdmin):
 
 @admin.register(Clip)
 class ClipAdmin(admin.ModelAdmin):
-    """Clips are shown, never added, changed or deleted here: a clip is its imported file
-    (clips_import), ratings already given name it, and the rater's requests keep clips read once per
-    process (ratings/clip_rows.py). Django then shows each clip's page read-only."""
+    """Clips are shown, never added or changed here: a clip is its imported file (clips_import), ratings
+    already given name it, and the rater's requests keep clips read once per process
+    (ratings/clip_rows.py). Django then shows each clip's page read-only. Deleting stays allowed, as
+    deleting a study, a prompt or a variant deletes their clips (the admin asks for that permission);
+    a deleted clip's id is never given to another clip, so a row kept elsewhere stands for no other."""
 
     list_display = ["prompt", "variant", "sample_index", "duration_s", "sample_rate"]
     list_filter = ["prompt__study", "variant"]
@@ -136,9 +138,6 @@ class ClipAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 

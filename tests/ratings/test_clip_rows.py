@@ -86,7 +86,9 @@ def test_the_submit_reads_no_clip_that_the_task_page_read_in_the_same_process(cl
     assert _clip_reads(page_queries) == 1 and _clip_reads(submit_queries) == 0
 
 
-def test_the_admin_shows_a_clip_and_offers_no_way_to_add_change_or_delete_one(client, tmp_path):
+def test_the_admin_shows_a_clip_offers_no_way_to_add_or_change_one_and_still_deletes_a_study(
+    client, tmp_path
+):
     study = make_study(tmp_path, prompts=1, seconds=0.2)
     clip = Clip.objects.filter(prompt__study=study).first()
     client.force_login(get_user_model().objects.create_superuser("boss", "boss@example.org", "pw"))
@@ -95,10 +97,15 @@ def test_the_admin_shows_a_clip_and_offers_no_way_to_add_change_or_delete_one(cl
     for field in ("audio", "duration_s", "variant", "sample_index"):
         assert f'name="{field}"' not in page.content.decode()
     changed = client.post(reverse("admin:ratings_clip_change", args=[clip.pk]), {"duration_s": "9"})
-    deleted = client.post(reverse("admin:ratings_clip_delete", args=[clip.pk]), {"post": "yes"})
     added = client.get(reverse("admin:ratings_clip_add"))
-    assert (changed.status_code, deleted.status_code, added.status_code) == (403, 403, 403)
+    assert (changed.status_code, added.status_code) == (403, 403)
     assert Clip.objects.get(pk=clip.pk).duration_s == clip.duration_s
+    # a study is still deleted from the admin, its clips with it
+    assert (
+        client.post(reverse("admin:ratings_study_delete", args=[study.pk]), {"post": "yes"}).status_code
+        == 302
+    )
+    assert not Clip.objects.filter(pk=clip.pk).exists()
 
 
 def test_each_clips_audio_address_on_the_page_is_the_one_reverse_gives(client, tmp_path):
