@@ -32,13 +32,20 @@ def _fields(model: type[Model]) -> tuple:
 
 def columns(model: type[Model], alias: str) -> str:
     """The model's columns, in its fields' order, as ``alias.column, …`` for a SELECT list."""
-    return _columns(model, alias, _db().vendor)
+    return _column_list(model, alias, None, _db().vendor)
+
+
+def some_columns(model: type[Model], alias: str, names: tuple[str, ...]) -> str:
+    """These fields' columns, in this order, as ``alias.column, …`` for a SELECT list (partial)."""
+    return _column_list(model, alias, names, _db().vendor)
 
 
 @cache
-def _columns(model: type[Model], alias: str, vendor: str) -> str:
+def _column_list(model: type[Model], alias: str, names: tuple[str, ...] | None, vendor: str) -> str:
+    """columns (names None: every field) or some_columns, made once per database vendor."""
     quote_name = _db().ops.quote_name
-    return ", ".join(f"{alias}.{quote_name(field.column)}" for field in _fields(model))
+    fields = _fields(model) if names is None else named_fields(model, names)
+    return ", ".join(f"{alias}.{quote_name(field.column)}" for field in fields)
 
 
 def table(model: type[Model]) -> str:
@@ -117,12 +124,12 @@ def values(sql: str, params: Sequence, fields: Sequence) -> list[list]:
 def locked_fields(model: type[Model], pk: int, field_names: Sequence[str]) -> list:
     """Lock one row (FOR UPDATE where the database has row locks) and read these fields of it, converted
     as the ORM would; the model's DoesNotExist when the row is gone."""
-    db = _db()
-    fields = [model._meta.get_field(name) for name in field_names]
-    selected = ", ".join(db.ops.quote_name(field.column) for field in fields)
-    pk_column = db.ops.quote_name(model._meta.pk.column)
+    names = tuple(field_names)
+    pk_column = _db().ops.quote_name(model._meta.pk.column)
     found = values(
-        f"SELECT {selected} FROM {table(model)} WHERE {pk_column} = %s{for_update()}", [pk], fields
+        f"SELECT {some_columns(model, 'x', names)} FROM {table(model)} x WHERE x.{pk_column} = %s{for_update()}",
+        [pk],
+        named_fields(model, names),
     )
     if not found:
         raise model.DoesNotExist(f"{model._meta.model_name} {pk} is gone")
@@ -138,12 +145,6 @@ def instance(model: type[Model], row: Sequence) -> Model:
 def named_fields(model: type[Model], names: tuple[str, ...]) -> tuple:
     """The model's fields of these names, in this order (found once)."""
     return tuple(model._meta.get_field(name) for name in names)
-
-
-def some_columns(model: type[Model], alias: str, names: tuple[str, ...]) -> str:
-    """These fields' columns, in this order, as ``alias.column, …`` for a SELECT list (partial)."""
-    quote_name = _db().ops.quote_name
-    return ", ".join(f"{alias}.{quote_name(field.column)}" for field in named_fields(model, names))
 
 
 def partial(model: type[Model], names: tuple[str, ...], row: Sequence) -> Model:
