@@ -140,6 +140,10 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, its check of a kept connection made from the socket instead of a SELECT 1
+    # round trip before every request (evalsite/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "evalsite.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Raters submit while the worker imports clips: wait for the write lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

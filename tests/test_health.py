@@ -144,3 +144,46 @@ def test_a_request_after_the_database_dropped_a_kept_connection_reconnects(tmp_p
         assert (second, database) == (200, "ok")
     else:
         assert second == 503 and database.startswith(("OperationalError", "InterfaceError")), database
+
+
+KEPT = (
+    "import django, json, os, psycopg; django.setup()\n"
+    "from django.db import close_old_connections, connection, connections\n"
+    "from django.db.backends.postgresql import base\n"
+    "connection.ensure_connection()\n"
+    "backend = connection.connection.info.backend_pid\n"
+    "connection.connection.execute(\"SELECT 'the last statement'\")\n"
+    "close_old_connections()  # as request_started does: the next use is checked\n"
+    "if os.environ['CHECK'] == 'django':  # the control case: Django's own check\n"
+    "    base.DatabaseWrapper.close_if_health_check_failed(connections['default'])\n"
+    "connection.cursor().close()  # a request's first statement: the check runs here\n"
+    "with psycopg.connect(os.environ['DATABASE_URL'], autocommit=True) as other:\n"
+    "    (last,) = other.execute('SELECT query FROM pg_stat_activity WHERE pid = %s', [backend]).fetchone()\n"
+    "print(json.dumps([connection.connection.info.backend_pid == backend, last]))\n"
+)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("check", ["ours", "django"], ids=["as-set", "control-django"])
+def test_the_check_of_a_kept_connection_sends_postgresql_nothing(tmp_path, check):
+    """The check before a request looks at the kept connection's socket (evalsite/postgresql/base.py):
+    the connection is kept, and the last statement PostgreSQL saw from it is still the request's own,
+    where Django's check would have sent a SELECT 1 (the control case)."""
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith("postgres"):
+        pytest.skip("needs DATABASE_URL=postgres://… (make test sets it)")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "evalsite.settings",
+        "COUNTERPOINT_VAR_DIR": str(tmp_path / "var"),
+        "DATABASE_URL": urlsplit(database_url)._replace(path="/postgres").geturl(),
+        "DATABASE_CONN_MAX_AGE": "60",
+        "CHECK": check,
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", KEPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    kept, last = json.loads(result.stdout.strip().splitlines()[-1])
+    assert kept
+    assert last == ("SELECT 'the last statement'" if check == "ours" else "SELECT 1")
