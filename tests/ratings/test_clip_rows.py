@@ -19,27 +19,38 @@ pytestmark = pytest.mark.django_db
 
 
 def _clip_reads(captured) -> int:
-    """Statements that read clips by id (not the counts and stats that name the table)."""
-    return sum(
-        bool(re.search(r'FROM "ratings_clip" \w+ WHERE \w+\.id IN', query["sql"])) for query in captured
+    """Statements that read clips as instances (clip_rows), not the counts and stats that name the table."""
+    return sum(query["sql"].startswith('SELECT c."id", c."prompt_id"') for query in captured)
+
+
+def test_a_clip_not_yet_read_brings_its_studys_clips_and_an_unknown_id_is_left_out(tmp_path):
+    study, other = make_study(tmp_path, prompts=2, seconds=0.2), make_study(tmp_path, slug="other", prompts=1)
+    ids = sorted(Clip.objects.filter(prompt__study=study).values_list("id", flat=True))
+    others = sorted(Clip.objects.filter(prompt__study=other).values_list("id", flat=True))
+    with CaptureQueriesContext(connection) as cold:
+        first = clip_rows.clips_by_id([ids[0], 10**9])
+    with CaptureQueriesContext(connection) as warm:
+        again = clip_rows.clips_by_id(ids)
+    assert _clip_reads(cold) == len(cold) == 1 and len(warm) == 0
+    assert sorted(first) == ids[:1]  # what was asked for: the id with no clip is left out
+    assert sorted(again) == ids and sorted(clip_rows._kept) == ids  # the study's other clips came with it
+    assert {clip.pk: clip.audio.name for clip in again.values()} == dict(
+        Clip.objects.filter(pk__in=ids).values_list("pk", "audio")
     )
+    with CaptureQueriesContext(connection) as another_study:
+        assert sorted(clip_rows.clips_by_id(others)) == others
+    assert len(another_study) == 1 and sorted(clip_rows._kept) == sorted(ids + others)
 
 
-def test_clips_are_read_once_and_an_unknown_id_is_left_out(tmp_path):
+def test_a_study_past_the_bound_has_only_the_clips_asked_for_read(tmp_path, monkeypatch):
     study = make_study(tmp_path, prompts=2, seconds=0.2)
     ids = sorted(Clip.objects.filter(prompt__study=study).values_list("id", flat=True))
-    with CaptureQueriesContext(connection) as cold:
-        first = clip_rows.clips_by_id([*ids[:2], 10**9])
-    with CaptureQueriesContext(connection) as warm:
-        again = clip_rows.clips_by_id(ids[:2])
-    assert len(cold) == 1 and len(warm) == 0
-    assert sorted(first) == ids[:2] and again == first  # the id with no clip is left out
-    assert {clip.pk: clip.audio.name for clip in first.values()} == dict(
-        Clip.objects.filter(pk__in=ids[:2]).values_list("pk", "audio")
-    )
+    monkeypatch.setattr(clip_rows, "STUDY_READ_MOST", len(ids) - 1)
+    assert sorted(clip_rows.clips_by_id(ids[:2])) == ids[:2]
+    assert sorted(clip_rows._kept) == ids[:2]
     with CaptureQueriesContext(connection) as some_new:
         assert sorted(clip_rows.clips_by_id(ids)) == ids
-    (asked,) = re.findall(r"IN \(([0-9, ]+)\)", some_new[0]["sql"])
+    (asked,) = re.findall(r"c\.id IN \(([0-9, ]+)\)", some_new[-1]["sql"])
     assert sorted(int(clip_id) for clip_id in asked.split(",")) == ids[2:]  # only those not yet read
 
 
@@ -58,6 +69,7 @@ def test_a_clip_saved_or_deleted_in_the_process_forgets_what_was_read_and_the_st
     assert clip_rows._kept == {}
 
     monkeypatch.setattr(clip_rows, "MOST_KEPT", 2)
+    monkeypatch.setattr(clip_rows, "STUDY_READ_MOST", 1)  # (one at a time, past the bound)
     clip_rows.clips_by_id([clips[0].pk, clips[1].pk])
     asked = [clips[0].pk, clips[1].pk, clips[3].pk]  # two kept, one new: past the bound
     assert set(clip_rows.clips_by_id(asked)) == set(asked)  # every one asked for, though the store restarted
