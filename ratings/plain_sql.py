@@ -48,6 +48,16 @@ def _column_list(model: type[Model], alias: str, names: tuple[str, ...] | None, 
     return ", ".join(f"{alias}.{quote_name(field.column)}" for field in fields)
 
 
+def column(model: type[Model], name: str) -> str:
+    """One field's column, quoted, for a WHERE or SET clause."""
+    return _db().ops.quote_name(model._meta.get_field(name).column)
+
+
+def prepared(model: type[Model], name: str, value):
+    """A value for one field's column, prepared by the field as the ORM's save would."""
+    return model._meta.get_field(name).get_db_prep_save(value, _db())
+
+
 def table(model: type[Model]) -> str:
     return _db().ops.quote_name(model._meta.db_table)
 

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from formats import validation
 
+from .. import plain_sql
 from ..errors import EntryNotResumable, EntryRefused, ServiceError, SubmissionRejected
 from ..headphones import HEADPHONE_PASS_MARK, HEADPHONE_TRIALS
 from ..models import (
@@ -50,18 +51,30 @@ def rater_instructions_read(*, rater: Rater) -> None:
 
 def _record_once(rater: Rater, field_name: str) -> None:
     """Set an onboarding step's time on the rater's row if it has none yet, and on the instance given
-    the time the row now holds (another click a moment ago may have set it first)."""
+    the time the row now holds (another click a moment ago may have set it first).
+
+    Plain statements (ratings/plain_sql.py), as the rater's other requests: every rater of a launch
+    takes these steps within its first minute, the server's busiest."""
     now = timezone.now()
-    if Rater.objects.filter(pk=rater.pk, **{f"{field_name}__isnull": True}).update(**{field_name: now}):
+    column = plain_sql.column(Rater, field_name)
+    taken = plain_sql.execute(
+        f"UPDATE {plain_sql.table(Rater)} SET {column} = %s WHERE id = %s AND {column} IS NULL",
+        [plain_sql.prepared(Rater, field_name, now), rater.pk],
+    )
+    if taken:
         setattr(rater, field_name, now)
     else:
         rater.refresh_from_db(fields=[field_name])
 
 
+# What the headphone check reads of the rater's row under its lock.
+HEADPHONE_FIELDS = ("headphone_passed", "headphone_answers", "headphone_trials")
+
+
 @transaction.atomic
 def headphone_check_start(*, rater: Rater) -> list[dict]:
     """The rater's trials, drawn once: per trial the position (0–2) of the quieter tone and of the antiphase one."""
-    rater = Rater.objects.select_for_update(of=("self",)).get(pk=rater.pk)
+    _headphone_state_locked(rater)
     # Answers kept but no verdict: a researcher cleared the verdict for another attempt; draw anew.
     retry = rater.headphone_passed is None and bool(rater.headphone_answers)
     if not rater.headphone_trials or retry:
@@ -71,7 +84,7 @@ def headphone_check_start(*, rater: Rater) -> list[dict]:
             quiet, antiphase = rng.sample(range(3), 2)
             trials.append({"quiet": quiet, "antiphase": antiphase})
         rater.headphone_trials, rater.headphone_answers = trials, []
-        rater.save(update_fields=["headphone_trials", "headphone_answers"])
+        plain_sql.update(rater, ["headphone_trials", "headphone_answers"])
     return rater.headphone_trials
 
 
@@ -79,7 +92,7 @@ def headphone_check_start(*, rater: Rater) -> list[dict]:
 def headphone_check_submit(*, rater: Rater, answers: list[int]) -> bool:
     """Score the check once (answers: the position picked as quietest per trial). Passing needs
     HEADPHONE_PASS_MARK of HEADPHONE_TRIALS right; a failure is final."""
-    rater = Rater.objects.select_for_update(of=("self",)).get(pk=rater.pk)
+    _headphone_state_locked(rater)
     if rater.headphone_passed is not None:
         return rater.headphone_passed
     if not rater.headphone_trials:
@@ -91,8 +104,17 @@ def headphone_check_submit(*, rater: Rater, answers: list[int]) -> bool:
     )
     rater.headphone_answers = list(answers)
     rater.headphone_passed = right >= HEADPHONE_PASS_MARK
-    rater.save(update_fields=["headphone_answers", "headphone_passed"])
+    plain_sql.update(rater, ["headphone_answers", "headphone_passed"])
     return rater.headphone_passed
+
+
+def _headphone_state_locked(rater: Rater) -> None:
+    """Lock the rater's row and read its headphone check as it is now onto the instance given (another
+    request may have drawn or scored it since this one read the rater). A plain statement
+    (ratings/plain_sql.py): each rater of a launch opens and answers the check in its first minute."""
+    state = plain_sql.locked_fields(Rater, rater.pk, HEADPHONE_FIELDS)
+    for name, value in zip(HEADPHONE_FIELDS, state, strict=True):
+        setattr(rater, name, value)
 
 
 # --- crowd platforms -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 import formats
 from ratings import selectors, services
-from ratings.models import AudioRequest, Task, TaskStatus
+from ratings.models import AudioRequest, Rater, Study, Task, TaskStatus
 
 from .factories import make_raters, make_study
 
@@ -139,3 +139,47 @@ def test_a_range_header_longer_than_the_evidence_keeps_is_refused(client, study)
     label = selectors.task_clips_in_order(task)[0][0]
     url = reverse("ratings:task_audio", args=[rater.token, task.token, label])
     assert client.get(url, HTTP_RANGE="bytes=" + "0" * MAX_RANGE_HEADER + "1-").status_code == 416
+
+
+# Onboarding: every rater of a launch takes these steps in its first minute, the server's busiest.
+# Statements, not counting the transactions' own (a test's savepoints; a server's BEGIN and COMMIT, which
+# Django does not log).
+ONBOARDING_QUERIES = {
+    "consent page": 1,
+    "consent": 2,  # the rater; the time recorded
+    "instructions page": 1,
+    "instructions": 2,
+    "headphones page": 3,  # the rater; the check's state locked; the trials drawn
+    "headphones": 4,  # the rater; locked (its trials); locked again; the verdict
+}
+
+
+def _statements(call, *args):
+    with CaptureQueriesContext(connection) as captured:
+        response = call(*args)
+    return response, sum(not query["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT")) for query in captured)
+
+
+def test_the_onboarding_steps_stay_within_their_query_budget(client, study):
+    Study.objects.filter(pk=study.pk).update(onboarding_required=True)
+    (rater,) = make_raters(study, 1)
+
+    def url(name):
+        return reverse(f"ratings:rater_{name}", args=[rater.token])
+
+    spent = {}
+    for name, call, args in [
+        ("consent page", client.get, (url("consent"),)),
+        ("consent", client.post, (url("consent"), {"agree": "on"})),
+        ("instructions page", client.get, (url("instructions"),)),
+        ("instructions", client.post, (url("instructions"),)),
+        ("headphones page", client.get, (url("headphones"),)),
+    ]:
+        response, spent[name] = _statements(call, *args)
+        assert response.status_code in (200, 302), name
+    trials = Rater.objects.get(pk=rater.pk).headphone_trials
+    answers = {f"trial_{number}": str(trial["quiet"]) for number, trial in enumerate(trials)}
+    response, spent["headphones"] = _statements(client.post, url("headphones"), answers)
+    assert response.url == url("next")
+    assert Rater.objects.get(pk=rater.pk).headphone_passed is True
+    assert spent == ONBOARDING_QUERIES
