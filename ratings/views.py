@@ -61,6 +61,12 @@ def _onward(rater: Rater) -> HttpResponse:
     return _rater_redirect(f"ratings:rater_{step}" if step else "ratings:rater_next", rater.token)
 
 
+def _holds_open(tasks: list[selectors.TaskBrief]) -> bool:
+    """Whether the rater holds an open task, from the briefs the page read for its progress (a query
+    fewer than asking for the task: every rater sees the home and the done page)."""
+    return any(task.status == TaskStatus.OPEN for task in tasks)
+
+
 def _task_redirect(rater: Rater, task: Task) -> HttpResponse:
     return _rater_redirect("ratings:task", rater.token, task.kind, task.token)
 
@@ -70,7 +76,8 @@ def rater_home(request: HttpRequest, rater_token: str) -> HttpResponse:
     rater = _rater(rater_token)
     if rater.excluded:
         return _excluded_page(request, rater)
-    progress = selectors.rater_progress(rater)
+    tasks = selectors.rater_task_briefs(rater)
+    progress = selectors.rater_progress(rater, tasks)
     left = max(0, progress.total - progress.done)
     return render(
         request,
@@ -80,7 +87,7 @@ def rater_home(request: HttpRequest, rater_token: str) -> HttpResponse:
             "study": rater.study,
             "progress": progress,
             "minutes_left": selectors.study_session(rater.study).minutes_for(left),
-            "open_task": selectors.rater_open_task(rater),
+            "open_task": _holds_open(tasks),
         },
     )
 
@@ -274,8 +281,9 @@ def rater_done(request: HttpRequest, rater_token: str) -> HttpResponse:
     rater = _rater(rater_token)
     if (gate := _gate(request, rater)) is not None:
         return gate
-    progress = selectors.rater_progress(rater)
-    finished = progress.finished and selectors.rater_open_task(rater) is None
+    tasks = selectors.rater_task_briefs(rater)
+    progress = selectors.rater_progress(rater, tasks)
+    finished = progress.finished and not _holds_open(tasks)
     if finished and progress.done:
         services.rater_finish(rater=rater)
     study = rater.study
