@@ -28,6 +28,7 @@ from .listening import (
 from .quality_control import gold_item_create, rater_flag, rater_flag_lift, raters_screen, task_reopen
 from .queue import (
     Claim,
+    claims_expire_forget,
     diversity_assignment_next,
     quality_assignment_next,
     task_claim,
@@ -84,6 +85,7 @@ __all__ = [
     "task_claim",
     "Claim",
     "tasks_expire",
+    "claims_expire_forget",
     "audio_request_record",
     "task_audio_name",
     "task_audio_prepare",

@@ -42,7 +42,7 @@ def task_claim(*, rater: Rater, kinds: tuple[str, ...] | None = None) -> Claim:
     kinds = selectors.study_task_kinds(rater.study) if kinds is None else kinds
     # Claims left unanswered past the study's timeout go back to the pool first (the beat task does the
     # same every minute), the rater's own included: they get new work.
-    tasks_expire(study=rater.study)
+    _claims_expire_due(rater.study)
     for attempt in range(CLAIM_ATTEMPTS):
         try:
             return _task_claim(rater, kinds)
@@ -86,6 +86,47 @@ def tasks_expire(*, study: Study | None = None, now: datetime | None = None) -> 
         for task_id, rater_id in _stale_tasks(each.pk, deadline):
             expired += _task_expire(task_id, rater_id, deadline, now)
     return expired
+
+
+# When each study's next open task can first pass its claim timeout, as this process last found it:
+# (study id, claim timeout in minutes) → that moment. See _claims_expire_due.
+_next_stale: dict[tuple[int, int], datetime] = {}
+
+
+def _claims_expire_due(study: Study, now: datetime | None = None) -> None:
+    """tasks_expire(study=…), run only when a claim of the study may have passed its timeout.
+
+    Every claim used to ask PostgreSQL for the study's stale tasks, nearly always to find none. A task's
+    creation time is set when it is claimed and never changed, so after a sweep at time T the next task
+    to go stale is the oldest one still open then (or one claimed later, by T + the timeout at the
+    earliest): until that moment no claim of this process sweeps. A changed timeout is a new key. The
+    beat task sweeps every study every minute whatever this process remembers (a creation time set by
+    hand, as the tests do, is seen there; ``claims_expire_forget`` forgets at once)."""
+    now = now or timezone.now()
+    key = (study.pk, study.claim_timeout_minutes)
+    due = _next_stale.get(key)
+    if due is not None and now < due:
+        return
+    tasks_expire(study=study, now=now)
+    timeout = timedelta(minutes=study.claim_timeout_minutes)
+    oldest = _oldest_open_since(study.pk, now - timeout)
+    _next_stale[key] = (oldest or now) + timeout
+
+
+def claims_expire_forget() -> None:
+    """Forget when each study's claims are next due to expire: the next claim sweeps."""
+    _next_stale.clear()
+
+
+def _oldest_open_since(study_id: int, since: datetime) -> datetime | None:
+    """The creation time of the study's oldest open task created at or after `since`, if any."""
+    ((oldest,),) = plain_sql.values(
+        f"SELECT MIN(t.created_at) FROM {plain_sql.table(Task)} t JOIN {plain_sql.table(Rater)} r "
+        "ON r.id = t.rater_id WHERE r.study_id = %s AND t.status = %s AND t.created_at >= %s",
+        [study_id, TaskStatus.OPEN.value, connection.ops.adapt_datetimefield_value(since)],
+        [Task._meta.get_field("created_at")],
+    )
+    return oldest
 
 
 def _stale_tasks(study_id: int, deadline: datetime) -> list[tuple[int, int]]:

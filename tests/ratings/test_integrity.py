@@ -13,6 +13,8 @@ import pytest
 import soundfile
 from django.conf import settings as django_settings
 from django.core.files.storage import default_storage
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -276,7 +278,10 @@ def test_a_clip_that_would_clip_at_the_studys_level_is_refused_by_name_and_nothi
 
 
 def _age(task: Task, minutes: float) -> None:
+    """Claimed `minutes` ago: a creation time set by hand, which the process's next-expiry memo cannot
+    foresee (services.queue._claims_expire_due), so it is forgotten as well."""
     Task.objects.filter(pk=task.pk).update(created_at=timezone.now() - timedelta(minutes=minutes))
+    services.claims_expire_forget()
 
 
 def test_an_abandoned_claim_goes_back_to_the_pool_and_its_rater_gets_a_message_and_new_work(client, tmp_path):
@@ -320,6 +325,35 @@ def test_a_late_answer_is_stored_while_its_slot_is_free_and_refused_once_another
     taken.refresh_from_db()
     assert taken.status == "expired" and not QualityRating.objects.filter(task=taken).exists()
     assert set(study.prompts.values_list("quality_slots_taken", flat=True)) == {1}
+
+
+def _sweeps(captured) -> int:
+    """Statements that look for a study's stale claims (services.queue._stale_tasks)."""
+    return sum('t."created_at" <' in query["sql"] or "t.created_at <" in query["sql"] for query in captured)
+
+
+def test_claims_sweep_a_study_only_once_one_of_its_claims_may_have_gone_stale(tmp_path):
+    study = make_study(tmp_path, prompts=3, raters_per_prompt=2)
+    first, second, third = make_raters(study, 3)
+    with CaptureQueriesContext(connection) as opening:
+        services.task_next(rater=first)  # the study's first claim in this process: it sweeps
+    with CaptureQueriesContext(connection) as later:
+        taken = services.task_next(rater=second)
+    assert (_sweeps(opening), _sweeps(later)) == (1, 0)
+
+    from ratings.services.queue import _claims_expire_due
+
+    claimed = Task.objects.get(rater=first).created_at
+    with CaptureQueriesContext(connection) as early:
+        _claims_expire_due(study, now=claimed + timedelta(minutes=29))
+    assert len(early) == 0 and not Task.objects.filter(status="expired").exists()
+    _claims_expire_due(study, now=taken.created_at + timedelta(minutes=30, seconds=1))
+    assert set(Task.objects.values_list("status", flat=True)) == {"expired"}
+
+    study.claim_timeout_minutes = 5  # a changed timeout is looked at anew
+    with CaptureQueriesContext(connection) as changed:
+        services.task_next(rater=third)
+    assert _sweeps(changed) == 1
 
 
 def test_expired_items_do_not_count_toward_a_raters_session(client, tmp_path):

@@ -21,7 +21,10 @@ pytestmark = pytest.mark.django_db
 # page once they are: selectors.study_clip_stats).
 # The audio and the submit come after the task page, which read the task's clips for this process
 # (ratings/clip_rows.py): one query more each in a process that has not read them.
-CLAIM_QUERIES = 10
+CLAIM_QUERIES = 11
+# A study's first claim in a process also sweeps its stale claims and finds when the next can go stale;
+# later claims skip both until then (services.queue._claims_expire_due).
+CLAIM_SWEEP_QUERIES = 2
 TASK_PAGE_QUERIES = 6
 AUDIO_QUERIES = 2
 SUBMIT_QUERIES = 7
@@ -70,6 +73,10 @@ def test_a_rating_cycle_stays_within_its_query_budget_per_request(client, study)
     assert submit.status_code == 302, submit.content.decode()[:2000]
     assert submit_queries <= SUBMIT_QUERIES
     assert Task.objects.get(rater=rater).status == TaskStatus.SUBMITTED
+
+    again, again_queries = _queries(client.get, reverse("ratings:rater_next", args=[rater.token]))
+    assert again.status_code == 302 and again.url != claim.url
+    assert again_queries <= CLAIM_QUERIES - CLAIM_SWEEP_QUERIES
 
 
 def test_repeated_audio_requests_keep_one_row_per_position_and_range_and_the_evidence_stays_whole(
