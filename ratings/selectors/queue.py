@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection
 from django.db.models import Avg, Count, QuerySet
 from django.utils import timezone
 
@@ -86,15 +85,19 @@ class TaskBrief:
     comparison_id: int | None
 
 
+# TaskBrief's fields, in its order.
+TASK_BRIEF_FIELDS = tuple(field.name for field in dataclasses.fields(TaskBrief))
+
+
 def rater_task_briefs(rater: Rater) -> list[TaskBrief]:
     """Every task of the rater, oldest first, in one query: what counts, progress and the reminder
     read, so that a request needing several of them asks once."""
     # A plain statement (ratings/plain_sql.py): every claim and task page reads these.
-    fields = [Task._meta.get_field(field.name) for field in dataclasses.fields(TaskBrief)]
     sql = (
-        f"SELECT {', '.join(connection.ops.quote_name(field.column) for field in fields)} "
-        f"FROM {plain_sql.table(Task)} WHERE rater_id = %s ORDER BY created_at, id"
+        f"SELECT {plain_sql.some_columns(Task, 't', TASK_BRIEF_FIELDS)} FROM {plain_sql.table(Task)} t "
+        "WHERE t.rater_id = %s ORDER BY t.created_at, t.id"
     )
+    fields = plain_sql.named_fields(Task, TASK_BRIEF_FIELDS)
     return [TaskBrief(*row) for row in plain_sql.values(sql, [rater.pk], fields)]
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from .. import plain_sql, selectors
 from ..kinds import KINDS, TaskKind, kind_of
 from ..models import Rater, Study, Task, TaskStatus
-from .quality_control import lock_rater, lock_rater_excluded
+from .quality_control import lock_rater
 
 
 @dataclass(frozen=True)
@@ -164,15 +164,33 @@ def diversity_assignment_next(*, rater: Rater) -> Task | None:
 @transaction.atomic
 def _task_claim(rater: Rater, kinds: tuple[str, ...]) -> Claim:
     # Lock the rater row alone (locking the study would serialise every rater), reading back whether
-    # they were excluded since the request read them with their study.
-    rater.excluded = lock_rater_excluded(rater.pk)
-    tasks = selectors.rater_task_briefs(rater)  # one query: the open task, the counts, the latest
+    # they were excluded since the request read them with their study, and their tasks.
+    rater.excluded, tasks = _rater_locked_with_tasks(rater.pk)
     open_ids = [task.id for task in tasks if task.status == TaskStatus.OPEN]
     if open_ids:
         return Claim(Task.objects.get(pk=open_ids[0]))
     lapsed = bool(tasks) and tasks[-1].status == TaskStatus.EXPIRED  # (stale ones were expired above)
     task = _task_new(rater, kinds, tasks)
     return Claim(task, lapsed=lapsed and task is not None)
+
+
+def _rater_locked_with_tasks(rater_id: int) -> tuple[bool, list[selectors.TaskBrief]]:
+    """The claim's lock and first read, one plain statement (ratings/plain_sql.py): the rater's row
+    locked alone (lock_rater's lock; ``FOR UPDATE OF r``: the tasks are read, not locked), whether they
+    were excluded since the request read them, and their rater_task_briefs, oldest first (the open one,
+    the counts, the latest). SQLite has no row locks; its writers are serialised anyway."""
+    brief_fields = plain_sql.named_fields(Task, selectors.TASK_BRIEF_FIELDS)
+    rows = plain_sql.values(
+        f"SELECT r.{plain_sql.column(Rater, 'excluded')}, "
+        f"{plain_sql.some_columns(Task, 't', selectors.TASK_BRIEF_FIELDS)} FROM {plain_sql.table(Rater)} r "
+        f"LEFT JOIN {plain_sql.table(Task)} t ON t.rater_id = r.id WHERE r.id = %s "
+        f"ORDER BY t.created_at, t.id{plain_sql.for_update(of='r')}",
+        [rater_id],
+        [Rater._meta.get_field("excluded"), *brief_fields],
+    )
+    if not rows:
+        raise Rater.DoesNotExist(f"rater {rater_id} is gone")
+    return rows[0][0], [selectors.TaskBrief(*row[1:]) for row in rows if row[1] is not None]
 
 
 def _task_new(rater: Rater, kinds: tuple[str, ...], tasks: list[selectors.TaskBrief]) -> Task | None:
