@@ -215,6 +215,12 @@ def returns_rows() -> bool:
     return _db().features.can_return_columns_from_insert
 
 
+def writes_in_with() -> bool:
+    """Whether an INSERT or UPDATE may stand in a WITH clause whose query reads the rows it returns
+    (PostgreSQL's data-modifying WITH; SQLite has none)."""
+    return _db().vendor == "postgresql"
+
+
 def create(new: Model) -> Model:
     """INSERT one new instance with one plain statement, every field's value taken and prepared as the
     ORM's save() would (``pre_save``: ``auto_now_add`` and the like), and give it the id the database

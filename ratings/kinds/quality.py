@@ -88,10 +88,16 @@ def clip_label(position: int) -> str:
 
 def prompt_quality_clip_ids(prompt_id: int) -> list[int]:
     """The clips a quality task shows, by id: one per variant, its lowest sample index (one query)."""
-    first: dict[int, tuple[int, int]] = {}
     rows = plain_sql.tuples(  # a plain statement (ratings/plain_sql.py): every quality claim reads it
         f"SELECT variant_id, sample_index, id FROM {plain_sql.table(Clip)} WHERE prompt_id = %s", [prompt_id]
     )
+    return _first_sample_per_variant(rows)
+
+
+def _first_sample_per_variant(rows) -> list[int]:
+    """From (variant id, sample index, clip id) rows of one prompt: the clip ids of each variant's lowest
+    sample index, sorted."""
+    first: dict[int, tuple[int, int]] = {}
     for variant_id, sample_index, clip_id in rows:
         if variant_id not in first or sample_index < first[variant_id][0]:
             first[variant_id] = (sample_index, clip_id)
@@ -194,18 +200,32 @@ class QualityKind(TaskKind):
             f"WHERE id = {prompt} AND quality_slots_taken < %s"
         )
 
-    def _take_first_unheld(self, rater: Rater) -> int | None:
+    def _take_first_unheld(self, rater: Rater) -> tuple[int | None, list[int] | None]:
         """What most claims do, in one statement: pick the least-covered claimable prompt that no other
         transaction holds (``SKIP LOCKED`` on PostgreSQL, so raters arriving together spread over prompts
         instead of queueing on one row) and take its slot; its id, or None when there was none to take.
         None also where the database cannot return an UPDATE's rows (SQLite before 3.35, the release
-        that brought RETURNING to INSERT and UPDATE alike)."""
+        that brought RETURNING to INSERT and UPDATE alike).
+
+        On PostgreSQL the same statement reads the taken prompt's clips (the UPDATE in a WITH clause,
+        its row joined to them), and the clip ids a task shows come with the id: a round trip fewer on
+        every claim. Elsewhere they are None, for the caller to read (prompt_quality_clip_ids)."""
         if not plain_sql.returns_rows():
-            return None
+            return None, None
         pick = f"{self._claimable_ids_sql()} LIMIT 1" + plain_sql.for_update(skip_locked=True, of="p")
         params = [*self._claimable_params(rater), rater.study.raters_per_prompt]
-        taken = plain_sql.tuples(f"{self._take_sql(f'({pick})')} RETURNING id", params)
-        return taken[0][0] if taken else None
+        take = f"{self._take_sql(f'({pick})')} RETURNING id"
+        if not plain_sql.writes_in_with():
+            taken = plain_sql.tuples(take, params)
+            return (taken[0][0], None) if taken else (None, None)
+        rows = plain_sql.tuples(
+            f"WITH taken AS ({take}) SELECT taken.id, c.variant_id, c.sample_index, c.id FROM taken "
+            f"LEFT JOIN {plain_sql.table(Clip)} c ON c.prompt_id = taken.id",
+            params,
+        )
+        if not rows:
+            return None, None
+        return rows[0][0], _first_sample_per_variant(row[1:] for row in rows if row[3] is not None)
 
     def all_items(self, study: Study) -> set[int]:
         return set(study.prompts.filter(clips__isnull=False).values_list("id", flat=True))
@@ -227,7 +247,7 @@ class QualityKind(TaskKind):
         order, waiting on each; SQLite serialises writers."""
         if not rater.study.quality_part:
             return None
-        prompt_id = self._take_first_unheld(rater)
+        prompt_id, clip_ids = self._take_first_unheld(rater)
         if prompt_id is None:
             limit = rater.study.raters_per_prompt
             take = self._take_sql("%s")
@@ -237,7 +257,8 @@ class QualityKind(TaskKind):
             )
         if prompt_id is None:
             return None
-        clip_ids = prompt_quality_clip_ids(prompt_id)
+        if clip_ids is None:
+            clip_ids = prompt_quality_clip_ids(prompt_id)
         random.SystemRandom().shuffle(clip_ids)
         return plain_sql.create(Task(rater=rater, kind=self.name, prompt_id=prompt_id, clips=clip_ids))
 

@@ -195,3 +195,20 @@ def test_the_onboarding_steps_stay_within_their_query_budget(client, study):
     assert response.url == url("next")
     assert Rater.objects.get(pk=rater.pk).headphone_passed is True
     assert spent == ONBOARDING_QUERIES
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_claim_takes_its_slot_and_its_clips_in_one_statement(study):
+    """The slot's UPDATE stands in a WITH clause that reads the taken prompt's clips (QualityKind.
+    _take_first_unheld): no separate read of the prompt's clips, and the task shows the clips that
+    read would have chosen."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs DATABASE_URL=postgres://… (make test sets it)")
+    from ratings.kinds.quality import prompt_quality_clip_ids
+
+    (rater,) = make_raters(study, 1)
+    with CaptureQueriesContext(connection) as captured:
+        task = services.task_next(rater=rater)
+    clip_reads = [query["sql"] for query in captured if query["sql"].startswith("SELECT variant_id")]
+    assert clip_reads == [] and any(query["sql"].startswith("WITH taken AS") for query in captured)
+    assert sorted(task.clips) == prompt_quality_clip_ids(task.prompt_id) and len(task.clips) == 3
