@@ -26,8 +26,8 @@ As the production master does before it forks (evalsite/gunicorn_conf.py), the p
 freezes what it loaded out of the garbage collector's sight first (``--no-freeze`` leaves it out: each
 full collection then walks Django's whole heap again, about 1 trivial request more per submit here).
 The test client disconnects ``close_old_connections`` from ``request_started``, so Django's check of a
-kept connection before a request (CONN_HEALTH_CHECKS, one ``SELECT 1`` round trip per request) is not in
-these figures; benchmarks/rater_load.py's, through gunicorn, have it.
+kept connection before a request (CONN_HEALTH_CHECKS; on PostgreSQL a look at its socket, no round trip:
+evalsite/postgresql/base.py) is not in these figures; benchmarks/rater_load.py's, through gunicorn, have it.
 
 PostgreSQL's own CPU is not in these figures (another process); the client's share of it is.
 """

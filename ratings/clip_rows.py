@@ -22,7 +22,8 @@ from .plain_sql import columns, placeholders, rows, table
 # samples has 4,000).
 MOST_KEPT = 20_000
 # A clip not yet read brings every clip of its study with it, up to this many (4,000 clips were read and
-# made into instances in about 40 ms here, once per worker and study); past it, only those asked for.
+# made into instances in 40 ms of CPU here, once per worker and study: benchmarks/study_clips_read.py);
+# past it, only those asked for.
 STUDY_READ_MOST = 5_000
 
 _kept: dict[int, Clip] = {}
