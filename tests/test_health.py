@@ -115,12 +115,10 @@ RESTART = (
 )
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("health_checks", [True, False], ids=["as-set", "control-without"])
-def test_a_request_after_the_database_dropped_a_kept_connection_reconnects(tmp_path, redis_up, health_checks):
-    """gunicorn keeps connections 60 s (evalsite/gunicorn_conf.py): the settings check a kept connection
-    before a request uses it, so a database restart does not fail the next request on a dead one
-    (without the check, as the control case shows, it does)."""
+def _on_postgresql(tmp_path: Path, script: str, **environment: str) -> list:
+    """Run `script` in a fresh interpreter on the test run's PostgreSQL server (its ``postgres``
+    database, which exists: the tests' own is test_…), connections kept as gunicorn keeps them; the
+    JSON list it prints last."""
     database_url = os.environ.get("DATABASE_URL", "")
     if not database_url.startswith("postgres"):
         pytest.skip("needs DATABASE_URL=postgres://… (make test sets it)")
@@ -128,17 +126,26 @@ def test_a_request_after_the_database_dropped_a_kept_connection_reconnects(tmp_p
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "evalsite.settings",
         "COUNTERPOINT_VAR_DIR": str(tmp_path / "var"),
-        # a database that exists (the tests' own is test_…): /healthz runs SELECT 1
         "DATABASE_URL": urlsplit(database_url)._replace(path="/postgres").geturl(),
         "DATABASE_CONN_MAX_AGE": "60",
-        "CELERY_BROKER_URL": REDIS_URL,
-        "HEALTH_CHECKS": "settings" if health_checks else "off",
+        **environment,
     }
     result = subprocess.run(
-        [sys.executable, "-c", RESTART], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    first, second, database = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("health_checks", [True, False], ids=["as-set", "control-without"])
+def test_a_request_after_the_database_dropped_a_kept_connection_reconnects(tmp_path, redis_up, health_checks):
+    """gunicorn keeps connections 60 s (evalsite/gunicorn_conf.py): the settings check a kept connection
+    before a request uses it, so a database restart does not fail the next request on a dead one
+    (without the check, as the control case shows, it does)."""
+    first, second, database = _on_postgresql(
+        tmp_path, RESTART, CELERY_BROKER_URL=REDIS_URL, HEALTH_CHECKS="settings" if health_checks else "off"
+    )
     assert first == 200
     if health_checks:
         assert (second, database) == (200, "ok")
@@ -169,21 +176,6 @@ def test_the_check_of_a_kept_connection_sends_postgresql_nothing(tmp_path, check
     """The check before a request looks at the kept connection's socket (evalsite/postgresql/base.py):
     the connection is kept, and the last statement PostgreSQL saw from it is still the request's own,
     where Django's check would have sent a SELECT 1 (the control case)."""
-    database_url = os.environ.get("DATABASE_URL", "")
-    if not database_url.startswith("postgres"):
-        pytest.skip("needs DATABASE_URL=postgres://… (make test sets it)")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "evalsite.settings",
-        "COUNTERPOINT_VAR_DIR": str(tmp_path / "var"),
-        "DATABASE_URL": urlsplit(database_url)._replace(path="/postgres").geturl(),
-        "DATABASE_CONN_MAX_AGE": "60",
-        "CHECK": check,
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", KEPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    kept, last = json.loads(result.stdout.strip().splitlines()[-1])
+    kept, last = _on_postgresql(tmp_path, KEPT, CHECK=check)
     assert kept
     assert last == ("SELECT 'the last statement'" if check == "ours" else "SELECT 1")
