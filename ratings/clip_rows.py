@@ -16,7 +16,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from .models import Clip, Prompt
-from .plain_sql import columns, placeholders, rows, table
+from .plain_sql import columns, instance, placeholders, rows, table, tuples
 
 # The most clips kept; past it the store starts again empty (a study of 100 prompts × 10 variants × 4
 # samples has 4,000).
@@ -27,6 +27,8 @@ MOST_KEPT = 20_000
 STUDY_READ_MOST = 5_000
 
 _kept: dict[int, Clip] = {}
+# Studies found past STUDY_READ_MOST: their clips are read by id, without trying the whole study again.
+_too_big: set[int] = set()
 
 
 def clips_by_id(ids: Iterable[int]) -> dict[int, Clip]:
@@ -35,15 +37,18 @@ def clips_by_id(ids: Iterable[int]) -> dict[int, Clip]:
     Clips not yet read in this process are read with every other clip of their studies, in one plain
     statement (ratings/plain_sql.py): a study's raters meet its prompts in no particular order, and each
     worker process would otherwise read each prompt's clips on the first page that shows them. A study
-    with more than STUDY_READ_MOST clips has only the missing ones read."""
+    with more than STUDY_READ_MOST clips is remembered as such and has only the missing ones read."""
     wanted = set(ids)
     found = {clip_id: clip for clip_id in wanted if (clip := _kept.get(clip_id)) is not None}
     missing = sorted(wanted.difference(found))
     if missing:
         read = _studies_read(missing)
-        if read is None:  # a study past STUDY_READ_MOST
-            sql = f"SELECT {columns(Clip, 'c')} FROM {table(Clip)} c WHERE c.id IN ({placeholders(len(missing))})"
-            read = {clip.pk: clip for clip in rows(sql, missing, Clip)}
+        rest = [clip_id for clip_id in missing if clip_id not in read]
+        if rest and _too_big:  # (in a study too big to read whole, or with no clip at all)
+            sql = (
+                f"SELECT {columns(Clip, 'c')} FROM {table(Clip)} c WHERE c.id IN ({placeholders(len(rest))})"
+            )
+            read.update((clip.pk, clip) for clip in rows(sql, rest, Clip))
         if len(_kept) + len(read) > MOST_KEPT:
             _kept.clear()  # (what this call returns is its own: found above and read here)
         _kept.update(read)
@@ -51,20 +56,26 @@ def clips_by_id(ids: Iterable[int]) -> dict[int, Clip]:
     return found
 
 
-def _studies_read(clip_ids: list[int]) -> dict[int, Clip] | None:
-    """Every clip of the studies these clips belong to, by id; None when they are more than
-    STUDY_READ_MOST (nothing kept)."""
+def _studies_read(clip_ids: list[int]) -> dict[int, Clip]:
+    """Every clip of the studies these clips belong to, by id, those known to be too big left out; none
+    when they are more than STUDY_READ_MOST (their studies are then remembered as too big)."""
+    skip = f" AND p.study_id NOT IN ({placeholders(len(_too_big))})" if _too_big else ""
     sql = (
-        f"SELECT {columns(Clip, 'c')} FROM {table(Clip)} c JOIN {table(Prompt)} p ON p.id = c.prompt_id "
-        f"WHERE p.study_id IN (SELECT q.study_id FROM {table(Clip)} k JOIN {table(Prompt)} q "
-        f"ON q.id = k.prompt_id WHERE k.id IN ({placeholders(len(clip_ids))})) ORDER BY c.id LIMIT %s"
+        f"SELECT p.study_id, {columns(Clip, 'c')} FROM {table(Clip)} c JOIN {table(Prompt)} p "
+        f"ON p.id = c.prompt_id WHERE p.study_id IN (SELECT q.study_id FROM {table(Clip)} k "
+        f"JOIN {table(Prompt)} q ON q.id = k.prompt_id WHERE k.id IN ({placeholders(len(clip_ids))})){skip} "
+        "ORDER BY c.id LIMIT %s"
     )
-    read = rows(sql, [*clip_ids, STUDY_READ_MOST + 1], Clip)
-    return None if len(read) > STUDY_READ_MOST else {clip.pk: clip for clip in read}
+    found = tuples(sql, [*clip_ids, *sorted(_too_big), STUDY_READ_MOST + 1])
+    if len(found) > STUDY_READ_MOST:
+        _too_big.update(row[0] for row in found)
+        return {}
+    return {clip.pk: clip for clip in (instance(Clip, row[1:]) for row in found)}
 
 
 @receiver(post_save, sender=Clip, dispatch_uid="clip_rows_forget_on_save")
 @receiver(post_delete, sender=Clip, dispatch_uid="clip_rows_forget_on_delete")
 def clips_forget(**_) -> None:
-    """Forget every clip read (a clip saved or deleted in this process)."""
+    """Forget every clip read, and which studies were too big (a clip saved or deleted in this process)."""
     _kept.clear()
+    _too_big.clear()

@@ -53,7 +53,7 @@ def column(model: type[Model], name: str) -> str:
     return _db().ops.quote_name(model._meta.get_field(name).column)
 
 
-def prepared(model: type[Model], name: str, value):
+def prepared(model: type[Model], name: str, value: object) -> object:
     """A value for one field's column, prepared by the field as the ORM's save would."""
     return model._meta.get_field(name).get_db_prep_save(value, _db())
 

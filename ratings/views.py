@@ -61,12 +61,6 @@ def _onward(rater: Rater) -> HttpResponse:
     return _rater_redirect(f"ratings:rater_{step}" if step else "ratings:rater_next", rater.token)
 
 
-def _holds_open(tasks: list[selectors.TaskBrief]) -> bool:
-    """Whether the rater holds an open task, from the briefs the page read for its progress (a query
-    fewer than asking for the task: every rater sees the home and the done page)."""
-    return any(task.status == TaskStatus.OPEN for task in tasks)
-
-
 def _task_redirect(rater: Rater, task: Task) -> HttpResponse:
     return _rater_redirect("ratings:task", rater.token, task.kind, task.token)
 
@@ -87,7 +81,7 @@ def rater_home(request: HttpRequest, rater_token: str) -> HttpResponse:
             "study": rater.study,
             "progress": progress,
             "minutes_left": selectors.study_session(rater.study).minutes_for(left),
-            "open_task": _holds_open(tasks),
+            "open_task": selectors.rater_holds_open(tasks),
         },
     )
 
@@ -172,8 +166,7 @@ def rater_headphones(request: HttpRequest, rater_token: str) -> HttpResponse:
     form = HeadphoneCheckForm(request.POST if request.method == "POST" else None, trials=len(trials))
     if request.method == "POST" and form.is_valid():
         if services.headphone_check_submit(rater=rater, answers=form.answers()):
-            # The last onboarding step: on to the first item (the service stored the pass on the row it
-            # locked, not on this copy, which _onward would read).
+            # The last onboarding step: on to the first item, straight (no step is left to look up).
             return _rater_redirect("ratings:rater_next", rater.token)
         return _rater_redirect("ratings:rater_headphones", rater.token)  # which says so
     return render(
@@ -283,7 +276,7 @@ def rater_done(request: HttpRequest, rater_token: str) -> HttpResponse:
         return gate
     tasks = selectors.rater_task_briefs(rater)
     progress = selectors.rater_progress(rater, tasks)
-    finished = progress.finished and not _holds_open(tasks)
+    finished = progress.finished and not selectors.rater_holds_open(tasks)
     if finished and progress.done:
         services.rater_finish(rater=rater)
     study = rater.study

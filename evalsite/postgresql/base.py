@@ -24,6 +24,7 @@ runs its ``SELECT 1`` (``is_usable``, unchanged), as that failure can leave the 
 
 import select
 
+import psycopg
 from django.db.backends.postgresql import base
 from psycopg.pq import TransactionStatus
 
@@ -42,7 +43,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.health_check_done = True
 
 
-def connection_stands(connection) -> bool:
+def connection_stands(connection: psycopg.Connection) -> bool:
     """Whether a kept, idle psycopg connection still stands, judged from its socket (no round trip)."""
     if connection.closed or connection.broken:
         return False
@@ -52,5 +53,5 @@ def connection_stands(connection) -> bool:
         poller = select.poll()  # (not select.select: it refuses descriptors past FD_SETSIZE)
         poller.register(connection.fileno(), _ENDED)
         return not poller.poll(0)
-    except (OSError, ValueError):  # a descriptor already gone
+    except (OSError, ValueError, psycopg.Error):  # a descriptor already gone
         return False

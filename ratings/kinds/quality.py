@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -94,7 +94,7 @@ def prompt_quality_clip_ids(prompt_id: int) -> list[int]:
     return _first_sample_per_variant(rows)
 
 
-def _first_sample_per_variant(rows) -> list[int]:
+def _first_sample_per_variant(rows: Iterable[Sequence[int]]) -> list[int]:
     """From (variant id, sample index, clip id) rows of one prompt: the clip ids of each variant's lowest
     sample index, sorted."""
     first: dict[int, tuple[int, int]] = {}

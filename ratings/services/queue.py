@@ -168,7 +168,12 @@ def _task_claim(rater: Rater, kinds: tuple[str, ...]) -> Claim:
     rater.excluded, tasks = _rater_locked_with_tasks(rater.pk)
     open_ids = [task.id for task in tasks if task.status == TaskStatus.OPEN]
     if open_ids:
-        return Claim(Task.objects.get(pk=open_ids[0]))
+        still_open = Task.objects.filter(pk=open_ids[0], status=TaskStatus.OPEN).first()
+        if still_open is not None:
+            return Claim(still_open)
+        # Answered, expired or withdrawn while this claim waited for the rater: read their tasks again,
+        # now that the rater is held (see _rater_locked_with_tasks).
+        tasks = selectors.rater_task_briefs(rater)
     lapsed = bool(tasks) and tasks[-1].status == TaskStatus.EXPIRED  # (stale ones were expired above)
     task = _task_new(rater, kinds, tasks)
     return Claim(task, lapsed=lapsed and task is not None)
@@ -178,7 +183,14 @@ def _rater_locked_with_tasks(rater_id: int) -> tuple[bool, list[selectors.TaskBr
     """The claim's lock and first read, one plain statement (ratings/plain_sql.py): the rater's row
     locked alone (lock_rater's lock; ``FOR UPDATE OF r``: the tasks are read, not locked), whether they
     were excluded since the request read them, and their rater_task_briefs, oldest first (the open one,
-    the counts, the latest). SQLite has no row locks; its writers are serialised anyway."""
+    the counts, the latest). SQLite has no row locks; its writers are serialised anyway.
+
+    On PostgreSQL the statement reads in the snapshot it took before waiting for the lock: the rater's
+    row comes back as it is once locked, but the tasks as they were. Only the transaction that held the
+    rater can have changed them meanwhile (every write of a rater's tasks locks the rater first), so:
+    an open task it answered, expired or withdrew is caught by _task_claim, which then reads the tasks
+    again; a task it claimed is not seen, and this claim's own INSERT then fails on the one-open-task
+    index (task_claim returns that task)."""
     brief_fields = plain_sql.named_fields(Task, selectors.TASK_BRIEF_FIELDS)
     rows = plain_sql.values(
         f"SELECT r.{plain_sql.column(Rater, 'excluded')}, "

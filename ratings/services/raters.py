@@ -1,6 +1,7 @@
 """Raters and onboarding: invites, consent, instructions, the headphone check, Prolific entry."""
 
 import random
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -37,11 +38,13 @@ def raters_invite(*, study: Study, count: int, prefix: str = "rater") -> list[Ra
 # --- before the first task: consent, instructions, headphone check ----------------------------------
 
 
+@transaction.atomic
 def rater_consent(*, rater: Rater) -> None:
     """Record the rater's consent (the first time only); the instance given says so too."""
     _record_once(rater, "consented_at")
 
 
+@transaction.atomic
 def rater_instructions_read(*, rater: Rater) -> None:
     """Record that the rater read the instructions (the first time only); the instance given says so too."""
     _record_once(rater, "instructions_read_at")
@@ -49,8 +52,8 @@ def rater_instructions_read(*, rater: Rater) -> None:
 
 def _record_once(rater: Rater, field_name: str) -> None:
     """Set an onboarding step's time on the rater's row if it has none yet, and on the instance given
-    the time the row now holds (another click a moment ago may have set it first). One conditional
-    UPDATE, atomic by itself: no transaction around it (a COMMIT's round trip fewer).
+    the time the row now holds (another click a moment ago may have set it first): one conditional
+    UPDATE.
 
     Plain statements (ratings/plain_sql.py), as the rater's other requests: every rater of a launch
     takes these steps within its first minute, the server's busiest."""
@@ -61,7 +64,7 @@ def _record_once(rater: Rater, field_name: str) -> None:
         rater.refresh_from_db(fields=[field_name])
 
 
-def _time_set_once(rater_id: int, field_name: str, now) -> bool:
+def _time_set_once(rater_id: int, field_name: str, now: datetime) -> bool:
     """Set a time field of the rater's row to `now` where it has none yet; whether it was set."""
     column = plain_sql.column(Rater, field_name)
     return bool(
@@ -193,6 +196,7 @@ def prolific_rater_enter(
     return rater
 
 
+@transaction.atomic
 def rater_finish(*, rater: Rater) -> None:
-    """Record when the rater first saw their completion page (one statement: no transaction needed)."""
+    """Record when the rater first saw their completion page."""
     _time_set_once(rater.pk, "finished_at", timezone.now())

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 def _clip_reads(captured) -> int:
     """Statements that read clips as instances (clip_rows), not the counts and stats that name the table."""
-    return sum(query["sql"].startswith('SELECT c."id", c."prompt_id"') for query in captured)
+    return sum('c."id", c."prompt_id"' in query["sql"].split(" FROM ", 1)[0] for query in captured)
 
 
 def test_a_clip_not_yet_read_brings_its_studys_clips_and_an_unknown_id_is_left_out(tmp_path):
@@ -42,15 +42,17 @@ def test_a_clip_not_yet_read_brings_its_studys_clips_and_an_unknown_id_is_left_o
     assert len(another_study) == 1 and sorted(clip_rows._kept) == sorted(ids + others)
 
 
-def test_a_study_past_the_bound_has_only_the_clips_asked_for_read(tmp_path, monkeypatch):
+def test_a_study_past_the_bound_is_remembered_and_has_only_the_clips_asked_for_read(tmp_path, monkeypatch):
     study = make_study(tmp_path, prompts=2, seconds=0.2)
     ids = sorted(Clip.objects.filter(prompt__study=study).values_list("id", flat=True))
     monkeypatch.setattr(clip_rows, "STUDY_READ_MOST", len(ids) - 1)
     assert sorted(clip_rows.clips_by_id(ids[:2])) == ids[:2]
-    assert sorted(clip_rows._kept) == ids[:2]
+    assert sorted(clip_rows._kept) == ids[:2] and clip_rows._too_big == {study.pk}
     with CaptureQueriesContext(connection) as some_new:
         assert sorted(clip_rows.clips_by_id(ids)) == ids
-    (asked,) = re.findall(r"c\.id IN \(([0-9, ]+)\)", some_new[-1]["sql"])
+    study_read, by_id = (query["sql"] for query in some_new)
+    assert "NOT IN" in study_read  # the study known too big is left out, not read whole again
+    (asked,) = re.findall(r"c\.id IN \(([0-9, ]+)\)", by_id)
     assert sorted(int(clip_id) for clip_id in asked.split(",")) == ids[2:]  # only those not yet read
 
 

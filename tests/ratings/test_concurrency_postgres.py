@@ -275,3 +275,48 @@ def test_a_submit_locks_the_rater_then_the_task_with_one_statement(tmp_path, hel
         holder.close()
         prober.close()
     assert not locking.is_alive() and read == [(False, TaskStatus.OPEN, True, None)]
+
+
+def test_a_claim_that_waited_for_its_rater_sees_the_item_the_holder_expired(tmp_path):
+    """The claim locks its rater and reads the rater's tasks in one statement, whose snapshot predates
+    its wait for the lock. Here the holder of the rater expires the rater's open item and commits while
+    the claim waits: the claim must not hand back the expired item, but give new work and say the last
+    one lapsed (services.queue._task_claim reads the tasks again)."""
+    from ratings.models import Prompt, Rater
+
+    study = make_study(tmp_path, prompts=2, raters_per_prompt=1)
+    (rater,) = make_raters(study, 1)
+    first = services.quality_assignment_next(rater=rater)
+    holder = _own_connection()
+    outcome: list = []
+
+    def claim() -> None:
+        try:
+            outcome.append(services.task_claim(rater=rater))
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            outcome.append(error)
+        finally:
+            connections.close_all()
+
+    try:
+        holder.execute(f"SELECT id FROM {Rater._meta.db_table} WHERE id = %s FOR UPDATE", [rater.pk])
+        claiming = _started_and_waiting(claim, holder, "the claim")
+        holder.execute(
+            f"UPDATE {Task._meta.db_table} SET status = 'expired', expired_at = now(), holds_slot = false "
+            "WHERE id = %s",
+            [first.pk],
+        )
+        holder.execute(
+            f"UPDATE {Prompt._meta.db_table} SET quality_slots_taken = quality_slots_taken - 1 WHERE id = %s",
+            [first.prompt_id],
+        )
+        holder.commit()
+        claiming.join(timeout=30)
+    finally:
+        holder.close()
+    assert not claiming.is_alive() and len(outcome) == 1
+    (claimed,) = outcome
+    assert not isinstance(claimed, BaseException), claimed
+    assert claimed.lapsed and claimed.task is not None and claimed.task.pk != first.pk
+    assert Task.objects.get(pk=claimed.task.pk).status == TaskStatus.OPEN
+    assert Task.objects.get(pk=first.pk).status == TaskStatus.EXPIRED
