@@ -59,14 +59,15 @@ def clips_by_id(ids: Iterable[int]) -> dict[int, Clip]:
 def _studies_read(clip_ids: list[int]) -> dict[int, Clip]:
     """Every clip of the studies these clips belong to, by id, those known to be too big left out; none
     when they are more than STUDY_READ_MOST (their studies are then remembered as too big)."""
-    skip = f" AND p.study_id NOT IN ({placeholders(len(_too_big))})" if _too_big else ""
+    too_big = sorted(_too_big)
+    skip = f" AND p.study_id NOT IN ({placeholders(len(too_big))})" if too_big else ""
     sql = (
         f"SELECT p.study_id, {columns(Clip, 'c')} FROM {table(Clip)} c JOIN {table(Prompt)} p "
         f"ON p.id = c.prompt_id WHERE p.study_id IN (SELECT q.study_id FROM {table(Clip)} k "
         f"JOIN {table(Prompt)} q ON q.id = k.prompt_id WHERE k.id IN ({placeholders(len(clip_ids))})){skip} "
         "ORDER BY c.id LIMIT %s"
     )
-    found = tuples(sql, [*clip_ids, *sorted(_too_big), STUDY_READ_MOST + 1])
+    found = tuples(sql, [*clip_ids, *too_big, STUDY_READ_MOST + 1])
     if len(found) > STUDY_READ_MOST:
         _too_big.update(row[0] for row in found)
         return {}

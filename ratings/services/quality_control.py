@@ -5,7 +5,7 @@ from collections.abc import Iterable, Mapping
 from django.db import transaction
 from django.utils import timezone
 
-from .. import selectors
+from .. import plain_sql, selectors
 from ..errors import ServiceError
 from ..kinds import KINDS, kind_of
 from ..models import CheckItem, Clip, Prompt, Rater, RaterFlag, Study, Task, TaskStatus
@@ -115,6 +115,16 @@ def lock_rater(rater_id: int) -> Rater:
     """Every write that touches a rater's tasks locks the rater row first, then the tasks,
     then the prompt or comparison counters: one order everywhere, so no two writes deadlock."""
     return Rater.objects.select_for_update(of=("self",)).select_related("study").get(pk=rater_id)
+
+
+def lock_rater_excluded(rater_id: int) -> bool:
+    """lock_rater for the claim, which holds the rater and its study already: the same lock, reading back
+    only what may have changed since (whether they are excluded).
+
+    One plain statement: the ORM spends more CPU building this query than PostgreSQL answering it
+    (benchmarks/request_cpu.py). SQLite has no row locks; its writers are serialised anyway."""
+    (excluded,) = plain_sql.locked_fields(Rater, rater_id, ["excluded"])
+    return excluded
 
 
 @transaction.atomic

@@ -10,7 +10,7 @@ from django.utils import timezone
 from .. import plain_sql, selectors
 from ..kinds import KINDS, TaskKind, kind_of
 from ..models import Rater, Study, Task, TaskStatus
-from .quality_control import lock_rater
+from .quality_control import lock_rater, lock_rater_excluded
 
 
 @dataclass(frozen=True)
@@ -164,45 +164,18 @@ def diversity_assignment_next(*, rater: Rater) -> Task | None:
 @transaction.atomic
 def _task_claim(rater: Rater, kinds: tuple[str, ...]) -> Claim:
     # Lock the rater row alone (locking the study would serialise every rater), reading back whether
-    # they were excluded since the request read them with their study, and their tasks.
-    rater.excluded, tasks = _rater_locked_with_tasks(rater.pk)
+    # they were excluded since the request read them with their study; then read their tasks, in a
+    # statement of its own: one that also locked would read them in the snapshot it took before waiting
+    # for the lock, missing what the holder of the rater changed meanwhile (a late answer, an expiry,
+    # another tab's claim: tests/ratings/test_concurrency_postgres.py).
+    rater.excluded = lock_rater_excluded(rater.pk)
+    tasks = selectors.rater_task_briefs(rater)  # one query: the open task, the counts, the latest
     open_ids = [task.id for task in tasks if task.status == TaskStatus.OPEN]
     if open_ids:
-        still_open = Task.objects.filter(pk=open_ids[0], status=TaskStatus.OPEN).first()
-        if still_open is not None:
-            return Claim(still_open)
-        # Answered, expired or withdrawn while this claim waited for the rater: read their tasks again,
-        # now that the rater is held (see _rater_locked_with_tasks).
-        tasks = selectors.rater_task_briefs(rater)
+        return Claim(Task.objects.get(pk=open_ids[0]))
     lapsed = bool(tasks) and tasks[-1].status == TaskStatus.EXPIRED  # (stale ones were expired above)
     task = _task_new(rater, kinds, tasks)
     return Claim(task, lapsed=lapsed and task is not None)
-
-
-def _rater_locked_with_tasks(rater_id: int) -> tuple[bool, list[selectors.TaskBrief]]:
-    """The claim's lock and first read, one plain statement (ratings/plain_sql.py): the rater's row
-    locked alone (lock_rater's lock; ``FOR UPDATE OF r``: the tasks are read, not locked), whether they
-    were excluded since the request read them, and their rater_task_briefs, oldest first (the open one,
-    the counts, the latest). SQLite has no row locks; its writers are serialised anyway.
-
-    On PostgreSQL the statement reads in the snapshot it took before waiting for the lock: the rater's
-    row comes back as it is once locked, but the tasks as they were. Only the transaction that held the
-    rater can have changed them meanwhile (every write of a rater's tasks locks the rater first), so:
-    an open task it answered, expired or withdrew is caught by _task_claim, which then reads the tasks
-    again; a task it claimed is not seen, and this claim's own INSERT then fails on the one-open-task
-    index (task_claim returns that task)."""
-    brief_fields = plain_sql.named_fields(Task, selectors.TASK_BRIEF_FIELDS)
-    rows = plain_sql.values(
-        f"SELECT r.{plain_sql.column(Rater, 'excluded')}, "
-        f"{plain_sql.some_columns(Task, 't', selectors.TASK_BRIEF_FIELDS)} FROM {plain_sql.table(Rater)} r "
-        f"LEFT JOIN {plain_sql.table(Task)} t ON t.rater_id = r.id WHERE r.id = %s "
-        f"ORDER BY t.created_at, t.id{plain_sql.for_update(of='r')}",
-        [rater_id],
-        [Rater._meta.get_field("excluded"), *brief_fields],
-    )
-    if not rows:
-        raise Rater.DoesNotExist(f"rater {rater_id} is gone")
-    return rows[0][0], [selectors.TaskBrief(*row[1:]) for row in rows if row[1] is not None]
 
 
 def _task_new(rater: Rater, kinds: tuple[str, ...], tasks: list[selectors.TaskBrief]) -> Task | None:

@@ -278,10 +278,10 @@ def test_a_submit_locks_the_rater_then_the_task_with_one_statement(tmp_path, hel
 
 
 def test_a_claim_that_waited_for_its_rater_sees_the_item_the_holder_expired(tmp_path):
-    """The claim locks its rater and reads the rater's tasks in one statement, whose snapshot predates
-    its wait for the lock. Here the holder of the rater expires the rater's open item and commits while
-    the claim waits: the claim must not hand back the expired item, but give new work and say the last
-    one lapsed (services.queue._task_claim reads the tasks again)."""
+    """The claim reads the rater's tasks after it holds the rater, in a statement of its own: one that
+    also locked would read them in the snapshot it took before waiting for the lock. Here the holder of
+    the rater expires the rater's open item and commits while the claim waits: the claim must not hand
+    back the expired item, but give new work and say the last one lapsed."""
     from ratings.models import Prompt, Rater
 
     study = make_study(tmp_path, prompts=2, raters_per_prompt=1)

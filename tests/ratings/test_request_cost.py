@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 # page once they are: selectors.study_clip_stats).
 # The audio and the submit come after the task page, which read the task's clips for this process
 # (ratings/clip_rows.py): one query more each in a process that has not read them.
-CLAIM_QUERIES = 10
+CLAIM_QUERIES = 11
 # A study's first claim in a process also sweeps its stale claims and finds when the next can go stale;
 # later claims skip both until then (services.queue._claims_expire_due).
 CLAIM_SWEEP_QUERIES = 2
