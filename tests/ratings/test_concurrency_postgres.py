@@ -58,6 +58,21 @@ def _own_connection():
     )
 
 
+def _recorded(call, outcome: list):
+    """call, for a thread of its own: what it returns or raises is appended to outcome, and the thread's
+    database connection is closed after it."""
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            outcome.append(error)
+        finally:
+            connections.close_all()
+
+    return run
+
+
 def _started_and_waiting(target, holder, what: str) -> threading.Thread:
     """Start target in a thread and return once some session waits on a lock the holder's session holds
     (pg_locks and pg_blocking_pids are read live, where pg_stat_activity would show the holder's
@@ -200,15 +215,12 @@ def test_a_claim_chosen_as_a_deadlocks_victim_is_tried_again(tmp_path, monkeypat
     other = _own_connection()
     outcome: list = []
 
-    def claim() -> None:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SET deadlock_timeout = '1s'")
-            outcome.append(services.quality_assignment_next(rater=rater))
-        except BaseException as error:  # noqa: BLE001 - reported by the test
-            outcome.append(error)
-        finally:
-            connections.close_all()
+    def claim_first_to_look() -> object:
+        with connection.cursor() as cursor:
+            cursor.execute("SET deadlock_timeout = '1s'")
+        return services.quality_assignment_next(rater=rater)
+
+    claim = _recorded(claim_first_to_look, outcome)
 
     try:
         other.execute("SET deadlock_timeout = '60s'")
@@ -290,13 +302,7 @@ def test_a_claim_that_waited_for_its_rater_sees_the_item_the_holder_expired(tmp_
     holder = _own_connection()
     outcome: list = []
 
-    def claim() -> None:
-        try:
-            outcome.append(services.task_claim(rater=rater))
-        except BaseException as error:  # noqa: BLE001 - reported by the test
-            outcome.append(error)
-        finally:
-            connections.close_all()
+    claim = _recorded(lambda: services.task_claim(rater=rater), outcome)
 
     try:
         holder.execute(f"SELECT id FROM {Rater._meta.db_table} WHERE id = %s FOR UPDATE", [rater.pk])
