@@ -135,7 +135,7 @@ def locked_fields(model: type[Model], pk: int, field_names: Sequence[str]) -> li
     """Lock one row (FOR UPDATE where the database has row locks) and read these fields of it, converted
     as the ORM would; the model's DoesNotExist when the row is gone."""
     names = tuple(field_names)
-    pk_column = _db().ops.quote_name(model._meta.pk.column)
+    pk_column = column(model, model._meta.pk.name)
     found = values(
         f"SELECT {some_columns(model, 'x', names)} FROM {table(model)} x WHERE x.{pk_column} = %s{for_update()}",
         [pk],

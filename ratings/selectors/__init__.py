@@ -29,7 +29,6 @@ from .exports import (
 from .fingerprint import study_answers_fingerprint
 from .listening import served_fraction, task_heard_problems, task_min_seconds, task_served
 from .queue import (
-    TASK_BRIEF_FIELDS,
     RaterCounts,
     RaterProgress,
     StudySession,
@@ -86,7 +85,6 @@ __all__ = [
     "rater_holds_open",
     "rater_task_briefs",
     "TaskBrief",
-    "TASK_BRIEF_FIELDS",
     "rater_by_token",
     "rater_is_excluded",
     "rater_reminder_due",

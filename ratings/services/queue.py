@@ -121,9 +121,8 @@ def claims_expire_forget() -> None:
 def _oldest_open_since(study_id: int, since: datetime) -> datetime | None:
     """The creation time of the study's oldest open task created at or after `since`, if any."""
     ((oldest,),) = plain_sql.values(
-        f"SELECT MIN(t.created_at) FROM {plain_sql.table(Task)} t JOIN {plain_sql.table(Rater)} r "
-        "ON r.id = t.rater_id WHERE r.study_id = %s AND t.status = %s AND t.created_at >= %s",
-        [study_id, TaskStatus.OPEN.value, connection.ops.adapt_datetimefield_value(since)],
+        f"SELECT MIN(t.created_at) {_study_open_tasks('>=')}",
+        _study_open_params(study_id, since),
         [Task._meta.get_field("created_at")],
     )
     return oldest
@@ -131,13 +130,25 @@ def _oldest_open_since(study_id: int, since: datetime) -> datetime | None:
 
 def _stale_tasks(study_id: int, deadline: datetime) -> list[tuple[int, int]]:
     """(task id, rater id) of the study's open tasks handed out before `deadline`, oldest first. A plain
-    statement: every claim runs it, and the ORM would spend more CPU building it than the database
-    answering (benchmarks/request_cpu.py)."""
+    statement: claims run it when one may be due, and the ORM would spend more CPU building it than the
+    database answering (benchmarks/request_cpu.py)."""
     return plain_sql.tuples(
-        f"SELECT t.id, t.rater_id FROM {plain_sql.table(Task)} t JOIN {plain_sql.table(Rater)} r ON r.id = t.rater_id "
-        "WHERE r.study_id = %s AND t.status = %s AND t.created_at < %s ORDER BY t.created_at, t.id",
-        [study_id, TaskStatus.OPEN.value, connection.ops.adapt_datetimefield_value(deadline)],
+        f"SELECT t.id, t.rater_id {_study_open_tasks('<')} ORDER BY t.created_at, t.id",
+        _study_open_params(study_id, deadline),
     )
+
+
+def _study_open_tasks(compared: str) -> str:
+    """``FROM … WHERE`` of a study's open tasks (``t``, their raters ``r``) created `compared` (``<``,
+    ``>=``) a moment; its parameters: _study_open_params."""
+    return (
+        f"FROM {plain_sql.table(Task)} t JOIN {plain_sql.table(Rater)} r ON r.id = t.rater_id "
+        f"WHERE r.study_id = %s AND t.status = %s AND t.created_at {compared} %s"
+    )
+
+
+def _study_open_params(study_id: int, moment: datetime) -> list:
+    return [study_id, TaskStatus.OPEN.value, connection.ops.adapt_datetimefield_value(moment)]
 
 
 @transaction.atomic
