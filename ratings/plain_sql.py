@@ -12,6 +12,7 @@ booleans), instances linked as ``select_related`` would. They run on SQLite and 
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -190,23 +191,53 @@ def _insert_sql(model: type[Model], fields: Sequence, count: int) -> str:
     return f"INSERT INTO {table(model)} ({names}) VALUES {', '.join([row] * count)}"
 
 
-def insert(
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement and its parameters, made here to be run later (``run_writes``)."""
+
+    sql: str
+    params: list
+
+
+def insert_statement(
     model: type[Model], field_names: Sequence[str], records: Sequence[Sequence], suffix: str = ""
-) -> int:
-    """INSERT the rows (values in ``field_names``' order) with one plain statement, each value prepared
-    for the database by its field, as the ORM's save would (no signals, no returned ids); ``suffix``
-    ends the statement (``ON CONFLICT DO NOTHING``). The rows inserted."""
+) -> Statement:
+    """The INSERT of these rows (values in ``field_names``' order), each value prepared for the database
+    by its field, as the ORM's save would (no signals, no returned ids); ``suffix`` ends the statement
+    (``ON CONFLICT DO NOTHING``). At least one record."""
     db = _db()
-    if not records:
-        return 0
     fields = [model._meta.get_field(name) for name in field_names]
-    sql = _insert_sql(model, fields, len(records)) + suffix
     params = [
         field.get_db_prep_save(value, db)
         for each in records
         for field, value in zip(fields, each, strict=True)
     ]
-    return execute(sql, params)
+    return Statement(_insert_sql(model, fields, len(records)) + suffix, params)
+
+
+def insert(
+    model: type[Model], field_names: Sequence[str], records: Sequence[Sequence], suffix: str = ""
+) -> int:
+    """INSERT the rows with one plain statement (insert_statement). The rows inserted."""
+    if not records:
+        return 0
+    statement = insert_statement(model, field_names, records, suffix)
+    return execute(statement.sql, statement.params)
+
+
+def run_writes(statements: Sequence[Statement]) -> None:
+    """Run these INSERTs and UPDATEs, in order. On PostgreSQL they go as one statement, one round trip:
+    each but the last in a WITH clause (``WITH w0 AS (…), w1 AS (…) <last>``), all of them then reading
+    the database as it was before any (a WITH's writes see one snapshot), so only writes that read no
+    row another of them writes may go together. Elsewhere, one statement each."""
+    if not writes_in_with():
+        for statement in statements:
+            execute(statement.sql, statement.params)
+        return
+    *first, last = statements
+    clauses = ", ".join(f"w{index} AS ({statement.sql})" for index, statement in enumerate(first))
+    params = [param for statement in statements for param in statement.params]
+    execute(f"WITH {clauses} {last.sql}" if first else last.sql, params)
 
 
 def returns_rows() -> bool:
@@ -245,13 +276,19 @@ def create(new: Model) -> Model:
     return new
 
 
-def update(saved: Model, field_names: Sequence[str]) -> None:
-    """UPDATE these fields of one saved instance with one plain statement, each value prepared by its
-    field, as ``save(update_fields=…)`` would (no signals)."""
+def update_statement(saved: Model, field_names: Sequence[str]) -> Statement:
+    """The UPDATE of these fields of one saved instance, each value prepared by its field, as
+    ``save(update_fields=…)`` would (no signals)."""
     db = _db()
     meta = type(saved)._meta
     fields = [meta.get_field(name) for name in field_names]
     assignments = ", ".join(f"{db.ops.quote_name(field.column)} = %s" for field in fields)
     params = [field.get_db_prep_save(getattr(saved, field.attname), db) for field in fields]
     pk = db.ops.quote_name(meta.pk.column)
-    execute(f"UPDATE {table(type(saved))} SET {assignments} WHERE {pk} = %s", [*params, saved.pk])
+    return Statement(f"UPDATE {table(type(saved))} SET {assignments} WHERE {pk} = %s", [*params, saved.pk])
+
+
+def update(saved: Model, field_names: Sequence[str]) -> None:
+    """UPDATE these fields of one saved instance with one plain statement (update_statement)."""
+    statement = update_statement(saved, field_names)
+    execute(statement.sql, statement.params)

@@ -18,6 +18,7 @@ from typing import Any
 from django import forms
 from django.db.models import F, QuerySet
 
+from .. import plain_sql
 from ..clip_rows import clips_by_id
 from ..errors import ImportFailed, ServiceError
 from ..listening import ClipListening
@@ -185,8 +186,9 @@ class TaskKind(ABC):
     @abstractmethod
     def store(
         self, task: Task, labelled: list[tuple[str, Clip]], submission: Submission, now: datetime
-    ) -> None:
-        """Write the answer's detail beside the task (the caller marks the task submitted)."""
+    ) -> plain_sql.Statement:
+        """The INSERT of the answer's detail beside the task (ratings/plain_sql.py), which the caller
+        runs with its UPDATE that marks the task submitted: one round trip for both on PostgreSQL."""
 
     # --- quality control, export, import ---------------------------------------------------------
 

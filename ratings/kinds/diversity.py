@@ -229,16 +229,13 @@ class DiversityKind(TaskKind):
 
     def store(
         self, task: Task, labelled: list[tuple[str, Clip]], submission: Submission, now: datetime
-    ) -> None:
+    ) -> plain_sql.Statement:
         assert isinstance(submission, DiversitySubmission)
         clips = dict(labelled)
-        plain_sql.create(  # a plain INSERT (ratings/plain_sql.py): every judgement writes one
-            DiversityJudgement(
-                task=task,
-                variant_a_id=clips["A1"].variant_id,
-                variant_b_id=clips["B1"].variant_id,
-                choice=submission.choice,
-            )
+        return plain_sql.insert_statement(
+            DiversityJudgement,
+            ["task", "variant_a", "variant_b", "choice"],
+            [(task.pk, clips["A1"].variant_id, clips["B1"].variant_id, submission.choice)],
         )
 
     def answer_values(self, tasks: QuerySet[Task]) -> dict[int, list[float]]:

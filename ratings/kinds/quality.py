@@ -381,10 +381,9 @@ class QualityKind(TaskKind):
 
     def store(
         self, task: Task, labelled: list[tuple[str, Clip]], submission: Submission, now: datetime
-    ) -> None:
+    ) -> plain_sql.Statement:
         assert isinstance(submission, QualitySubmission)
-        # One plain INSERT (ratings/plain_sql.py): every quality submission writes these rows.
-        plain_sql.insert(
+        return plain_sql.insert_statement(
             QualityRating,
             ["task", "clip", "criterion", "score", "created_at"],
             [

@@ -27,7 +27,14 @@ from .exports import (
     study_quality_rows,
 )
 from .fingerprint import study_answers_fingerprint
-from .listening import served_fraction, task_heard_problems, task_min_seconds, task_served
+from .listening import (
+    SERVED_COLUMNS,
+    served_fraction,
+    served_shares,
+    task_heard_problems,
+    task_min_seconds,
+    task_served,
+)
 from .queue import (
     RaterCounts,
     RaterProgress,
@@ -95,7 +102,9 @@ __all__ = [
     "rater_screening_findings",
     "rater_task",
     "rater_task_at",
+    "SERVED_COLUMNS",
     "served_fraction",
+    "served_shares",
     "task_heard_problems",
     "task_min_seconds",
     "task_served",

@@ -2,6 +2,7 @@
 page was first shown. The rule a submission must meet besides the page's own evidence (listening.py)."""
 
 import math
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from formats import HEARD_FRACTION
@@ -20,14 +21,24 @@ def served_fraction(ranges: list[tuple[int, int]], size: int) -> float:
     return covered / size if size else 0.0
 
 
+# The columns of a task's served audio requests that the listening rule reads: (label, size, first byte
+# served, last byte served).
+SERVED_COLUMNS = ("label", "size", "served_start", "served_end")
+
+
 def task_served(task: Task) -> dict[str, float]:
     """Label → the share of its file the server served to this task (one query)."""
-    by_label: dict[str, tuple[int, list[tuple[int, int]]]] = {}
-    rows = plain_sql.tuples(  # a plain statement (ratings/plain_sql.py): every submit reads it
-        f"SELECT label, size, served_start, served_end FROM {plain_sql.table(AudioRequest)} "
+    rows = plain_sql.tuples(  # a plain statement (ratings/plain_sql.py)
+        f"SELECT {', '.join(SERVED_COLUMNS)} FROM {plain_sql.table(AudioRequest)} "
         "WHERE task_id = %s AND served_start IS NOT NULL",
         [task.pk],
     )
+    return served_shares(rows)
+
+
+def served_shares(rows: Iterable[Sequence]) -> dict[str, float]:
+    """Label → the share of its file served, from a task's served audio requests (SERVED_COLUMNS)."""
+    by_label: dict[str, tuple[int, list[tuple[int, int]]]] = {}
     for label, size, start, end in rows:
         known_size, ranges = by_label.setdefault(label, (size, []))
         if size == known_size:
@@ -42,13 +53,18 @@ def task_min_seconds(task: Task, labelled: list[tuple[str, Clip]]) -> float:
     return setting if setting is not None else HEARD_FRACTION * sum(clip.duration_s for _, clip in labelled)
 
 
-def task_heard_problems(task: Task, labelled: list[tuple[str, Clip]], now: datetime) -> list[str]:
+def task_heard_problems(
+    task: Task, labelled: list[tuple[str, Clip]], now: datetime, served: dict[str, float] | None = None
+) -> list[str]:
     """What the server misses to believe the clips were heard: a clip not fetched in full, or an
-    answer sooner after the page was first shown than its clips take to play."""
+    answer sooner after the page was first shown than its clips take to play. ``served``: the task's
+    served_shares where the caller read them already (the submit reads them with its locks), else
+    task_served reads them."""
     if task.shown_at is None:
         return ["Open this item's page and listen to every clip before answering."]
     problems = []
-    served = task_served(task)
+    if served is None:
+        served = task_served(task)
     for label, _clip in labelled:
         share = served.get(label, 0.0)
         if share < 1.0:

@@ -11,7 +11,7 @@ from .. import plain_sql, selectors
 from ..errors import RaterExcluded, SubmissionRejected
 from ..kinds import Submission, kind_of
 from ..listening import listening_problems
-from ..models import Rater, Task, TaskStatus
+from ..models import AudioRequest, Rater, Task, TaskStatus
 from .quality_control import check_recorded
 
 
@@ -36,8 +36,9 @@ def task_submit(*, task: Task, submission: Submission) -> SubmitResult:
     with transaction.atomic():
         # The locks every write of a rater's tasks takes (rater, then task), reading back what may have
         # changed since the caller read the task with its rater and study: exclusion and the task's state.
-        excluded, task.status, task.holds_slot, task.shown_at = task_lock_state(task)
-        task.rater.excluded = excluded
+        locked = task_lock_state(task)
+        task.status, task.holds_slot, task.shown_at = locked.status, locked.holds_slot, locked.shown_at
+        task.rater.excluded = excluded = locked.excluded
         if task.status == TaskStatus.SUBMITTED:
             task.refresh_from_db(fields=["submitted_at", "listening", "check_passed"])
             return SubmitResult(task, already_submitted=True)
@@ -54,15 +55,21 @@ def task_submit(*, task: Task, submission: Submission) -> SubmitResult:
         problems = (
             kind.problems(labelled, submission)
             + listening_problems(labelled, submission.listening)
-            + selectors.task_heard_problems(task, labelled, now)
+            + selectors.task_heard_problems(task, labelled, now, locked.served)
         )
         if problems:
             raise SubmissionRejected(problems[0], problems)
-        kind.store(task, labelled, submission, now)
         task.status = TaskStatus.SUBMITTED
         task.submitted_at = now
         task.listening = {label: submission.listening[label].as_dict() for label, _ in labelled}
-        plain_sql.update(task, ["status", "submitted_at", "listening", "holds_slot"])
+        # The answer's rows and the task's new state: two writes that read nothing of each other, in one
+        # round trip where the database allows (plain_sql.run_writes).
+        plain_sql.run_writes(
+            [
+                kind.store(task, labelled, submission, now),
+                plain_sql.update_statement(task, ["status", "submitted_at", "listening", "holds_slot"]),
+            ]
+        )
         if task.check_item_id is not None:
             check_recorded(task, kind.check_passed(task))
     return SubmitResult(task, already_submitted=False)
@@ -70,27 +77,46 @@ def task_submit(*, task: Task, submission: Submission) -> SubmitResult:
 
 # The rater's row and the task's, locked by one statement in that order: PostgreSQL locks the rows of a
 # FOR UPDATE in the order its FROM clause names their tables (its locking clause lists them so), and
-# re-reads both if it waited on either. A round trip fewer per submit than two statements.
+# re-reads both if it waited on either. The same statement reads the task's served audio requests (a
+# row each, joined on; none locked), which the listening rule needs: one round trip for what took three.
 _RATER_LOCKED = ("excluded",)
 _TASK_LOCKED = ("status", "holds_slot", "shown_at")
 
 
-def task_lock_state(task: Task) -> tuple[bool, str, bool, datetime | None]:
+@dataclass(frozen=True)
+class LockState:
+    """What a submission may find changed since the request read its task, read under the locks."""
+
+    excluded: bool
+    status: str
+    holds_slot: bool
+    shown_at: datetime | None
+    served: dict[str, float]  # label → share of its file served (selectors.served_shares)
+
+
+def task_lock_state(task: Task) -> LockState:
     """Lock the task's rater, then the task (the order every write of a rater's tasks takes), and read
     what a submission may find changed since the request read them: whether the rater is excluded, the
-    task's status, whether it holds its slot, when its page was first shown. One plain statement
-    (ratings/plain_sql.py); Task.DoesNotExist when the task is gone."""
+    task's status, whether it holds its slot, when its page was first shown, and the share of each
+    clip the server has served to it. One plain statement (ratings/plain_sql.py); Task.DoesNotExist when
+    the task is gone."""
+    served = selectors.SERVED_COLUMNS
     found = plain_sql.values(
-        f"SELECT {plain_sql.some_columns(Rater, 'r', _RATER_LOCKED)}, {plain_sql.some_columns(Task, 't', _TASK_LOCKED)} "
+        f"SELECT {plain_sql.some_columns(Rater, 'r', _RATER_LOCKED)}, {plain_sql.some_columns(Task, 't', _TASK_LOCKED)}, "
+        f"{plain_sql.some_columns(AudioRequest, 'a', served)} "
         f"FROM {plain_sql.table(Rater)} r JOIN {plain_sql.table(Task)} t ON t.rater_id = r.id "
-        f"WHERE r.id = %s AND t.id = %s{plain_sql.for_update()}",
+        f"LEFT JOIN {plain_sql.table(AudioRequest)} a ON a.task_id = t.id AND a.served_start IS NOT NULL "
+        f"WHERE r.id = %s AND t.id = %s{plain_sql.for_update(of='r, t')}",
         [task.rater_id, task.pk],
-        plain_sql.named_fields(Rater, _RATER_LOCKED) + plain_sql.named_fields(Task, _TASK_LOCKED),
+        plain_sql.named_fields(Rater, _RATER_LOCKED)
+        + plain_sql.named_fields(Task, _TASK_LOCKED)
+        + plain_sql.named_fields(AudioRequest, served),
     )
     if not found:
         raise Task.DoesNotExist(f"task {task.pk} is gone")
-    excluded, status, holds_slot, shown_at = found[0]
-    return excluded, status, holds_slot, shown_at
+    excluded, status, holds_slot, shown_at = found[0][:4]
+    requests = [row[4:] for row in found if row[4] is not None]
+    return LockState(excluded, status, holds_slot, shown_at, selectors.served_shares(requests))
 
 
 LATE_AND_TAKEN = (

@@ -261,7 +261,8 @@ def test_a_submit_locks_the_rater_then_the_task_with_one_statement(tmp_path, hel
     def lock_state() -> None:
         try:
             with transaction.atomic():
-                read.append(task_lock_state(task))
+                locked = task_lock_state(task)
+                read.append((locked.excluded, locked.status, locked.holds_slot, locked.shown_at))
         finally:
             connections.close_all()
 

@@ -27,7 +27,7 @@ CLAIM_QUERIES = 11
 CLAIM_SWEEP_QUERIES = 2
 TASK_PAGE_QUERIES = 6
 AUDIO_QUERIES = 2
-SUBMIT_QUERIES = 7
+SUBMIT_QUERIES = 6
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_a_rating_cycle_stays_within_its_query_budget_per_request(client, study)
 
     submit, submit_queries = _queries(client.post, claim.url, _answer(page.content.decode()))
     assert submit.status_code == 302, submit.content.decode()[:2000]
-    assert submit_queries <= SUBMIT_QUERIES
+    assert submit_queries <= SUBMIT_QUERIES, submit_queries
     assert Task.objects.get(rater=rater).status == TaskStatus.SUBMITTED
 
     again, again_queries = _queries(client.get, reverse("ratings:rater_next", args=[rater.token]))
@@ -212,3 +212,29 @@ def test_on_postgresql_a_claim_takes_its_slot_and_its_clips_in_one_statement(stu
     clip_reads = [query["sql"] for query in captured if query["sql"].startswith("SELECT variant_id")]
     assert clip_reads == [] and any(query["sql"].startswith("WITH taken AS") for query in captured)
     assert sorted(task.clips) == prompt_quality_clip_ids(task.prompt_id) and len(task.clips) == 3
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_submit_locks_and_reads_its_evidence_in_one_statement_and_writes_in_one(
+    client, study
+):
+    """The submit's lock statement also reads the task's served audio (services.submissions.
+    task_lock_state): no statement of its own reads the audio requests; the answer's rows and the task's
+    new state go as one statement (plain_sql.run_writes), and both are stored."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs DATABASE_URL=postgres://… (make test sets it)")
+    (rater,) = make_raters(study, 1)
+    claim = client.get(reverse("ratings:rater_next", args=[rater.token]))
+    page = client.get(claim.url).content.decode()
+    for source in re.findall(r'<audio[^>]* src="([^"]+)"', page):
+        assert client.get(source, HTTP_RANGE="bytes=0-").status_code == 206
+    with CaptureQueriesContext(connection) as captured:
+        assert client.post(claim.url, _answer(page)).status_code == 302
+    statements = [query["sql"] for query in captured if query["sql"] not in ("BEGIN", "COMMIT")]
+    assert not [sql for sql in statements if sql.startswith("SELECT label")]
+    (lock,) = [sql for sql in statements if "FOR UPDATE" in sql]
+    assert "LEFT JOIN" in lock and "ratings_audiorequest" in lock
+    (write,) = [sql for sql in statements if "INSERT" in sql or sql.startswith("UPDATE")]
+    assert write.startswith("WITH w0 AS (INSERT INTO") and "UPDATE" in write
+    task = Task.objects.get(rater=rater)
+    assert task.status == TaskStatus.SUBMITTED and task.ratings.count() == 3 * len(task.clips)
