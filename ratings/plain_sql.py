@@ -117,7 +117,8 @@ def _converters(fields: tuple) -> list[tuple[int, list, object]]:
     return _CONVERTERS[key]
 
 
-def _converted(fields: tuple, row: Sequence) -> list:
+def converted(fields: tuple, row: Sequence) -> list:
+    """A row's values of these fields (in this order), converted as the ORM's compiler would."""
     db = _db()
     values = list(row)
     for index, converters, column in _converters(fields):
@@ -129,7 +130,7 @@ def _converted(fields: tuple, row: Sequence) -> list:
 def values(sql: str, params: Sequence, fields: Sequence) -> list[list]:
     """Run a SELECT of these model fields' columns and return each row's values as the ORM would."""
     fields = tuple(fields)
-    return [_converted(fields, row) for row in tuples(sql, params)]
+    return [converted(fields, row) for row in tuples(sql, params)]
 
 
 def locked_fields(model: type[Model], pk: int, field_names: Sequence[str]) -> list:
@@ -149,7 +150,7 @@ def locked_fields(model: type[Model], pk: int, field_names: Sequence[str]) -> li
 
 def instance(model: type[Model], row: Sequence) -> Model:
     """One model instance from its columns' values (in ``columns`` order), as the ORM makes it."""
-    return model.from_db(DEFAULT_DB_ALIAS, None, _converted(_fields(model), row))
+    return model.from_db(DEFAULT_DB_ALIAS, None, converted(_fields(model), row))
 
 
 @cache
@@ -162,7 +163,7 @@ def partial(model: type[Model], names: tuple[str, ...], row: Sequence) -> Model:
     """An instance with only these fields read (``some_columns``' order), converted as the ORM would,
     the others deferred as ``only()`` leaves them: reading one costs a query of its own."""
     fields = named_fields(model, names)
-    return model.from_db(DEFAULT_DB_ALIAS, [field.attname for field in fields], _converted(fields, row))
+    return model.from_db(DEFAULT_DB_ALIAS, [field.attname for field in fields], converted(fields, row))
 
 
 def rows(sql: str, params: Sequence, model: type[Model]) -> list[Model]:

@@ -70,8 +70,7 @@ def rater_home(request: HttpRequest, rater_token: str) -> HttpResponse:
     rater = _rater(rater_token)
     if rater.excluded:
         return _excluded_page(request, rater)
-    tasks = selectors.rater_task_briefs(rater)
-    progress = selectors.rater_progress(rater, tasks)
+    tasks, progress = selectors.rater_briefs_and_progress(rater)
     left = max(0, progress.total - progress.done)
     return render(
         request,
@@ -236,8 +235,7 @@ def task_page(request: HttpRequest, rater_token: str, kind: str, task_token: str
             else f"{len(in_place)} answers are still missing: each is marked where it is.",
             *[problem for problem in problems if problem not in in_place],
         ]
-    tasks = selectors.rater_task_briefs(rater)
-    progress = selectors.rater_progress(rater, tasks)
+    tasks, progress = selectors.rater_briefs_and_progress(rater)
     context = {
         "rater": rater,
         "task": task,
@@ -274,8 +272,7 @@ def rater_done(request: HttpRequest, rater_token: str) -> HttpResponse:
     rater = _rater(rater_token)
     if (gate := _gate(request, rater)) is not None:
         return gate
-    tasks = selectors.rater_task_briefs(rater)
-    progress = selectors.rater_progress(rater, tasks)
+    tasks, progress = selectors.rater_briefs_and_progress(rater)
     finished = progress.finished and not selectors.rater_holds_open(tasks)
     if finished and progress.done:
         services.rater_finish(rater=rater)

@@ -121,6 +121,12 @@ class TaskKind(ABC):
         """How many items claimable(rater) holds (the task page's progress asks on every page)."""
         return self.claimable(rater).count()
 
+    def claimable_count_statement(self, rater: Rater) -> plain_sql.Statement | None:
+        """claimable_count(rater) as a plain SELECT of one number, which a reader may fold into a
+        statement of its own (selectors.rater_briefs_and_progress), or None for a kind that counts only
+        through claimable_count."""
+        return None
+
     @abstractmethod
     def open_items(self, study: Study) -> set[int]:
         """Ids of the study's items with a free slot (the dashboard's bulk form of claimable)."""

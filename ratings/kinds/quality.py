@@ -265,11 +265,13 @@ class QualityKind(TaskKind):
     def claimable_count(self, rater: Rater) -> int:
         if not rater.study.quality_part:
             return 0
-        # a plain statement (ratings/plain_sql.py): every task page counts them
-        ((count,),) = plain_sql.tuples(
-            f"SELECT COUNT(*) {self._claimable_sql()}", self._claimable_params(rater)
-        )
+        statement = self.claimable_count_statement(rater)
+        ((count,),) = plain_sql.tuples(statement.sql, statement.params)
         return count
+
+    def claimable_count_statement(self, rater: Rater) -> plain_sql.Statement:
+        # a plain statement (ratings/plain_sql.py): every task page counts them
+        return plain_sql.Statement(f"SELECT COUNT(*) {self._claimable_sql()}", self._claimable_params(rater))
 
     def slot(self, task: Task) -> Slot | None:
         if task.check_item_id is not None:

@@ -215,11 +215,42 @@ class RaterProgress:
         return self.done >= self.total
 
 
+def rater_briefs_and_progress(rater: Rater) -> tuple[list[TaskBrief], RaterProgress]:
+    """rater_task_briefs(rater) and rater_progress with them, in one statement where the study's kinds
+    count their claimable items in plain SQL (TaskKind.claimable_count_statement): the counts are the
+    columns of a one-row table that the rater's tasks are joined to. Every task page reads both."""
+    kinds = study_task_kinds(rater.study)
+    counts = {kind: KINDS[kind].claimable_count_statement(rater) for kind in kinds}
+    folded = [(kind, statement) for kind, statement in counts.items() if statement is not None]
+    if not folded:
+        tasks = rater_task_briefs(rater)
+        return tasks, rater_progress(rater, tasks)
+    numbers = ", ".join(f"({statement.sql}) AS n{index}" for index, (_, statement) in enumerate(folded))
+    sql = (
+        f"SELECT {', '.join(f'x.n{index}' for index in range(len(folded)))}, "
+        f"{plain_sql.some_columns(Task, 't', TASK_BRIEF_FIELDS)} FROM (SELECT {numbers}) x "
+        f"LEFT JOIN {plain_sql.table(Task)} t ON t.rater_id = %s ORDER BY t.created_at, t.id"
+    )
+    params = [param for _, statement in folded for param in statement.params]
+    rows = plain_sql.tuples(sql, [*params, rater.pk])
+    fields = plain_sql.named_fields(Task, TASK_BRIEF_FIELDS)
+    tasks = [TaskBrief(*plain_sql.converted(fields, row[len(folded) :])) for row in rows if row[len(folded)]]
+    claimable = {kind: rows[0][index] for index, (kind, _) in enumerate(folded)}
+    for kind, statement in counts.items():
+        if statement is None:
+            claimable[kind] = KINDS[kind].claimable_count(rater)
+    return tasks, _progress(rater, tasks, claimable)
+
+
 def rater_progress(rater: Rater, tasks: list[TaskBrief] | None = None) -> RaterProgress:
     """Items submitted, and the most this rater can do: taken + still claimable (+ checks to come), capped.
     `tasks`: the rater's rater_task_briefs, when the caller has them already."""
     tasks = rater_task_briefs(rater) if tasks is None else tasks
     claimable = {kind: KINDS[kind].claimable_count(rater) for kind in study_task_kinds(rater.study)}
+    return _progress(rater, tasks, claimable)
+
+
+def _progress(rater: Rater, tasks: list[TaskBrief], claimable: dict[str, int]) -> RaterProgress:
 
     def unseen_items(kind: str) -> int:
         met = {KINDS[kind].item_of(task) for task in tasks if task.kind == kind}  # type: ignore[arg-type]

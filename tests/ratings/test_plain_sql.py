@@ -179,3 +179,22 @@ def test_a_quality_claim_takes_the_least_covered_prompt_and_its_slot(study, monk
     assert task.prompt_id == expected and Task.objects.get(pk=task.pk).rater_id == rater.pk
     assert Prompt.objects.get(pk=expected).quality_slots_taken == slots + 1
     assert expected not in quality._claimable_ids(rater)  # met now
+
+
+def test_briefs_with_progress_in_one_statement_read_as_the_two_reads_apart(study):
+    """rater_briefs_and_progress folds the quality part's claimable count into the briefs' statement
+    (the diversity part counts apart): the same briefs and progress as rater_task_briefs and
+    rater_progress, for raters with tasks and one with none."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    (fresh,) = make_raters(study, 1)
+    for rater in study.raters.select_related("study").order_by("id"):
+        apart = (selectors.rater_task_briefs(rater), selectors.rater_progress(rater))
+        with CaptureQueriesContext(connection) as captured:
+            together = selectors.rater_briefs_and_progress(rater)
+        assert together == apart
+        counted_apart = [query for query in captured if query["sql"].startswith("SELECT COUNT(*) FROM")]
+        assert counted_apart == [] and len(captured) <= 2  # the diversity part's count, on its own
+    assert selectors.rater_briefs_and_progress(fresh)[0] == []
+    assert selectors.rater_briefs_and_progress(fresh)[1].total > 0
