@@ -277,6 +277,44 @@ def create(new: Model) -> Model:
     return new
 
 
+def create_from(
+    new: Model, *, with_clause: str, source: str, computed: dict[str, str], params: Sequence
+) -> Model | None:
+    """INSERT one new instance from the row of ``source``, a table of ``with_clause`` (``WITH name AS
+    (…), …``, its parameters ``params``), in one statement: the fields named in ``computed`` take the
+    SQL expression given (``taken.id``, a subquery), every other field the instance's value, prepared
+    as create() prepares it. The instance with its id and its computed fields as stored, or None when
+    ``source`` had no row (nothing inserted). PostgreSQL only (writes_in_with: its WITH clause may
+    hold the UPDATE the row comes from)."""
+    db = _db()
+    model = type(new)
+    automatic = model._meta.auto_field
+    fields = [field for field in _fields(model) if field is not automatic]
+    names = ", ".join(db.ops.quote_name(field.column) for field in fields)
+    select, values = [], []
+    for field in fields:
+        if field.name in computed:
+            select.append(computed[field.name])
+        else:
+            select.append("%s")
+            values.append(field.get_db_prep_save(field.pre_save(new, True), db))
+    read_back = [field for field in fields if field.name in computed]
+    returned = ", ".join(db.ops.quote_name(field.column) for field in [automatic, *read_back])
+    found = tuples(
+        f"{with_clause} INSERT INTO {table(model)} ({names}) SELECT {', '.join(select)} FROM {source} "
+        f"RETURNING {returned}",
+        [*params, *values],
+    )
+    if not found:
+        return None
+    new.pk, *stored = found[0]
+    for field, value in zip(read_back, converted(tuple(read_back), stored), strict=True):
+        setattr(new, field.attname, value)
+    new._state.adding = False
+    new._state.db = db.alias
+    return new
+
+
 def update_statement(saved: Model, field_names: Sequence[str]) -> Statement:
     """The UPDATE of these fields of one saved instance, each value prepared by its field, as
     ``save(update_fields=…)`` would (no signals)."""

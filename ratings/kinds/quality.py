@@ -200,32 +200,41 @@ class QualityKind(TaskKind):
             f"WHERE id = {prompt} AND quality_slots_taken < %s"
         )
 
-    def _take_first_unheld(self, rater: Rater) -> tuple[int | None, list[int] | None]:
-        """What most claims do, in one statement: pick the least-covered claimable prompt that no other
-        transaction holds (``SKIP LOCKED`` on PostgreSQL, so raters arriving together spread over prompts
-        instead of queueing on one row) and take its slot; its id, or None when there was none to take.
-        None also where the database cannot return an UPDATE's rows (SQLite before 3.35, the release
-        that brought RETURNING to INSERT and UPDATE alike).
-
-        On PostgreSQL the same statement reads the taken prompt's clips (the UPDATE in a WITH clause,
-        its row joined to them), and the clip ids a task shows come with the id: a round trip fewer on
-        every claim. Elsewhere they are None, for the caller to read (prompt_quality_clip_ids)."""
-        if not plain_sql.returns_rows():
-            return None, None
+    def _pick_first_unheld_sql(self, rater: Rater) -> tuple[str, list]:
+        """The UPDATE that picks the least-covered claimable prompt that no other transaction holds
+        (``SKIP LOCKED`` on PostgreSQL, so raters arriving together spread over prompts instead of
+        queueing on one row) and takes its slot, returning its id; and its parameters."""
         pick = f"{self._claimable_ids_sql()} LIMIT 1" + plain_sql.for_update(skip_locked=True, of="p")
         params = [*self._claimable_params(rater), rater.study.raters_per_prompt]
-        take = f"{self._take_sql(f'({pick})')} RETURNING id"
-        if not plain_sql.writes_in_with():
-            taken = plain_sql.tuples(take, params)
-            return (taken[0][0], None) if taken else (None, None)
-        rows = plain_sql.tuples(
-            f"WITH taken AS ({take}) SELECT taken.id, c.variant_id, c.sample_index, c.id FROM taken "
-            f"LEFT JOIN {plain_sql.table(Clip)} c ON c.prompt_id = taken.id",
-            params,
+        return f"{self._take_sql(f'({pick})')} RETURNING id", params
+
+    def _claim_first_unheld(self, rater: Rater) -> Task | None:
+        """What most claims do on PostgreSQL, in one statement: the slot taken as
+        _pick_first_unheld_sql takes it (in a WITH clause), and the task inserted from the taken
+        prompt's row, showing one clip of each variant (its lowest sample index) in an order drawn by
+        the database (``random()``: an order the rater cannot foresee, which is all it needs to be).
+        None when no prompt was taken: none left, or every candidate held by another claim."""
+        take, params = self._pick_first_unheld_sql(rater)
+        shown = (
+            f"SELECT DISTINCT ON (c.variant_id) c.id FROM {plain_sql.table(Clip)} c "
+            "JOIN taken ON c.prompt_id = taken.id ORDER BY c.variant_id, c.sample_index"
         )
-        if not rows:
-            return None, None
-        return rows[0][0], _first_sample_per_variant(row[1:] for row in rows if row[3] is not None)
+        return plain_sql.create_from(
+            Task(rater=rater, kind=self.name, clips=[]),
+            with_clause=f"WITH taken AS ({take}), shown AS ({shown})",
+            source="taken",
+            computed={"prompt": "taken.id", "clips": "(SELECT jsonb_agg(id ORDER BY random()) FROM shown)"},
+            params=params,
+        )
+
+    def _take_first_unheld(self, rater: Rater) -> int | None:
+        """The slot taken as _pick_first_unheld_sql takes it, on a database that returns an UPDATE's
+        rows but has no WITH clause to write in (SQLite from 3.35): the prompt's id, or None when none
+        was taken, or where the database cannot return an UPDATE's rows (SQLite before 3.35)."""
+        if not plain_sql.returns_rows():
+            return None
+        taken = plain_sql.tuples(*self._pick_first_unheld_sql(rater))
+        return taken[0][0] if taken else None
 
     def all_items(self, study: Study) -> set[int]:
         return set(study.prompts.filter(clips__isnull=False).values_list("id", flat=True))
@@ -242,12 +251,19 @@ class QualityKind(TaskKind):
 
     def claim(self, rater: Rater) -> Task | None:
         """The claimable prompt least covered, its slot taken with a conditional UPDATE. Plain
-        statements (ratings/plain_sql.py): every quality claim runs them. Only when every candidate
-        was held by another claim (or on a database without RETURNING) are they tried one by one in
-        order, waiting on each; SQLite serialises writers."""
+        statements (ratings/plain_sql.py): every quality claim runs them; on PostgreSQL one
+        (_claim_first_unheld). Only when every candidate was held by another claim (or on a database
+        without RETURNING) are they tried one by one in order, waiting on each; SQLite serialises
+        writers."""
         if not rater.study.quality_part:
             return None
-        prompt_id, clip_ids = self._take_first_unheld(rater)
+        if plain_sql.writes_in_with():
+            task = self._claim_first_unheld(rater)
+            if task is not None:
+                return task
+            prompt_id = None
+        else:
+            prompt_id = self._take_first_unheld(rater)
         if prompt_id is None:
             limit = rater.study.raters_per_prompt
             take = self._take_sql("%s")
@@ -257,8 +273,7 @@ class QualityKind(TaskKind):
             )
         if prompt_id is None:
             return None
-        if clip_ids is None:
-            clip_ids = prompt_quality_clip_ids(prompt_id)
+        clip_ids = prompt_quality_clip_ids(prompt_id)
         random.SystemRandom().shuffle(clip_ids)
         return plain_sql.create(Task(rater=rater, kind=self.name, prompt_id=prompt_id, clips=clip_ids))
 

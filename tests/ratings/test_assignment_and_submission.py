@@ -3,7 +3,7 @@ from collections import Counter
 import pytest
 
 from ratings import selectors, services
-from ratings.models import Prompt, QualityRating, Task, TaskStatus
+from ratings.models import Clip, Prompt, QualityRating, Study, Task, TaskStatus
 
 from .factories import full_submission, make_raters, make_study
 
@@ -58,6 +58,7 @@ def test_nothing_left_returns_none(tmp_path):
     assert selectors.rater_progress(second).total == 0
 
 
+@pytest.mark.postgres  # also on PostgreSQL, whose claims draw the order in their statement (random())
 def test_clip_order_is_random_per_assignment_and_fixed_once_made(tmp_path):
     study = make_study(tmp_path, prompts=1, variants=[f"v{i}" for i in range(6)], raters_per_prompt=30)
     orders = set()
@@ -79,6 +80,19 @@ def test_quality_clips_are_one_per_variant_with_the_lowest_sample_index(tmp_path
     )
     clips = selectors.prompt_quality_clips(Prompt.objects.get())
     assert sorted((c.variant.name, c.sample_index) for c in clips) == [("a", 0), ("b", 0)]
+
+
+@pytest.mark.postgres  # also on PostgreSQL, whose claims choose the clips in their statement
+def test_a_claimed_task_shows_each_variants_lowest_sample_index(tmp_path):
+    from .factories import clip_rows, write_manifest
+
+    services.clips_import(
+        study_slug="s", manifest=write_manifest(tmp_path, clip_rows(tmp_path, 1, ["a", "b"], 3))
+    )
+    (rater,) = make_raters(Study.objects.get(slug="s"), 1)
+    task = services.quality_assignment_next(rater=rater)
+    shown = Clip.objects.filter(pk__in=task.clips).select_related("variant")
+    assert sorted((c.variant.name, c.sample_index) for c in shown) == [("a", 0), ("b", 0)]
 
 
 def test_complete_submission_stores_three_scores_per_clip_once(tmp_path):

@@ -169,6 +169,8 @@ def test_a_quality_claim_takes_the_least_covered_prompt_and_its_slot(study, monk
 
     if not returning and connection.vendor != "sqlite":
         pytest.skip("SQLite before 3.35 is the database without RETURNING")
+    from ratings.kinds.quality import prompt_quality_clip_ids
+
     quality = KINDS["quality"]
     monkeypatch.setattr(connection.features, "can_return_columns_from_insert", returning)
     rater = make_raters(study, 1)[0]
@@ -179,6 +181,8 @@ def test_a_quality_claim_takes_the_least_covered_prompt_and_its_slot(study, monk
     assert task.prompt_id == expected and Task.objects.get(pk=task.pk).rater_id == rater.pk
     assert Prompt.objects.get(pk=expected).quality_slots_taken == slots + 1
     assert expected not in quality._claimable_ids(rater)  # met now
+    assert _fields(Task.objects.get(pk=task.pk)) == _fields(task)  # as stored, whichever statement made it
+    assert sorted(task.clips) == prompt_quality_clip_ids(expected)  # one clip of each variant
 
 
 def test_briefs_with_progress_in_one_statement_read_as_the_two_reads_apart(study):

@@ -198,10 +198,10 @@ def test_the_onboarding_steps_stay_within_their_query_budget(client, study):
 
 
 @pytest.mark.postgres
-def test_on_postgresql_a_claim_takes_its_slot_and_its_clips_in_one_statement(study):
-    """The slot's UPDATE stands in a WITH clause that reads the taken prompt's clips (QualityKind.
-    _take_first_unheld): no separate read of the prompt's clips, and the task shows the clips that
-    read would have chosen."""
+def test_on_postgresql_a_claim_takes_its_slot_reads_its_clips_and_makes_its_task_in_one_statement(study):
+    """The slot's UPDATE and the read of the taken prompt's clips stand in a WITH clause that the task's
+    INSERT reads (QualityKind._claim_first_unheld): no separate read of the prompt's clips nor INSERT
+    of the task, and the task shows the clips that read would have chosen, in some order."""
     if connection.vendor != "postgresql":
         pytest.skip("needs DATABASE_URL=postgres://… (make test sets it)")
     from ratings.kinds.quality import prompt_quality_clip_ids
@@ -209,9 +209,14 @@ def test_on_postgresql_a_claim_takes_its_slot_and_its_clips_in_one_statement(stu
     (rater,) = make_raters(study, 1)
     with CaptureQueriesContext(connection) as captured:
         task = services.task_next(rater=rater)
-    clip_reads = [query["sql"] for query in captured if query["sql"].startswith("SELECT variant_id")]
-    assert clip_reads == [] and any(query["sql"].startswith("WITH taken AS") for query in captured)
+    statements = [query["sql"] for query in captured]
+    assert [
+        sql for sql in statements if sql.startswith(("SELECT variant_id", 'INSERT INTO "ratings_task"'))
+    ] == []
+    (claim,) = [sql for sql in statements if sql.startswith("WITH taken AS")]
+    assert 'INSERT INTO "ratings_task"' in claim and "SKIP LOCKED" in claim
     assert sorted(task.clips) == prompt_quality_clip_ids(task.prompt_id) and len(task.clips) == 3
+    assert Task.objects.get(pk=task.pk).clips == task.clips and task.status == TaskStatus.OPEN
 
 
 @pytest.mark.postgres
