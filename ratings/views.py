@@ -87,10 +87,14 @@ def rater_home(request: HttpRequest, rater_token: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def rater_next(request: HttpRequest, rater_token: str) -> HttpResponse:
-    rater = _rater(rater_token)
-    if (gate := _gate(request, rater)) is not None:
-        return gate
-    claim = services.task_claim(rater=rater)
+    claim = services.task_claim_by_token(rater_token=rater_token)  # the rater read with the claim's lock
+    if claim is None:
+        raise Http404("No such rater.")
+    rater = claim.rater
+    if claim.refused == "excluded":
+        return _excluded_page(request, rater)
+    if claim.refused:  # an onboarding step to take first, as _gate sends the other pages
+        return _rater_redirect(f"ratings:rater_{claim.refused}", rater.token)
     if claim.lapsed:  # said once, with the new work (not on every visit to the done page)
         messages.info(request, _expired_message(rater))
     if claim.task is None:

@@ -32,6 +32,7 @@ from .queue import (
     diversity_assignment_next,
     quality_assignment_next,
     task_claim,
+    task_claim_by_token,
     task_next,
     tasks_expire,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "study_ratings_export",
     "task_next",
     "task_claim",
+    "task_claim_by_token",
     "Claim",
     "tasks_expire",
     "claims_expire_forget",

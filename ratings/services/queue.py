@@ -1,5 +1,6 @@
 """The claim queue: the next task for a rater, an ordinary item or a check, claimed atomically."""
 
+import dataclasses
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +20,10 @@ class Claim:
     # The rater's latest item had expired unanswered (or was past its timeout and expired now): what
     # they are told, once, with the new work. Read under the claim's lock, so it costs no query.
     lapsed: bool = False
+    # task_claim_by_token: the rater as read under the claim's lock, and why nothing was claimed for
+    # them, if it was refused before any claim: "excluded", or the onboarding step they must take first.
+    rater: Rater | None = None
+    refused: str = ""
 
 
 def task_next(*, rater: Rater, kinds: tuple[str, ...] | None = None) -> Task | None:
@@ -63,6 +68,62 @@ def task_claim(*, rater: Rater, kinds: tuple[str, ...] | None = None) -> Claim:
 CLAIM_ATTEMPTS = 2
 
 
+def task_claim_by_token(*, rater_token: str) -> Claim | None:
+    """task_claim for the rater of a link's token, or None when no rater has it: the rater and their
+    study read by the claim's own lock statement, a round trip fewer than reading the rater first (the
+    claim is the rater's most frequent request, and each wait on the database costs a worker more CPU
+    than the statement: benchmarks/request_cpu.py). An excluded rater, or one with an onboarding step
+    still to take, claims nothing: Claim.refused says why. When a sweep of the study's stale claims is
+    due (_claims_expire_due), the lock is given back first, and the sweep and the claim run as
+    task_claim runs them."""
+    for attempt in range(CLAIM_ATTEMPTS):
+        try:
+            claim = _task_claim_by_token(rater_token)
+        except IntegrityError:
+            # The same rater asked twice at once and the other request won: return its task.
+            rater = selectors.rater_by_token(rater_token)
+            return Claim(selectors.rater_open_task(rater), rater=rater)
+        except OperationalError as error:
+            if not _deadlock(error) or attempt + 1 == CLAIM_ATTEMPTS:
+                raise
+            continue
+        if claim is None or claim.task is not None or claim.refused != _SWEEP_DUE:
+            return claim
+        return dataclasses.replace(task_claim(rater=claim.rater), rater=claim.rater)
+    raise AssertionError("unreachable")  # (the loop returns or raises)
+
+
+_SWEEP_DUE = "sweep due"  # (never returned: task_claim_by_token sweeps, then claims)
+
+
+@transaction.atomic
+def _task_claim_by_token(rater_token: str) -> Claim | None:
+    rater = _rater_locked_by_token(rater_token)
+    if rater is None:
+        return None
+    refused = "excluded" if rater.excluded else selectors.rater_onboarding_step(rater) or ""
+    if not refused and _claims_sweep_due(rater.study):
+        refused = _SWEEP_DUE
+    if refused:
+        return Claim(None, rater=rater, refused=refused)
+    return dataclasses.replace(_claim_locked(rater, selectors.study_task_kinds(rater.study)), rater=rater)
+
+
+def _rater_locked_by_token(token: str) -> Rater | None:
+    """The rater of a token with their study, as selectors.rater_by_token reads them, the rater's row
+    locked (lock_rater's lock: the rater alone, not the study, which every rater of it reads)."""
+    sql = (
+        f"SELECT {plain_sql.columns(Rater, 'r')}, {plain_sql.columns(Study, 's')} FROM {plain_sql.table(Rater)} r "
+        f"JOIN {plain_sql.table(Study)} s ON s.id = r.study_id WHERE r.token = %s{plain_sql.for_update(of='r')}"
+    )
+    found = plain_sql.one_row(sql, [token], [Rater, Study])
+    if found is None:
+        return None
+    rater, study = found
+    rater.study = study
+    return rater
+
+
 def _deadlock(error: OperationalError) -> bool:
     """Whether the database broke a deadlock by failing this statement (SQLSTATE 40P01)."""
     return getattr(error.__cause__, "sqlstate", None) == "40P01"
@@ -103,14 +164,18 @@ def _claims_expire_due(study: Study, now: datetime | None = None) -> None:
     beat task sweeps every study every minute whatever this process remembers (a creation time set by
     hand, as the tests do, is seen there; ``claims_expire_forget`` forgets at once)."""
     now = now or timezone.now()
-    key = (study.pk, study.claim_timeout_minutes)
-    due = _next_stale.get(key)
-    if due is not None and now < due:
+    if not _claims_sweep_due(study, now):
         return
     tasks_expire(study=study, now=now)
     timeout = timedelta(minutes=study.claim_timeout_minutes)
     oldest = _oldest_open_since(study.pk, now - timeout)
-    _next_stale[key] = (oldest or now) + timeout
+    _next_stale[(study.pk, study.claim_timeout_minutes)] = (oldest or now) + timeout
+
+
+def _claims_sweep_due(study: Study, now: datetime | None = None) -> bool:
+    """Whether a claim of the study may have passed its timeout since this process last swept it."""
+    due = _next_stale.get((study.pk, study.claim_timeout_minutes))
+    return due is None or (now or timezone.now()) >= due
 
 
 def claims_expire_forget() -> None:
@@ -180,6 +245,11 @@ def _task_claim(rater: Rater, kinds: tuple[str, ...]) -> Claim:
     # for the lock, missing what the holder of the rater changed meanwhile (a late answer, an expiry,
     # another tab's claim: tests/ratings/test_concurrency_postgres.py).
     rater.excluded = lock_rater_excluded(rater.pk)
+    return _claim_locked(rater, kinds)
+
+
+def _claim_locked(rater: Rater, kinds: tuple[str, ...]) -> Claim:
+    """The claim of a rater whose row this transaction holds, their exclusion read under the lock."""
     tasks = selectors.rater_task_briefs(rater)  # one query: the open task, the counts, the latest
     open_ids = [task.id for task in tasks if task.status == TaskStatus.OPEN]
     if open_ids:

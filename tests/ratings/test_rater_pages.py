@@ -43,6 +43,8 @@ def test_invite_link_shows_instructions_progress_and_start(client, study):
 
 def test_unknown_invite_token_is_404(client, study):
     assert client.get(reverse("ratings:rater_home", args=["forged-token"])).status_code == 404
+    # the claim reads the rater with its own lock statement (services.task_claim_by_token)
+    assert client.get(reverse("ratings:rater_next", args=["forged-token"])).status_code == 404
 
 
 def test_task_page_shows_prompt_and_labels_but_never_variant_or_file_names(client, study):
