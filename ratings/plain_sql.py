@@ -177,10 +177,15 @@ def one_row(sql: str, params: Sequence, models: Sequence[type[Model]]) -> list[M
     found_rows = tuples(sql, params)
     if not found_rows:
         return None
+    return instances(found_rows[0], models)
+
+
+def instances(row: Sequence, models: Sequence[type[Model]]) -> list[Model]:
+    """One instance of each model from a row of their ``columns`` in turn (columns after theirs left)."""
     found, start = [], 0
     for model in models:
         width = len(_fields(model))
-        found.append(instance(model, found_rows[0][start : start + width]))
+        found.append(instance(model, row[start : start + width]))
         start += width
     return found
 

@@ -202,7 +202,10 @@ def headphone_audio(request: HttpRequest, rater_token: str, trial: int) -> HttpR
 @require_http_methods(["GET", "POST"])
 def task_page(request: HttpRequest, rater_token: str, kind: str, task_token: str) -> HttpResponse:
     """One page skeleton for every kind (ratings/task.html); the kind fills in its block and its form."""
-    task = selectors.rater_task(rater_token, task_token)
+    if request.method == "GET":  # read, and marked first shown where it is an open task to show
+        task = services.task_page_open(rater_token=rater_token, task_token=task_token, kind=kind)
+    else:
+        task = selectors.rater_task(rater_token, task_token)
     rater = _rater(rater_token) if task is None else task.rater
     if (gate := _gate(request, rater)) is not None:
         return gate
@@ -214,8 +217,6 @@ def task_page(request: HttpRequest, rater_token: str, kind: str, task_token: str
         if task.status == TaskStatus.EXPIRED and not selectors.rater_claim_lapsed(rater):
             messages.info(request, _expired_message(rater))  # (else the next page says it)
         return _rater_redirect("ratings:rater_next", rater.token)
-    if request.method == "GET":
-        services.task_shown(task=task)
     task_kind = KINDS[task.kind]
     form = task_kind.form(task_kind.labels(task), request.POST if request.method == "POST" else None)
     problems: list[str] = []

@@ -71,7 +71,14 @@ from .screening import (
     study_screening_findings,
     task_duration_s,
 )
-from .task_clips import rater_task, rater_task_at, task_clips_in_order
+from .task_clips import (
+    RATER_TASK_MODELS,
+    rater_task,
+    rater_task_at,
+    rater_task_linked,
+    rater_task_sql,
+    task_clips_in_order,
+)
 
 __all__ = [
     "study_listening_rows",
@@ -104,6 +111,9 @@ __all__ = [
     "rater_screening_findings",
     "rater_task",
     "rater_task_at",
+    "rater_task_linked",
+    "rater_task_sql",
+    "RATER_TASK_MODELS",
     "SERVED_COLUMNS",
     "served_fraction",
     "served_shares",

@@ -14,13 +14,26 @@ def rater_task(rater_token: str, task_token: str) -> Task | None:
     """A task by its token, if the rater of that token holds it, with its rater, their study and the
     prompt, as ``select_related`` would give them: the one read the task page and its submission start
     from, a plain statement (ratings/plain_sql.py). The audio reads less (rater_task_at)."""
-    sql = (
-        f"SELECT {columns(Task, 't')}, {columns(Rater, 'r')}, {columns(Study, 's')}, {columns(Prompt, 'p')} "
+    return rater_task_linked(one_row(rater_task_sql(), [task_token, rater_token], RATER_TASK_MODELS))
+
+
+# The models rater_task reads, in the order of its columns.
+RATER_TASK_MODELS = (Task, Rater, Study, Prompt)
+
+
+def rater_task_sql(also: str = "", joined: str = "") -> str:
+    """rater_task's SELECT (parameters: the task's token, the rater's), with ``also`` columns after its
+    models' and ``joined`` tables joined after theirs (services.task_page_open)."""
+    return (
+        f"SELECT {columns(Task, 't')}, {columns(Rater, 'r')}, {columns(Study, 's')}, {columns(Prompt, 'p')}{also} "
         f"FROM {table(Task)} t JOIN {table(Rater)} r ON r.id = t.rater_id "
-        f"JOIN {table(Study)} s ON s.id = r.study_id JOIN {table(Prompt)} p ON p.id = t.prompt_id "
+        f"JOIN {table(Study)} s ON s.id = r.study_id JOIN {table(Prompt)} p ON p.id = t.prompt_id{joined} "
         "WHERE t.token = %s AND r.token = %s"
     )
-    found = one_row(sql, [task_token, rater_token], [Task, Rater, Study, Prompt])
+
+
+def rater_task_linked(found: list | None) -> Task | None:
+    """The task of rater_task's instances (one_row's), linked to its rater, their study and the prompt."""
     if found is None:
         return None
     task, rater, study, prompt = found

@@ -11,12 +11,12 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from django.utils import timezone
 
-from .. import plain_sql
+from .. import plain_sql, selectors
 from ..audio import dithered
 from ..clip_rows import clips_by_id
 from ..http import MAX_RANGE_HEADER, ByteRange, requested_range
 from ..kinds import kind_of
-from ..models import AudioRequest, Task
+from ..models import AudioRequest, Rater, Task, TaskStatus
 
 
 def task_audio_name(task: Task, label: str) -> str:
@@ -118,3 +118,50 @@ def task_shown(*, task: Task) -> None:
             f"UPDATE {plain_sql.table(Task)} SET shown_at = %s WHERE id = %s AND shown_at IS NULL",
             [connection.ops.adapt_datetimefield_value(timezone.now()), task.pk],
         )
+
+
+def task_page_open(*, rater_token: str, task_token: str, kind: str) -> Task | None:
+    """The task of a page, read as selectors.rater_task reads it, and marked first shown (task_shown) if
+    it is an open task of this kind whose rater is not excluded: the page that shows it follows.
+
+    On PostgreSQL in one statement, the UPDATE in a WITH clause whose rows the read joins (a round trip
+    fewer on every task page); elsewhere the read, then task_shown. The one case where the page is then
+    marked shown but not shown: a rater who holds an open task and still has an onboarding step to take
+    (onboarding switched on after they claimed it), sent to that step; the wall-time rule then counts
+    from that visit, for that item."""
+    if not plain_sql.writes_in_with():
+        task = selectors.rater_task(rater_token, task_token)
+        if (
+            task is not None
+            and task.kind == kind
+            and task.status == TaskStatus.OPEN
+            and not task.rater.excluded
+        ):
+            task_shown(task=task)
+        return task
+    now = timezone.now()
+    mark = (
+        f"UPDATE {plain_sql.table(Task)} SET shown_at = %s WHERE token = %s AND kind = %s AND status = %s "
+        f"AND shown_at IS NULL AND rater_id = (SELECT id FROM {plain_sql.table(Rater)} "
+        "WHERE token = %s AND NOT excluded) RETURNING id, shown_at"
+    )
+    read = selectors.rater_task_sql(", shown.shown_at", " LEFT JOIN shown ON shown.id = t.id")
+    rows = plain_sql.tuples(
+        f"WITH shown AS ({mark}) {read}",
+        [
+            connection.ops.adapt_datetimefield_value(now),
+            task_token,
+            kind,
+            TaskStatus.OPEN.value,
+            rater_token,
+            task_token,
+            rater_token,
+        ],
+    )
+    if not rows:
+        return None
+    *found, shown_at = rows[0]
+    task = selectors.rater_task_linked(plain_sql.instances(found, selectors.RATER_TASK_MODELS))
+    if shown_at is not None:
+        task.shown_at = now  # (what the UPDATE wrote; the read saw the row as it was before)
+    return task

@@ -27,7 +27,7 @@ CLAIM_QUERIES = 13
 # services.task_claim does (the rater read again with the lock). Later claims skip all of that until
 # then (services.queue._claims_expire_due) and read the rater with the claim's lock.
 CLAIM_SWEEP_QUERIES = 5
-TASK_PAGE_QUERIES = 5
+TASK_PAGE_QUERIES = 5  # 4 on PostgreSQL: the read marks the page shown (services.task_page_open)
 AUDIO_QUERIES = 2
 SUBMIT_QUERIES = 6
 
@@ -245,3 +245,31 @@ def test_on_postgresql_a_submit_locks_and_reads_its_evidence_in_one_statement_an
     assert write.startswith("WITH w0 AS (INSERT INTO") and "UPDATE" in write
     task = Task.objects.get(rater=rater)
     assert task.status == TaskStatus.SUBMITTED and task.ratings.count() == 3 * len(task.clips)
+
+
+@pytest.mark.postgres
+def test_the_task_page_is_read_and_marked_shown_in_one_statement_only_when_it_is_shown(client, study):
+    """services.task_page_open: the page's read and the mark of its first showing are one statement on
+    PostgreSQL (and the read and task_shown elsewhere); only an open task of the page's kind, whose
+    rater is not excluded, is marked, once."""
+    (rater,) = make_raters(study, 1)
+    url = client.get(reverse("ratings:rater_next", args=[rater.token])).url
+    task = Task.objects.get(rater=rater)
+    wrong_kind = url.replace("/quality/", "/diversity/")
+    assert client.get(wrong_kind).status_code == 404
+    assert Task.objects.get(pk=task.pk).shown_at is None  # not the page of that kind: not shown
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    first = Task.objects.get(pk=task.pk).shown_at
+    assert first is not None
+    if connection.vendor == "postgresql":
+        assert [query["sql"] for query in captured if query["sql"].startswith("UPDATE")] == []
+        assert any(query["sql"].startswith("WITH shown AS (UPDATE") for query in captured)
+    assert client.get(url).status_code == 200
+    assert Task.objects.get(pk=task.pk).shown_at == first  # the first showing is kept
+
+    (other,) = make_raters(study, 1)
+    other_url = client.get(reverse("ratings:rater_next", args=[other.token])).url
+    Rater.objects.filter(pk=other.pk).update(excluded=True)
+    assert client.get(other_url).status_code == 403
+    assert Task.objects.get(rater=other).shown_at is None  # an excluded rater's page is not shown
