@@ -49,3 +49,34 @@ def test_an_unbound_pages_scales_and_evidence_inputs_are_what_a_fresh_form_rende
     page = scale_fieldset(bound, "A", Criterion.MUSICALITY)
     assert 'value="4" id="id_score_A_musicality_1" checked' in page
     assert "checked" not in scale_fieldset(QualityRatingForm(labels=["A"]), "A", Criterion.MUSICALITY)
+
+
+def test_validating_without_bound_fields_gives_djangos_cleaned_data_and_errors():
+    """TaskAnswerForm._clean_fields leaves out Django's BoundField per field: for answers good, partial,
+    out of range, tampered and foreign, the cleaned data and the errors are Django's own."""
+    posts = [
+        {"score_A_musicality": "4", "plays_A": "2", "seconds_A": "1.5", "ended_A": "True", "events_A": "[]"},
+        {"score_A_musicality": "9", "plays_A": "-1", "seconds_A": "nan", "ended_A": "yes"},
+        {"score_A_text_adherence": " 3", "plays_B": "2.0", "seconds_B": "1e400", "events_B": "x\x00y"},
+        {"score_B_acoustic_quality": "", "plays_A": "99999999", "seconds_A": "-0.1"},
+        {"score_C_musicality": "3"},
+        {},
+    ]
+    for data in posts:
+        ours = QualityRatingForm(data, labels=["A", "B"])
+        django = QualityRatingForm(data, labels=["A", "B"])
+        django._clean_fields = lambda form=django: forms.Form._clean_fields(form)
+        assert ours.is_valid() == django.is_valid()
+        assert ours.cleaned_data == django.cleaned_data
+        assert ours.errors.get_json_data() == django.errors.get_json_data()
+    choice = [{"choice": "-2"}, {"choice": "7"}, {"choice": ""}, {"choice": "1", "plays_A1": "z"}]
+    for data in choice:
+        ours, django = (
+            DiversityJudgementForm(data, labels=LABELS),
+            DiversityJudgementForm(data, labels=LABELS),
+        )
+        django._clean_fields = lambda form=django: forms.Form._clean_fields(form)
+        assert (ours.is_valid(), ours.errors.get_json_data()) == (
+            django.is_valid(),
+            django.errors.get_json_data(),
+        )
