@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import numpy as np
 import soundfile
@@ -72,8 +73,13 @@ def _kind_of(method: str, path: str) -> str:
 # --- the locustfile: one locust user per rater ------------------------------------------------------
 
 if "locust" in sys.modules:  # imported by locust as its locustfile
-    from locust import HttpUser, events, task
+    from locust import FastHttpUser, HttpUser, events, task
     from locust.exception import StopUser
+
+    # The client of each rater: locust's FastHttpUser (geventhttpclient, the default) or HttpUser
+    # (python-requests), which costs the generator several times the CPU per request and so adds its own
+    # queueing to what it measures at a study's peak (--client).
+    _fast = os.environ.get("LOAD_CLIENT", "fast") == "fast"
 
     _tokens = iter(Path(os.environ["LOAD_TOKENS"]).read_text().split())
     _items = int(os.environ.get("LOAD_ITEMS", "4"))
@@ -99,11 +105,12 @@ if "locust" in sys.modules:  # imported by locust as its locustfile
     def _csrf(page: str) -> str:
         return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
 
-    class Rater(HttpUser):
+    class Rater(FastHttpUser if _fast else HttpUser):
         """A rater from their invite link to their last item: pages, sounds and clips as a browser asks
         for them, the listening time waited before each answer."""
 
         host = f"http://127.0.0.1:{PORT}"
+        network_timeout = connection_timeout = 60.0  # (FastHttpUser's; HttpUser's is per request)
 
         def on_start(self) -> None:
             self.token = next(_tokens, None)
@@ -112,6 +119,12 @@ if "locust" in sys.modules:  # imported by locust as its locustfile
 
         def go(self, method: str, path: str, data: dict | None = None, **headers: str):
             kind = _kind_of(method, path)
+            if data is not None:  # as a browser posts a form without enctype
+                data, headers = (
+                    urlencode(data),
+                    {**headers, "Content-Type": "application/x-www-form-urlencoded"},
+                )
+            timeout = {} if _fast else {"timeout": 60}
             with self.client.request(
                 method,
                 path,
@@ -119,8 +132,8 @@ if "locust" in sys.modules:  # imported by locust as its locustfile
                 headers=headers,
                 name=kind,
                 allow_redirects=False,
-                timeout=60,
                 catch_response=True,
+                **timeout,
             ) as response:
                 if response.status_code not in (200, 206, 302):
                     response.failure(f"{kind}: {response.status_code}")
@@ -390,6 +403,7 @@ def run_locust(
         "LOAD_ITEMS": str(items),
         "LOAD_RATERS": str(users),
         "LOAD_EXTRA_WAIT": str(args.extra_wait),
+        "LOAD_CLIENT": args.client,
     }
     command = [
         "taskset",
@@ -574,6 +588,12 @@ def main() -> None:
     )
     parser.add_argument("--client-cores", default="1", help="taskset list for locust.")
     parser.add_argument(
+        "--client",
+        choices=["fast", "requests"],
+        default="fast",
+        help="locust's FastHttpUser (geventhttpclient) or HttpUser (python-requests: rounds before 9).",
+    )
+    parser.add_argument(
         "--steps", default="10,20,40,80", help="Concurrent raters of each saturation step ('' skips it)."
     )
     parser.add_argument("--step-s", type=int, default=40, help="Seconds of each saturation step.")
@@ -646,7 +666,7 @@ def main() -> None:
         postgres_cpu, busy = postgres_cpu_s() - postgres_before, busy_since(cores_before)
         print(
             f"study: {args.raters} raters arriving over {args.arrival_s:g} s, {args.items} items of {args.variants} "
-            f"{args.clip_seconds:g}-s clips each; gunicorn -w {args.workers} --threads {args.threads} on cores "
+            f"{args.clip_seconds:g}-s clips each, locust's {'FastHttpUser' if args.client == 'fast' else 'HttpUser'}; gunicorn -w {args.workers} --threads {args.threads} on cores "
             f"{args.server_cores}{' behind nginx (audio by X-Accel-Redirect)' if proxy else ''}, CONN_MAX_AGE={'60 (gunicorn_conf)' if args.conn_max_age is None else args.conn_max_age}, locust on cores {args.client_cores}; load "
             f"average before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}"
         )
