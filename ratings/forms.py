@@ -111,7 +111,10 @@ class TaskAnswerForm(forms.Form):
         for each of the 21 or more fields was a third of validating a submit's answer (BoundField's
         names and initial-value lookups), and nothing here needs them: these forms have no disabled or
         file fields, no prefix and no clean_<name> methods (tests/ratings/test_answer_forms.py holds the
-        two to the same cleaned data and errors)."""
+        two to the same cleaned data and errors); a form that has any of them is cleaned by Django's."""
+        if self.prefix or not _cleans_plainly(type(self), tuple(self.labels)):
+            super()._clean_fields()
+            return
         for name, field in self.fields.items():
             value = field.widget.value_from_datadict(self.data, self.files, name)
             try:
@@ -135,6 +138,17 @@ class TaskAnswerForm(forms.Form):
 @cache
 def _shared_fields(form_class: type[TaskAnswerForm], labels: tuple[str, ...]) -> dict[str, forms.Field]:
     return form_class.build_fields(labels)
+
+
+@cache
+def _cleans_plainly(form_class: type[TaskAnswerForm], labels: tuple[str, ...]) -> bool:
+    """Whether a form of this class and labels needs nothing of Django's _clean_fields but each field's
+    clean(): no disabled or file field, no clean_<name> method (TaskAnswerForm._clean_fields)."""
+    fields = _shared_fields(form_class, labels)
+    return not any(
+        field.disabled or isinstance(field, forms.FileField) or hasattr(form_class, f"clean_{name}")
+        for name, field in fields.items()
+    )
 
 
 @cache

@@ -8,7 +8,8 @@ against 0.2 ms for the same row read with a plain statement and made into the sa
 helpers: columns and tables named from the models' own metadata, values prepared by their fields as the
 ORM's save would, results converted as the ORM's compiler would (JSON, and SQLite's dates and
 booleans), instances linked as ``select_related`` would. They run on SQLite and PostgreSQL alike
-(tests/ratings/test_plain_sql.py holds them to the ORM's answers); everything else uses the ORM.
+(tests/ratings/test_plain_sql.py holds them to the ORM's answers), but for the few that say they are
+PostgreSQL's (a write in a WITH clause: writes_in_with); everything else uses the ORM.
 """
 
 from collections.abc import Sequence
@@ -70,7 +71,7 @@ def placeholders(count: int) -> str:
 
 def for_update(skip_locked: bool = False, of: str = "") -> str:
     """The row-locking clause where the database has one (PostgreSQL); SQLite serialises its writers
-    and has none. ``of``: the alias to lock alone."""
+    and has none. ``of``: the aliases to lock, the others read unlocked (``"r"``, ``"r, t"``)."""
     db = _db()
     if not db.features.has_select_for_update:
         return ""
@@ -211,6 +212,7 @@ def insert_statement(
     """The INSERT of these rows (values in ``field_names``' order), each value prepared for the database
     by its field, as the ORM's save would (no signals, no returned ids); ``suffix`` ends the statement
     (``ON CONFLICT DO NOTHING``). At least one record."""
+    assert records, "an INSERT of no rows"
     db = _db()
     fields = [model._meta.get_field(name) for name in field_names]
     params = [
@@ -291,6 +293,7 @@ def create_from(
     as create() prepares it. The instance with its id and its computed fields as stored, or None when
     ``source`` had no row (nothing inserted). PostgreSQL only (writes_in_with: its WITH clause may
     hold the UPDATE the row comes from)."""
+    assert writes_in_with(), "create_from writes from a WITH clause: PostgreSQL's"
     db = _db()
     model = type(new)
     automatic = model._meta.auto_field

@@ -88,7 +88,7 @@ def rater_home(request: HttpRequest, rater_token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def rater_next(request: HttpRequest, rater_token: str) -> HttpResponse:
     claim = services.task_claim_by_token(rater_token=rater_token)  # the rater read with the claim's lock
-    if claim is None:
+    if claim is None or claim.rater is None:
         raise Http404("No such rater.")
     rater = claim.rater
     if claim.refused == "excluded":

@@ -88,7 +88,9 @@ def clip_label(position: int) -> str:
 
 def prompt_quality_clip_ids(prompt_id: int) -> list[int]:
     """The clips a quality task shows, by id: one per variant, its lowest sample index (one query)."""
-    rows = plain_sql.tuples(  # a plain statement (ratings/plain_sql.py): every quality claim reads it
+    # A plain statement (ratings/plain_sql.py): the claims that did not choose their clips in their own
+    # statement read it (SQLite; on PostgreSQL a claim whose candidates were all held by others).
+    rows = plain_sql.tuples(
         f"SELECT variant_id, sample_index, id FROM {plain_sql.table(Clip)} WHERE prompt_id = %s", [prompt_id]
     )
     return _first_sample_per_variant(rows)
@@ -278,14 +280,14 @@ class QualityKind(TaskKind):
         return plain_sql.create(Task(rater=rater, kind=self.name, prompt_id=prompt_id, clips=clip_ids))
 
     def claimable_count(self, rater: Rater) -> int:
-        if not rater.study.quality_part:
-            return 0
         statement = self.claimable_count_statement(rater)
         ((count,),) = plain_sql.tuples(statement.sql, statement.params)
         return count
 
     def claimable_count_statement(self, rater: Rater) -> plain_sql.Statement:
         # a plain statement (ratings/plain_sql.py): every task page counts them
+        if not rater.study.quality_part:
+            return plain_sql.Statement("SELECT 0", [])
         return plain_sql.Statement(f"SELECT COUNT(*) {self._claimable_sql()}", self._claimable_params(rater))
 
     def slot(self, task: Task) -> Slot | None:

@@ -1,7 +1,7 @@
 """Raters: exclusion and the onboarding step they are at."""
 
 from ..models import Rater, Study, Task, TaskStatus
-from ..plain_sql import columns, one_row, table
+from ..plain_sql import columns, for_update, one_row, table
 from .queue import TaskBrief, rater_task_briefs
 
 # After a missed check, the reminder to listen carefully comes on this many-th item taken later, so
@@ -9,12 +9,14 @@ from .queue import TaskBrief, rater_task_briefs
 REMINDER_AFTER = 2
 
 
-def rater_by_token(token: str) -> Rater | None:
+def rater_by_token(token: str, *, lock: bool = False) -> Rater | None:
     """The rater of a link's token with their study, as ``select_related("study")`` would give them:
-    the first read of every rater request, a plain statement (ratings/plain_sql.py)."""
+    the first read of every rater request, a plain statement (ratings/plain_sql.py). ``lock``: the
+    rater's row locked as lock_rater locks it (the rater alone, not the study that every rater of it
+    reads), for the transaction of a service that writes the rater's tasks (task_claim_by_token)."""
     sql = (
         f"SELECT {columns(Rater, 'r')}, {columns(Study, 's')} FROM {table(Rater)} r "
-        f"JOIN {table(Study)} s ON s.id = r.study_id WHERE r.token = %s"
+        f"JOIN {table(Study)} s ON s.id = r.study_id WHERE r.token = %s{for_update(of='r') if lock else ''}"
     )
     found = one_row(sql, [token], [Rater, Study])
     if found is None:

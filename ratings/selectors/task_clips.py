@@ -12,8 +12,9 @@ def task_clips_in_order(task: Task) -> list[tuple[str, Clip]]:
 
 def rater_task(rater_token: str, task_token: str) -> Task | None:
     """A task by its token, if the rater of that token holds it, with its rater, their study and the
-    prompt, as ``select_related`` would give them: the one read the task page and its submission start
-    from, a plain statement (ratings/plain_sql.py). The audio reads less (rater_task_at)."""
+    prompt, as ``select_related`` would give them: the one read a submission starts from (the page's
+    GET reads the same with services.task_page_open), a plain statement (ratings/plain_sql.py). The
+    audio reads less (rater_task_at)."""
     return rater_task_linked(one_row(rater_task_sql(), [task_token, rater_token], RATER_TASK_MODELS))
 
 

@@ -24,7 +24,6 @@ from .listening import (
     task_audio_prepare,
     task_audio_request,
     task_page_open,
-    task_shown,
 )
 from .quality_control import gold_item_create, rater_flag, rater_flag_lift, raters_screen, task_reopen
 from .queue import (
@@ -94,7 +93,6 @@ __all__ = [
     "task_audio_prepare",
     "task_audio_request",
     "task_page_open",
-    "task_shown",
     "task_reopen",
     "task_submit",
 ]

@@ -110,9 +110,10 @@ def audio_request_record(
     )
 
 
-def task_shown(*, task: Task) -> None:
+def _task_shown(task: Task) -> None:
     """Remember when the task's page was first shown: the wall-time rule counts from there. One
-    conditional UPDATE, atomic by itself: no transaction around it (two round trips on every page)."""
+    conditional UPDATE, atomic by itself: no transaction around it (BEGIN and COMMIT would be two
+    round trips more). task_page_open's, where the database cannot write in a WITH clause."""
     if task.shown_at is None:
         plain_sql.execute(  # a plain statement, as audio_request_record's
             f"UPDATE {plain_sql.table(Task)} SET shown_at = %s WHERE id = %s AND shown_at IS NULL",
@@ -121,11 +122,11 @@ def task_shown(*, task: Task) -> None:
 
 
 def task_page_open(*, rater_token: str, task_token: str, kind: str) -> Task | None:
-    """The task of a page, read as selectors.rater_task reads it, and marked first shown (task_shown) if
+    """The task of a page, read as selectors.rater_task reads it, and marked first shown (_task_shown) if
     it is an open task of this kind whose rater is not excluded: the page that shows it follows.
 
     On PostgreSQL in one statement, the UPDATE in a WITH clause whose rows the read joins (a round trip
-    fewer on every task page); elsewhere the read, then task_shown. The one case where the page is then
+    fewer on every task page); elsewhere the read, then _task_shown. The one case where the page is then
     marked shown but not shown: a rater who holds an open task and still has an onboarding step to take
     (onboarding switched on after they claimed it), sent to that step; the wall-time rule then counts
     from that visit, for that item."""
@@ -137,7 +138,7 @@ def task_page_open(*, rater_token: str, task_token: str, kind: str) -> Task | No
             and task.status == TaskStatus.OPEN
             and not task.rater.excluded
         ):
-            task_shown(task=task)
+            _task_shown(task)
         return task
     now = timezone.now()
     mark = (

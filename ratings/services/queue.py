@@ -48,16 +48,7 @@ def task_claim(*, rater: Rater, kinds: tuple[str, ...] | None = None) -> Claim:
     # Claims left unanswered past the study's timeout go back to the pool first (the beat task does the
     # same every minute), the rater's own included: they get new work.
     _claims_expire_due(rater.study)
-    for attempt in range(CLAIM_ATTEMPTS):
-        try:
-            return _task_claim(rater, kinds)
-        except IntegrityError:
-            # The same rater asked twice at once and the other request won: return its task.
-            return Claim(selectors.rater_open_task(rater))
-        except OperationalError as error:
-            if not _deadlock(error) or attempt + 1 == CLAIM_ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")  # (the loop returns or raises)
+    return _retried(lambda: _task_claim(rater, kinds), lambda: Claim(selectors.rater_open_task(rater)))
 
 
 # A claim that PostgreSQL chose as a deadlock's victim is tried again once (its transaction was rolled
@@ -68,60 +59,61 @@ def task_claim(*, rater: Rater, kinds: tuple[str, ...] | None = None) -> Claim:
 CLAIM_ATTEMPTS = 2
 
 
+def _retried(claim, after_duplicate):
+    """``claim()``, tried again once if PostgreSQL chose it as a deadlock's victim; ``after_duplicate()``
+    when the same rater asked twice at once and the other request's task was made first (the one open
+    task per rater's unique index: IntegrityError)."""
+    for attempt in range(CLAIM_ATTEMPTS):
+        try:
+            return claim()
+        except IntegrityError:
+            return after_duplicate()
+        except OperationalError as error:
+            if not _deadlock(error) or attempt + 1 == CLAIM_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # (the loop returns or raises)
+
+
 def task_claim_by_token(*, rater_token: str) -> Claim | None:
     """task_claim for the rater of a link's token, or None when no rater has it: the rater and their
     study read by the claim's own lock statement, a round trip fewer than reading the rater first (the
     claim is the rater's most frequent request, and each wait on the database costs a worker more CPU
     than the statement: benchmarks/request_cpu.py). An excluded rater, or one with an onboarding step
-    still to take, claims nothing: Claim.refused says why. When a sweep of the study's stale claims is
-    due (_claims_expire_due), the lock is given back first, and the sweep and the claim run as
-    task_claim runs them."""
-    for attempt in range(CLAIM_ATTEMPTS):
-        try:
-            claim = _task_claim_by_token(rater_token)
-        except IntegrityError:
-            # The same rater asked twice at once and the other request won: return its task.
-            rater = selectors.rater_by_token(rater_token)
-            return Claim(selectors.rater_open_task(rater), rater=rater)
-        except OperationalError as error:
-            if not _deadlock(error) or attempt + 1 == CLAIM_ATTEMPTS:
-                raise
-            continue
-        if claim is None or claim.task is not None or claim.refused != _SWEEP_DUE:
-            return claim
+    still to take, claims nothing: Claim.refused says why.
+
+    When a sweep of the study's stale claims is due (_claims_expire_due: about once per claim timeout,
+    process and study), the lock is given back first, and the sweep and the claim run as task_claim runs
+    them: a BEGIN, a lock and a COMMIT more. That claim reads again only whether the rater was excluded
+    meanwhile (then they get no work, and the next page says why)."""
+
+    def duplicate() -> Claim:
+        rater = selectors.rater_by_token(rater_token)
+        return Claim(selectors.rater_open_task(rater) if rater else None, rater=rater)
+
+    claim = _retried(lambda: _task_claim_by_token(rater_token), duplicate)
+    if isinstance(claim, _SweepFirst):
         return dataclasses.replace(task_claim(rater=claim.rater), rater=claim.rater)
-    raise AssertionError("unreachable")  # (the loop returns or raises)
+    return claim
 
 
-_SWEEP_DUE = "sweep due"  # (never returned: task_claim_by_token sweeps, then claims)
+@dataclass(frozen=True)
+class _SweepFirst:
+    """_task_claim_by_token found a sweep of the rater's study due: claimed nothing, holds no lock."""
+
+    rater: Rater
 
 
 @transaction.atomic
-def _task_claim_by_token(rater_token: str) -> Claim | None:
-    rater = _rater_locked_by_token(rater_token)
+def _task_claim_by_token(rater_token: str) -> Claim | _SweepFirst | None:
+    rater = selectors.rater_by_token(rater_token, lock=True)
     if rater is None:
         return None
     refused = "excluded" if rater.excluded else selectors.rater_onboarding_step(rater) or ""
-    if not refused and _claims_sweep_due(rater.study):
-        refused = _SWEEP_DUE
     if refused:
         return Claim(None, rater=rater, refused=refused)
+    if _claims_sweep_due(rater.study):
+        return _SweepFirst(rater)  # (the transaction ends, its lock with it, having written nothing)
     return dataclasses.replace(_claim_locked(rater, selectors.study_task_kinds(rater.study)), rater=rater)
-
-
-def _rater_locked_by_token(token: str) -> Rater | None:
-    """The rater of a token with their study, as selectors.rater_by_token reads them, the rater's row
-    locked (lock_rater's lock: the rater alone, not the study, which every rater of it reads)."""
-    sql = (
-        f"SELECT {plain_sql.columns(Rater, 'r')}, {plain_sql.columns(Study, 's')} FROM {plain_sql.table(Rater)} r "
-        f"JOIN {plain_sql.table(Study)} s ON s.id = r.study_id WHERE r.token = %s{plain_sql.for_update(of='r')}"
-    )
-    found = plain_sql.one_row(sql, [token], [Rater, Study])
-    if found is None:
-        return None
-    rater, study = found
-    rater.study = study
-    return rater
 
 
 def _deadlock(error: OperationalError) -> bool:

@@ -52,10 +52,14 @@ def task_submit(*, task: Task, submission: Submission) -> SubmitResult:
             _late_slot_take(task)  # refused at once when taken; given back by the rollback if refused below
         labelled = kind.clips_in_order(task)
         now = timezone.now()
+        heard = selectors.task_heard_problems(task, labelled, now, locked.served)
+        if heard:
+            # The lock statement read the audio requests as they were when it began: one kept while it
+            # waited on the locks (an audio request's insert holds the task's key) is read now, before
+            # an answer is refused for it (a statement more, on refusals only).
+            heard = selectors.task_heard_problems(task, labelled, now)
         problems = (
-            kind.problems(labelled, submission)
-            + listening_problems(labelled, submission.listening)
-            + selectors.task_heard_problems(task, labelled, now, locked.served)
+            kind.problems(labelled, submission) + listening_problems(labelled, submission.listening) + heard
         )
         if problems:
             raise SubmissionRejected(problems[0], problems)
@@ -79,6 +83,8 @@ def task_submit(*, task: Task, submission: Submission) -> SubmitResult:
 # FOR UPDATE in the order its FROM clause names their tables (its locking clause lists them so), and
 # re-reads both if it waited on either. The same statement reads the task's served audio requests (a
 # row each, joined on; none locked), which the listening rule needs: one round trip for what took three.
+# Those rows are read as they were when the statement began, not re-read after a wait (task_submit
+# reads them again before it refuses an answer for them).
 _RATER_LOCKED = ("excluded",)
 _TASK_LOCKED = ("status", "holds_slot", "shown_at")
 

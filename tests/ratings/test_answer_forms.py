@@ -80,3 +80,10 @@ def test_validating_without_bound_fields_gives_djangos_cleaned_data_and_errors()
             django.is_valid(),
             django.errors.get_json_data(),
         )
+        assert ours.cleaned_data == django.cleaned_data
+
+    class Checked(QualityRatingForm):  # a clean_<name> method: Django's own cleaning, which calls it
+        def clean_plays_A(self):
+            raise forms.ValidationError("checked")
+
+    assert Checked({"plays_A": "1"}, labels=["A"]).errors["plays_A"] == ["checked"]

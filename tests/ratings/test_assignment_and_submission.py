@@ -76,7 +76,9 @@ def test_quality_clips_are_one_per_variant_with_the_lowest_sample_index(tmp_path
     from .factories import clip_rows, write_manifest
 
     services.clips_import(
-        study_slug="s", manifest=write_manifest(tmp_path, clip_rows(tmp_path, 1, ["a", "b"], 3))
+        # imported last first: the lowest sample index is each variant's newest clip, its highest id
+        study_slug="s",
+        manifest=write_manifest(tmp_path, clip_rows(tmp_path, 1, ["a", "b"], 3)[::-1]),
     )
     clips = selectors.prompt_quality_clips(Prompt.objects.get())
     assert sorted((c.variant.name, c.sample_index) for c in clips) == [("a", 0), ("b", 0)]
@@ -87,7 +89,9 @@ def test_a_claimed_task_shows_each_variants_lowest_sample_index(tmp_path):
     from .factories import clip_rows, write_manifest
 
     services.clips_import(
-        study_slug="s", manifest=write_manifest(tmp_path, clip_rows(tmp_path, 1, ["a", "b"], 3))
+        # imported last first: the lowest sample index is each variant's newest clip, its highest id
+        study_slug="s",
+        manifest=write_manifest(tmp_path, clip_rows(tmp_path, 1, ["a", "b"], 3)[::-1]),
     )
     (rater,) = make_raters(Study.objects.get(slug="s"), 1)
     task = services.quality_assignment_next(rater=rater)

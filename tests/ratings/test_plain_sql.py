@@ -163,6 +163,7 @@ def test_a_database_without_returning_gives_the_new_key_from_its_rowid(study, mo
     assert Task.objects.get(pk=created.pk).prompt_id == unmet.pk
 
 
+@pytest.mark.postgres  # also on PostgreSQL, whose claim is one statement of its own (create_from)
 @pytest.mark.parametrize("returning", [True, False], ids=["one statement", "without RETURNING"])
 def test_a_quality_claim_takes_the_least_covered_prompt_and_its_slot(study, monkeypatch, returning):
     from django.db import connection
@@ -185,6 +186,7 @@ def test_a_quality_claim_takes_the_least_covered_prompt_and_its_slot(study, monk
     assert sorted(task.clips) == prompt_quality_clip_ids(expected)  # one clip of each variant
 
 
+@pytest.mark.postgres
 def test_briefs_with_progress_in_one_statement_read_as_the_two_reads_apart(study):
     """rater_briefs_and_progress folds the quality part's claimable count into the briefs' statement
     (the diversity part counts apart): the same briefs and progress as rater_task_briefs and

@@ -250,7 +250,7 @@ def test_on_postgresql_a_submit_locks_and_reads_its_evidence_in_one_statement_an
 @pytest.mark.postgres
 def test_the_task_page_is_read_and_marked_shown_in_one_statement_only_when_it_is_shown(client, study):
     """services.task_page_open: the page's read and the mark of its first showing are one statement on
-    PostgreSQL (and the read and task_shown elsewhere); only an open task of the page's kind, whose
+    PostgreSQL (the read, then its own UPDATE elsewhere); only an open task of the page's kind, whose
     rater is not excluded, is marked, once."""
     (rater,) = make_raters(study, 1)
     url = client.get(reverse("ratings:rater_next", args=[rater.token])).url
