@@ -266,10 +266,10 @@ def task_audio(request: HttpRequest, rater_token: str, task_token: str, label: s
         return HttpResponseForbidden()
     if task is None:
         raise Http404("No such clip.")
-    name = services.task_audio_request(
+    name, size = services.task_audio_request(
         task=task, label=label, method=request.method or "", range_header=request.headers.get("Range", "")
     )
-    return audio_file_response(request, name=name)
+    return audio_file_response(request, name=name, size=size)
 
 
 @require_http_methods(["GET"])

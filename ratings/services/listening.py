@@ -66,10 +66,11 @@ def _save_whole(name: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def task_audio_request(*, task: Task, label: str, method: str, range_header: str) -> str:
+def task_audio_request(*, task: Task, label: str, method: str, range_header: str) -> tuple[str, int]:
     """One audio request of the task's rater at one position: the position's file written if it is not
     yet, the request recorded with what the server will send (nothing for a HEAD, or for a Range it
-    refuses: ratings.http.requested_range), and the file's storage name returned for the response."""
+    refuses: ratings.http.requested_range), and the file's storage name and size returned for the
+    response (the size found once: a stat, or a request to object storage)."""
     name = task_audio_prepare(task=task, only=label)[label]
     size = default_storage.size(name)
     audio_request_record(
@@ -80,7 +81,7 @@ def task_audio_request(*, task: Task, label: str, method: str, range_header: str
         size=size,
         served=requested_range(range_header, size) if method == "GET" else None,
     )
-    return name
+    return name, size
 
 
 def audio_request_record(
