@@ -290,40 +290,18 @@ def test_a_submit_locks_the_rater_then_the_task_with_one_statement(tmp_path, hel
     assert not locking.is_alive() and read == [(False, TaskStatus.OPEN, True, None)]
 
 
-@pytest.mark.parametrize("entry", ["rater", "token"])
-def test_a_claim_that_waited_for_its_rater_sees_the_item_the_holder_expired(tmp_path, entry):
-    """The claim reads the rater's tasks after it holds the rater, in a statement of its own: one that
-    also locked would read them in the snapshot it took before waiting for the lock. Here the holder of
-    the rater expires the rater's open item and commits while the claim waits: the claim must not hand
-    back the expired item, but give new work and say the last one lapsed. Both for a claim given the
-    rater read before (task_claim) and one whose lock statement reads the rater (task_claim_by_token)."""
-    from ratings.models import Prompt, Rater
+def _claimed_while_the_rater_was_held(rater, claim, changes: list[tuple[str, list]]):
+    """Hold the rater's row in another connection, start ``claim`` (it waits for the row), make the
+    holder's ``changes`` (statements with their parameters) and commit: what the claim returned."""
+    from ratings.models import Rater
 
-    study = make_study(tmp_path, prompts=2, raters_per_prompt=1)
-    (rater,) = make_raters(study, 1)
-    first = services.quality_assignment_next(rater=rater)
     holder = _own_connection()
     outcome: list = []
-
-    claim = _recorded(
-        (lambda: services.task_claim(rater=rater))
-        if entry == "rater"
-        else (lambda: services.task_claim_by_token(rater_token=rater.token)),
-        outcome,
-    )
-
     try:
         holder.execute(f"SELECT id FROM {Rater._meta.db_table} WHERE id = %s FOR UPDATE", [rater.pk])
-        claiming = _started_and_waiting(claim, holder, "the claim")
-        holder.execute(
-            f"UPDATE {Task._meta.db_table} SET status = 'expired', expired_at = now(), holds_slot = false "
-            "WHERE id = %s",
-            [first.pk],
-        )
-        holder.execute(
-            f"UPDATE {Prompt._meta.db_table} SET quality_slots_taken = quality_slots_taken - 1 WHERE id = %s",
-            [first.prompt_id],
-        )
+        claiming = _started_and_waiting(_recorded(claim, outcome), holder, "the claim")
+        for sql, params in changes:
+            holder.execute(sql, params)
         holder.commit()
         claiming.join(timeout=30)
     finally:
@@ -331,6 +309,38 @@ def test_a_claim_that_waited_for_its_rater_sees_the_item_the_holder_expired(tmp_
     assert not claiming.is_alive() and len(outcome) == 1
     (claimed,) = outcome
     assert not isinstance(claimed, BaseException), claimed
+    return claimed
+
+
+@pytest.mark.parametrize("entry", ["rater", "token"])
+def test_a_claim_that_waited_for_its_rater_sees_the_item_the_holder_expired(tmp_path, entry):
+    """The claim reads the rater's tasks after it holds the rater, in a statement of its own: one that
+    also locked would read them in the snapshot it took before waiting for the lock. Here the holder of
+    the rater expires the rater's open item and commits while the claim waits: the claim must not hand
+    back the expired item, but give new work and say the last one lapsed. Both for a claim given the
+    rater read before (task_claim) and one whose lock statement reads the rater (task_claim_by_token)."""
+    from ratings.models import Prompt
+
+    study = make_study(tmp_path, prompts=2, raters_per_prompt=1)
+    (rater,) = make_raters(study, 1)
+    first = services.quality_assignment_next(rater=rater)
+    claimed = _claimed_while_the_rater_was_held(
+        rater,
+        (lambda: services.task_claim(rater=rater))
+        if entry == "rater"
+        else (lambda: services.task_claim_by_token(rater_token=rater.token)),
+        [
+            (
+                f"UPDATE {Task._meta.db_table} SET status = 'expired', expired_at = now(), holds_slot = false "
+                "WHERE id = %s",
+                [first.pk],
+            ),
+            (
+                f"UPDATE {Prompt._meta.db_table} SET quality_slots_taken = quality_slots_taken - 1 WHERE id = %s",
+                [first.prompt_id],
+            ),
+        ],
+    )
     assert claimed.lapsed and claimed.task is not None and claimed.task.pk != first.pk
     assert Task.objects.get(pk=claimed.task.pk).status == TaskStatus.OPEN
     assert Task.objects.get(pk=first.pk).status == TaskStatus.EXPIRED
@@ -345,18 +355,9 @@ def test_a_claim_by_token_that_waited_for_its_rater_sees_the_exclusion_the_holde
     study = make_study(tmp_path, prompts=2, raters_per_prompt=1)
     (rater,) = make_raters(study, 1)
     services.quality_assignment_next(rater=rater)  # (this process has swept the study: no sweep is due)
-    holder = _own_connection()
-    outcome: list = []
-    claim = _recorded(lambda: services.task_claim_by_token(rater_token=rater.token), outcome)
-    try:
-        holder.execute(f"SELECT id FROM {Rater._meta.db_table} WHERE id = %s FOR UPDATE", [rater.pk])
-        claiming = _started_and_waiting(claim, holder, "the claim")
-        holder.execute(f"UPDATE {Rater._meta.db_table} SET excluded = true WHERE id = %s", [rater.pk])
-        holder.commit()
-        claiming.join(timeout=30)
-    finally:
-        holder.close()
-    assert not claiming.is_alive() and len(outcome) == 1
-    (claimed,) = outcome
-    assert not isinstance(claimed, BaseException), claimed
+    claimed = _claimed_while_the_rater_was_held(
+        rater,
+        lambda: services.task_claim_by_token(rater_token=rater.token),
+        [(f"UPDATE {Rater._meta.db_table} SET excluded = true WHERE id = %s", [rater.pk])],
+    )
     assert claimed.refused == "excluded" and claimed.task is None and claimed.rater.excluded
