@@ -191,11 +191,35 @@ def instances(row: Sequence, models: Sequence[type[Model]]) -> list[Model]:
     return found
 
 
+def _column_names(fields: Sequence) -> str:
+    """These fields' columns, quoted, as ``column, …`` (an INSERT's or a RETURNING's list)."""
+    return ", ".join(_db().ops.quote_name(field.column) for field in fields)
+
+
 def _insert_sql(model: type[Model], fields: Sequence, count: int) -> str:
     """``INSERT INTO table (columns…) VALUES (%s, …), …`` for `count` rows of these fields."""
-    names = ", ".join(_db().ops.quote_name(field.column) for field in fields)
     row = f"({placeholders(len(fields))})"
-    return f"INSERT INTO {table(model)} ({names}) VALUES {', '.join([row] * count)}"
+    return f"INSERT INTO {table(model)} ({_column_names(fields)}) VALUES {', '.join([row] * count)}"
+
+
+def _written_fields(model: type[Model]) -> list:
+    """The fields an INSERT of a new instance writes: all but an automatic key (the database numbers
+    every row)."""
+    automatic = model._meta.auto_field
+    return [field for field in _fields(model) if field is not automatic]
+
+
+def _new_value(new: Model, field, db) -> object:
+    """A new instance's value for one field, taken and prepared as the ORM's save() would (``pre_save``:
+    ``auto_now_add`` and the like)."""
+    return field.get_db_prep_save(field.pre_save(new, True), db)
+
+
+def _saved(new: Model, db) -> Model:
+    """The instance, marked as one the database holds (as the ORM's save() leaves it)."""
+    new._state.adding = False
+    new._state.db = db.alias
+    return new
 
 
 @dataclass(frozen=True)
@@ -268,8 +292,8 @@ def create(new: Model) -> Model:
     db = _db()
     model = type(new)
     automatic = model._meta.auto_field
-    fields = [field for field in _fields(model) if field is not automatic]
-    params = [field.get_db_prep_save(field.pre_save(new, True), db) for field in fields]
+    fields = _written_fields(model)
+    params = [_new_value(new, field, db) for field in fields]
     sql = _insert_sql(model, fields, 1)
     with db.cursor() as cursor:
         if automatic and returns_rows():
@@ -279,9 +303,7 @@ def create(new: Model) -> Model:
             cursor.execute(sql, params)
             if automatic:
                 new.pk = cursor.lastrowid
-    new._state.adding = False
-    new._state.db = db.alias
-    return new
+    return _saved(new, db)
 
 
 def create_from(
@@ -296,21 +318,13 @@ def create_from(
     assert writes_in_with(), "create_from writes from a WITH clause: PostgreSQL's"
     db = _db()
     model = type(new)
-    automatic = model._meta.auto_field
-    fields = [field for field in _fields(model) if field is not automatic]
-    names = ", ".join(db.ops.quote_name(field.column) for field in fields)
-    select, values = [], []
-    for field in fields:
-        if field.name in computed:
-            select.append(computed[field.name])
-        else:
-            select.append("%s")
-            values.append(field.get_db_prep_save(field.pre_save(new, True), db))
+    fields = _written_fields(model)
+    select = [computed.get(field.name, "%s") for field in fields]
+    values = [_new_value(new, field, db) for field in fields if field.name not in computed]
     read_back = [field for field in fields if field.name in computed]
-    returned = ", ".join(db.ops.quote_name(field.column) for field in [automatic, *read_back])
     found = tuples(
-        f"{with_clause} INSERT INTO {table(model)} ({names}) SELECT {', '.join(select)} FROM {source} "
-        f"RETURNING {returned}",
+        f"{with_clause} INSERT INTO {table(model)} ({_column_names(fields)}) SELECT {', '.join(select)} "
+        f"FROM {source} RETURNING {_column_names([model._meta.auto_field, *read_back])}",
         [*params, *values],
     )
     if not found:
@@ -318,9 +332,7 @@ def create_from(
     new.pk, *stored = found[0]
     for field, value in zip(read_back, converted(tuple(read_back), stored), strict=True):
         setattr(new, field.attname, value)
-    new._state.adding = False
-    new._state.db = db.alias
-    return new
+    return _saved(new, db)
 
 
 def update_statement(saved: Model, field_names: Sequence[str]) -> Statement:
